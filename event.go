@@ -1,0 +1,90 @@
+package bulwark
+
+import "time"
+
+// EventKind names what happened in an [Event]. Its values are the
+// documented event names, such as "circuit:opened"; compare a kind with the
+// constants below.
+type EventKind string
+
+// The kinds of [Event] the layers emit.
+const (
+	// CircuitOpened: the breaker moved to OPEN (From and To are set).
+	CircuitOpened EventKind = "circuit:opened"
+	// CircuitHalfOpen: the breaker moved to HALF_OPEN and admits probes.
+	CircuitHalfOpen EventKind = "circuit:half-open"
+	// CircuitClosed: the breaker moved to CLOSED.
+	CircuitClosed EventKind = "circuit:closed"
+	// RequestSuccess: a call through the breaker succeeded.
+	RequestSuccess EventKind = "request:success"
+	// RequestFailure: a call through the breaker failed and counted
+	// against the circuit.
+	RequestFailure EventKind = "request:failure"
+	// RequestRejected: the breaker refused a call without running it.
+	RequestRejected EventKind = "request:rejected"
+	// FallbackUsed: a failed call was answered with a cached value.
+	FallbackUsed EventKind = "fallback:used"
+	// RetryAttempt: an attempt failed and another one follows after a wait.
+	RetryAttempt EventKind = "retry:attempt"
+	// RetryExhausted: retry gave up; the call returns an error.
+	RetryExhausted EventKind = "retry:exhausted"
+	// IdempotencyReplayed: a stored result was returned instead of
+	// running the operation again.
+	IdempotencyReplayed EventKind = "idempotency:replayed"
+	// IdempotencyConflict: a duplicate met a call that holds the key, or
+	// the key was reused with a different payload.
+	IdempotencyConflict EventKind = "idempotency:conflict"
+	// RollbackCompensated: a compensation ran successfully.
+	RollbackCompensated EventKind = "rollback:compensated"
+	// RollbackFailed: a compensation failed after its retries.
+	RollbackFailed EventKind = "rollback:failed"
+)
+
+// String returns the kind's name, such as "circuit:opened".
+func (k EventKind) String() string { return string(k) }
+
+// Event describes one thing a layer saw. One struct serves every layer so
+// that a single [Listener] can watch the whole stack; fields that do not
+// apply to a kind are left zero.
+type Event struct {
+	// Kind says what happened.
+	Kind EventKind
+	// Executor is the name of the executor (remote service) or breaker
+	// the event belongs to; empty when the layer was built without one.
+	Executor string
+	// Time is when the event happened.
+	Time time.Time
+	// Err is the error involved: the call's error for request:failure,
+	// retry and fallback events, the compensation's error for
+	// rollback:failed, the rejection for request:rejected.
+	Err error
+	// Duration is the call's latency for request:success and
+	// request:failure, the wait before the next attempt for
+	// retry:attempt, the age of the served value for fallback:used, and
+	// the time a compensation took for rollback events.
+	Duration time.Duration
+	// Attempt is the 1-based number of the attempt that just failed for
+	// retry:attempt, and the number of attempts made for retry:exhausted.
+	Attempt int
+	// From and To are the states of a circuit change ("CLOSED", "OPEN",
+	// "HALF_OPEN"); empty for other kinds.
+	From, To string
+	// Key is the idempotency key for idempotency events.
+	Key string
+	// Step is the compensation's name for rollback events.
+	Step string
+	// Detail holds layer-specific data, documented by the layer that
+	// emits the event (the breaker puts a snapshot of its statistics on
+	// circuit events); nil otherwise.
+	Detail any
+}
+
+// Listener receives events. Layers call it synchronously on the goroutine
+// of the call that caused the event, never while holding a lock, so a
+// Listener may call back into the layer (read its state or statistics). A
+// Listener shared by several calls must be safe for concurrent use and
+// should return quickly: the call waits for it.
+//
+// A nil Listener means no events; a layer without a Listener does not build
+// events at all and pays no allocation for them.
+type Listener func(Event)

@@ -1,0 +1,74 @@
+package bulwark_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+func TestReportNilSafe(t *testing.T) {
+	var r *bulwark.Report
+	assert.NotPanics(t, func() {
+		r.SetAttempts(3)
+		r.SetFromCache()
+		r.SetReplayed()
+		r.SetRejected()
+		r.SetRolledBack()
+	})
+	assert.Zero(t, r.Attempts())
+	assert.False(t, r.FromCache())
+	assert.False(t, r.Replayed())
+	assert.False(t, r.Rejected())
+	assert.False(t, r.RolledBack())
+}
+
+func TestReportFromWithoutReport(t *testing.T) {
+	r := bulwark.ReportFrom(context.Background())
+	assert.Nil(t, r)
+	r.SetReplayed() // must not panic
+	assert.False(t, r.Replayed())
+}
+
+func TestReportCarriedByContext(t *testing.T) {
+	ctx, r := bulwark.WithReport(t.Context())
+	assert.Same(t, r, bulwark.ReportFrom(ctx))
+
+	bulwark.ReportFrom(ctx).SetAttempts(2)
+	bulwark.ReportFrom(ctx).SetFromCache()
+	assert.Equal(t, 2, r.Attempts())
+	assert.True(t, r.FromCache())
+	assert.False(t, r.Replayed())
+	assert.False(t, r.Rejected())
+	assert.False(t, r.RolledBack())
+
+	// A nested WithReport starts a fresh report and leaves the outer one alone.
+	inner, r2 := bulwark.WithReport(ctx)
+	bulwark.ReportFrom(inner).SetRolledBack()
+	assert.True(t, r2.RolledBack())
+	assert.False(t, r.RolledBack())
+}
+
+func TestReportConcurrentAnnotation(t *testing.T) {
+	_, r := bulwark.WithReport(t.Context())
+	setters := []func(){r.SetFromCache, r.SetReplayed, r.SetRejected, r.SetRolledBack}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			setters[i%len(setters)]()
+			r.SetAttempts(i + 1)
+			_ = r.FromCache() || r.Replayed() || r.Rejected() || r.RolledBack()
+			_ = r.Attempts()
+		})
+	}
+	wg.Wait()
+	assert.True(t, r.FromCache())
+	assert.True(t, r.Replayed())
+	assert.True(t, r.Rejected())
+	assert.True(t, r.RolledBack())
+	assert.GreaterOrEqual(t, r.Attempts(), 1)
+	assert.LessOrEqual(t, r.Attempts(), 64)
+}
