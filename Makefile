@@ -1,0 +1,46 @@
+# bulwark: common tasks. Every target covers every module in the repository
+# (the core module and the nested adapter/benchmark modules).
+
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Every directory holding a go.mod, the core module first.
+MODULES     := $(shell find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
+DEMO        ?= ./examples/chain
+
+.PHONY: all demo test race bench lint cover
+
+all: lint test
+
+## demo: run the main example program.
+demo:
+	$(GO) run $(DEMO)
+
+## test: run every test of every module with the race detector.
+test:
+	@set -e; for m in $(MODULES); do \
+		echo "== go test -race $$m"; \
+		(cd $$m && $(GO) test -race -count=1 ./...); \
+	done
+
+## race: alias of test (the tests always run with -race).
+race: test
+
+## bench: run every benchmark once, with allocations.
+bench:
+	@set -e; for m in $(MODULES); do \
+		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); \
+	done
+
+## lint: gofmt, go vet and staticcheck (pinned) over every module.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@set -e; for m in $(MODULES); do \
+		echo "== vet + staticcheck $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...); \
+	done
+
+## cover: test coverage of the core module, per function.
+cover:
+	$(GO) test -coverprofile=coverage.out ./...
+	$(GO) tool cover -func=coverage.out | tail -n 1
