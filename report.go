@@ -29,12 +29,27 @@ const (
 
 type reportKey struct{}
 
+// reportCtx carries a Report. The Report lives inside the context value, so
+// attaching one costs a single allocation.
+type reportCtx struct {
+	context.Context
+	report Report
+}
+
+func (c *reportCtx) Value(key any) any {
+	if key == (reportKey{}) {
+		return &c.report
+	}
+	return c.Context.Value(key)
+}
+
 // WithReport returns a copy of ctx that carries a new, empty Report, and
 // that Report. Layers called with the returned context annotate it; the
-// caller reads it when the call returns.
+// caller reads it when the call returns. Attaching a Report costs one
+// allocation.
 func WithReport(ctx context.Context) (context.Context, *Report) {
-	r := new(Report)
-	return context.WithValue(ctx, reportKey{}, r), r
+	c := &reportCtx{Context: ctx}
+	return c, &c.report
 }
 
 // ReportFrom returns the Report carried by ctx, or nil when there is none.

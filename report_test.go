@@ -2,6 +2,7 @@ package bulwark_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -71,4 +72,31 @@ func TestReportConcurrentAnnotation(t *testing.T) {
 	assert.True(t, r.RolledBack())
 	assert.GreaterOrEqual(t, r.Attempts(), 1)
 	assert.LessOrEqual(t, r.Attempts(), 64)
+}
+
+func TestWithReportOneAllocation(t *testing.T) {
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(100, func() {
+		c, r := bulwark.WithReport(ctx)
+		r.SetAttempts(1)
+		if bulwark.ReportFrom(c) != r {
+			t.Fatal("report not found")
+		}
+	})
+	assert.LessOrEqual(t, allocs, 1.0)
+}
+
+func TestWithReportKeepsParent(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancelCause(context.WithValue(t.Context(), key{}, "v"))
+	ctx, _ := bulwark.WithReport(parent)
+	assert.Equal(t, "v", ctx.Value(key{}))
+
+	child, stop := context.WithCancel(ctx)
+	defer stop()
+	cause := errors.New("gone")
+	cancel(cause)
+	<-child.Done()
+	assert.ErrorIs(t, context.Cause(child), cause)
+	assert.ErrorIs(t, ctx.Err(), context.Canceled)
 }
