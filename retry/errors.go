@@ -134,8 +134,8 @@ type afterError struct {
 	d   time.Duration
 }
 
-func (e *afterError) Error() string              { return e.err.Error() }
-func (e *afterError) Unwrap() error              { return e.err }
+func (e *afterError) Error() string             { return e.err.Error() }
+func (e *afterError) Unwrap() error             { return e.err }
 func (e *afterError) RetryAfter() time.Duration { return e.d }
 
 // retryAfterer is the method an error carries to ask for a minimum wait.

@@ -480,7 +480,7 @@ func TestRetryAfterSetsMinimumWait(t *testing.T) {
 // wait, through the method retry looks for.
 type throttled struct{ wait time.Duration }
 
-func (e throttled) Error() string              { return "throttled" }
+func (e throttled) Error() string             { return "throttled" }
 func (e throttled) RetryAfter() time.Duration { return e.wait }
 
 func TestRetryAfterMethodOnAnyError(t *testing.T) {
