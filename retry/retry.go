@@ -60,16 +60,16 @@ func New(cfg Config) (*Retrier, error) {
 }
 
 // Do calls fn, and calls it again after a wait each time it fails with a
-// retryable error, until it succeeds, the attempts run out, or a wait is
-// refused. It returns the value and error of the last attempt, except that:
+// retryable error, until it succeeds or Do stops. It returns the value of
+// the last attempt, and:
 //
-//   - an error marked with [Permanent] is returned without the marker;
-//   - when Do gives up on an error it would otherwise have retried, the
-//     error is an [*Error] that reports the attempts made, why Do stopped,
-//     and unwraps to the last attempt's error.
-//
-// Errors Do never retries (see the package documentation) and errors that
-// Config.IsRetryable refuses are returned as the attempt returned them.
+//   - nil when an attempt succeeded;
+//   - the attempt's error as it is when the error is not worth retrying:
+//     marked with [Permanent] (the marker removed), wrapping
+//     [bulwark.ErrRejected], or refused by Config.IsRetryable;
+//   - otherwise an [*Error] that reports the attempts made and why Do
+//     stopped (the attempts ran out, a wait was refused, or ctx is done),
+//     and that unwraps to the last attempt's error.
 //
 // The first attempt always runs, with ctx as given; fn is expected to
 // honour ctx. Waits end the moment ctx is done, and Do then returns an

@@ -756,3 +756,20 @@ func TestFailTwiceWithoutWaitAllocations(t *testing.T) {
 	assert.Zero(t, allocs)
 	assert.Equal(t, 3, report.Attempts())
 }
+
+func TestRetryWithWaitsAllocatesOnlyItsTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		timerAllocs := testing.AllocsPerRun(100, func() { time.NewTimer(time.Hour).Stop() })
+		r := mustNew(t, retry.Config{InitialInterval: time.Millisecond, NoJitter: true})
+		n := 0
+		fn := func(context.Context) (int, error) {
+			n++
+			if n%3 != 0 {
+				return 0, errBoom
+			}
+			return 1, nil
+		}
+		allocs := testing.AllocsPerRun(100, func() { _, _ = retry.Do(context.Background(), r, fn) })
+		assert.Equal(t, timerAllocs, allocs, "one timer, reused across waits; the backoff state stays on the stack")
+	})
+}
