@@ -21,7 +21,9 @@ const (
 
 // Config says how a [Retrier] retries. The zero Config is valid: every zero
 // field means the default its comment states. [New] rejects invalid values
-// with an error naming the field; nothing is silently corrected.
+// with an error naming the field; nothing is silently corrected. New
+// copies the Config, so changing it afterwards has no effect on the
+// Retrier.
 //
 // The waits between attempts grow exponentially with jitter, computed by
 // github.com/cenkalti/backoff/v4's ExponentialBackOff: the wait after the

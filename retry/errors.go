@@ -43,7 +43,8 @@ var (
 // Error unwraps to both Reason and Last: errors.Is(err, ErrExhausted) and
 // errors.Is(err, io.ErrUnexpectedEOF) both hold when the last attempt
 // failed with io.ErrUnexpectedEOF, and errors.As reaches the last error's
-// type.
+// type. Do does not modify an Error after returning it, so it may be read
+// from any goroutine.
 type Error struct {
 	// Attempts is the number of attempts made, at least 1.
 	Attempts int
@@ -99,6 +100,8 @@ func (e *Error) Unwrap() []error {
 // returned the marked error directly, Do strips the marker, otherwise Do
 // returns the attempt's error unchanged (its message and chain are the
 // same as without the marker). Permanent wins over a Retry-After.
+//
+// Permanent is safe for concurrent use; the error it returns is immutable.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -122,6 +125,8 @@ func (e *permanentError) Unwrap() error { return e.err }
 //
 // Any error with a method RetryAfter() time.Duration in its chain has the
 // same effect; After is the shorthand for errors that have none.
+//
+// After is safe for concurrent use; the error it returns is immutable.
 func After(err error, d time.Duration) error {
 	if err == nil {
 		return nil

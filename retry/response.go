@@ -10,7 +10,9 @@ import (
 
 // HTTPError is an HTTP response with an error status, as [FromResponse]
 // reports it. Its RetryAfter method gives the wait the server asked for,
-// which [Do] honours as a minimum wait before the next attempt.
+// which [Do] honours as a minimum wait before the next attempt. Nothing
+// modifies an HTTPError after FromResponse returns it, so it may be read
+// from any goroutine.
 type HTTPError struct {
 	// StatusCode is the response's status code, such as 503.
 	StatusCode int

@@ -25,7 +25,8 @@
 // with an [*Error] saying why, instead of sleeping for nothing.
 //
 // A call that succeeds at the first attempt costs a function call and a
-// context lookup: no allocation, no clock read, no timer. The backoff
+// context lookup: no allocation, no timer, and no clock read unless
+// Config.MaxElapsedTime is set. The backoff
 // state and the timer are built only when an attempt fails.
 package retry
 
