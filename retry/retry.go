@@ -26,8 +26,8 @@
 //
 // A call that succeeds at the first attempt costs a function call and a
 // context lookup: no allocation, no timer, and no clock read unless
-// Config.MaxElapsedTime is set. The backoff
-// state and the timer are built only when an attempt fails.
+// Config.MaxElapsedTime is set. The backoff state and the timer are built
+// only when an attempt fails.
 package retry
 
 import (
