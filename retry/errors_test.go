@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -59,4 +60,40 @@ func TestAfter(t *testing.T) {
 	var ra interface{ RetryAfter() time.Duration }
 	require.ErrorAs(t, err, &ra)
 	assert.Equal(t, 3*time.Second, ra.RetryAfter())
+}
+
+func TestMarkersAreFoundInJoinedErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, retry.Config{NoJitter: true, MaxAttempts: 5})
+
+		joined := errors.Join(errBoom, retry.Permanent(io.EOF))
+		calls := 0
+		_, err := retry.Do(context.Background(), r, func(context.Context) (int, error) {
+			calls++
+			return 0, joined
+		})
+		assert.Equal(t, 1, calls, "a Permanent inside errors.Join stops retry")
+		assert.Same(t, joined, err)
+
+		s := failing(1, fmt.Errorf("%w and %w", errBoom, retry.After(io.EOF, 2*time.Second)))
+		_, err = retry.Do(context.Background(), r, s.fn)
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{2 * time.Second}, s.waits(), "an After inside a multi-%w error is honoured")
+	})
+}
+
+func TestCauseThatWrapsTheContextError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, retry.Config{InitialInterval: time.Minute})
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cause := fmt.Errorf("shutdown: %w", context.Canceled)
+		time.AfterFunc(time.Second, func() { cancel(cause) })
+
+		_, err := retry.Do(ctx, r, always(errBoom).fn)
+
+		var re *retry.Error
+		require.ErrorAs(t, err, &re)
+		assert.Same(t, cause, re.Reason, "the cause already says context canceled")
+		assert.EqualError(t, err, "retry: gave up after 1 attempt: shutdown: context canceled; last error: boom")
+	})
 }

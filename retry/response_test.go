@@ -82,7 +82,7 @@ func TestFromResponseRetryAfterDate(t *testing.T) {
 }
 
 func TestFromResponseMalformedRetryAfter(t *testing.T) {
-	for _, v := range []string{"soon", "-5", "+5", "1.5", "5s", "12 34", "Mon, 99 Foo 2024 00:00:00 GMT"} {
+	for _, v := range []string{" \t", "soon", "-5", "+5", "1.5", "5s", "12 34", "Mon, 99 Foo 2024 00:00:00 GMT"} {
 		err := retry.FromResponse(response(503, "Retry-After", v))
 		require.Error(t, err, v)
 		assert.Zero(t, retryAfter(t, err), "%q is ignored", v)
