@@ -1,0 +1,258 @@
+// Package retry runs an operation again when it fails with a transient
+// error, waiting between attempts with exponential backoff and jitter
+// (github.com/cenkalti/backoff/v4's ExponentialBackOff), and honouring the
+// waits that rate-limited services ask for.
+//
+// A [Retrier] holds a validated [Config] and is shared by every call;
+// [Do] and [Middleware] are generic, so one Retrier serves every result
+// type.
+//
+// What is never retried, whatever Config.IsRetryable says:
+//
+//   - an error marked with [Permanent] (the caller gets the error without
+//     the marker);
+//   - an error wrapping [bulwark.ErrRejected]: another layer (an open
+//     circuit, a full bulkhead) refused the call without running it, and
+//     asking again at once would only be refused again;
+//   - anything once the caller's context is done.
+//
+// An error may ask for a minimum wait before the next attempt: [After]
+// attaches one to any error, any error with a RetryAfter() time.Duration
+// method works the same way, and [FromResponse] builds such an error from
+// an HTTP 429 or 503 response with a Retry-After header. When the wait a
+// call would need is longer than Config.MaxRetryAfter, or would end after
+// the context's deadline or Config.MaxElapsedTime, Do gives up at once
+// with an [*Error] saying why, instead of sleeping for nothing.
+//
+// A call that succeeds at the first attempt costs a function call and a
+// context lookup: no allocation, no timer, and no clock read unless
+// Config.MaxElapsedTime is set. The backoff state and the timer are built
+// only when an attempt fails.
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Retrier retries operations as its Config says. Build one with [New] and
+// share it: a Retrier is immutable and safe for concurrent use by any
+// number of calls, of any result type.
+//
+// The zero Retrier is ready to use and behaves as New(Config{}): three
+// attempts with the default backoff.
+type Retrier struct {
+	cfg Config
+}
+
+// New validates cfg and returns a Retrier that retries as it says. An
+// invalid Config is an error wrapping [ErrInvalidConfig] that names every
+// offending field; New never panics and never corrects a value silently.
+func New(cfg Config) (*Retrier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Retrier{cfg: cfg}, nil
+}
+
+// Do calls fn, and calls it again after a wait each time it fails with a
+// retryable error, until it succeeds or Do stops. It returns the value of
+// the last attempt, and:
+//
+//   - nil when an attempt succeeded;
+//   - the attempt's error as it is when the error is not worth retrying:
+//     marked with [Permanent] (the marker removed), wrapping
+//     [bulwark.ErrRejected], or refused by Config.IsRetryable;
+//   - otherwise an [*Error] that reports the attempts made and why Do
+//     stopped (the attempts ran out, a wait was refused, or ctx is done),
+//     and that unwraps to the last attempt's error.
+//
+// The first attempt always runs, with ctx as given; fn is expected to
+// honour ctx. Waits end the moment ctx is done, and Do then returns an
+// *Error whose Reason is ctx's error (and cause), so that errors.Is works
+// for both the context's error and the last attempt's error.
+//
+// Do records the number of attempts made in the call's [bulwark.Report]
+// (bulwark.ReportFrom(ctx).SetAttempts), 1 for a first-try success, on
+// every return except a panic. A panic in fn, IsRetryable or OnEvent stops
+// the timer Do holds and propagates unchanged.
+//
+// Do is safe for concurrent use. If r or fn is nil it returns an error
+// without calling anything.
+func Do[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T]) (T, error) {
+	if r == nil || fn == nil {
+		var zero T
+		if r == nil {
+			return zero, errNilRetrier
+		}
+		return zero, errNilFunc
+	}
+	var start time.Time
+	if r.cfg.MaxElapsedTime > 0 {
+		start = time.Now()
+	}
+	v, err := fn(ctx)
+	if err == nil {
+		bulwark.ReportFrom(ctx).SetAttempts(1)
+		return v, nil
+	}
+	return again(ctx, r, fn, start, v, err)
+}
+
+// Middleware returns a middleware that runs the next layer through [Do]
+// with r: every call of the wrapped Func is retried as r says. The
+// returned middleware and the Funcs it builds are safe for concurrent use
+// if the wrapped Func is.
+func Middleware[T any](r *Retrier) bulwark.Middleware[T] {
+	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		return func(ctx context.Context) (T, error) {
+			return Do(ctx, r, next)
+		}
+	}
+}
+
+// again is the retry loop, entered after the first attempt failed with
+// (v, err). start is when the first attempt began, zero unless
+// MaxElapsedTime is set.
+func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start time.Time, v T, err error) (T, error) {
+	p := r.cfg.resolve()
+	report := bulwark.ReportFrom(ctx)
+
+	var eb backoff.ExponentialBackOff
+	if !p.noWait {
+		eb = backoff.ExponentialBackOff{
+			InitialInterval:     p.initialInterval,
+			RandomizationFactor: p.randomization,
+			Multiplier:          p.multiplier,
+			MaxInterval:         p.maxInterval,
+			MaxElapsedTime:      0, // retry enforces its own budget, see below
+			Stop:                backoff.Stop,
+			Clock:               backoff.SystemClock,
+		}
+		eb.Reset()
+	}
+
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+
+	for attempt := 1; ; {
+		// The errors retry never retries, returned as they are.
+		if pe, ok := findInChain[*permanentError](err); ok {
+			report.SetAttempts(attempt)
+			if pe == err {
+				return v, pe.err
+			}
+			return v, err
+		}
+		if errors.Is(err, bulwark.ErrRejected) {
+			report.SetAttempts(attempt)
+			return v, err
+		}
+		if ctx.Err() != nil {
+			return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
+		}
+		if r.cfg.IsRetryable != nil && !r.cfg.IsRetryable(err) {
+			report.SetAttempts(attempt)
+			return v, err
+		}
+		if attempt >= p.maxAttempts {
+			return v, r.giveUp(report, attempt, ErrExhausted, 0, err)
+		}
+
+		// The wait: the backoff's, or longer if the error asks for it.
+		var wait time.Duration
+		if !p.noWait {
+			wait = eb.NextBackOff()
+		}
+		if asked, ok := requestedWait(err); ok {
+			if asked > p.maxRetryAfter {
+				return v, r.giveUp(report, attempt, ErrRetryAfterTooLong, asked, err)
+			}
+			wait = max(wait, asked)
+		}
+
+		// Refuse a wait after which the next attempt could not run.
+		deadline, hasDeadline := ctx.Deadline()
+		if hasDeadline || r.cfg.MaxElapsedTime > 0 {
+			end := time.Now().Add(wait)
+			if hasDeadline && !end.Before(deadline) {
+				return v, r.giveUp(report, attempt, ErrDeadline, wait, err)
+			}
+			if r.cfg.MaxElapsedTime > 0 && end.Sub(start) > r.cfg.MaxElapsedTime {
+				return v, r.giveUp(report, attempt, ErrMaxElapsedTime, wait, err)
+			}
+		}
+
+		r.emit(bulwark.RetryAttempt, attempt, err, wait)
+		if wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-ctx.Done():
+				return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
+			case <-timer.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
+		}
+
+		attempt++
+		v, err = fn(ctx)
+		if err == nil {
+			report.SetAttempts(attempt)
+			return v, nil
+		}
+	}
+}
+
+// giveUp ends a call that made attempt attempts, the last failing with
+// last: it records the attempts, emits retry:exhausted and returns the
+// *Error.
+func (r *Retrier) giveUp(report *bulwark.Report, attempt int, reason error, wait time.Duration, last error) error {
+	e := &Error{Attempts: attempt, Reason: reason, Wait: wait, Last: last}
+	report.SetAttempts(attempt)
+	r.emit(bulwark.RetryExhausted, attempt, e, 0)
+	return e
+}
+
+// contextReason is the Reason of an *Error for a done context: its error,
+// joined with its cause when the cause says more.
+func contextReason(ctx context.Context) error {
+	err := ctx.Err()
+	cause := context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	if errors.Is(cause, err) {
+		return cause
+	}
+	return fmt.Errorf("%w: %w", err, cause)
+}
+
+// emit delivers an event to OnEvent, if there is one. No event is built
+// without a listener.
+func (r *Retrier) emit(kind bulwark.EventKind, attempt int, err error, wait time.Duration) {
+	if r.cfg.OnEvent == nil {
+		return
+	}
+	r.cfg.OnEvent(bulwark.Event{
+		Kind:     kind,
+		Time:     time.Now(),
+		Err:      err,
+		Duration: wait,
+		Attempt:  attempt,
+	})
+}
