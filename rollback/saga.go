@@ -109,7 +109,7 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 	}
 	c := begin(ctx, &g.cfg)
 	s := &c.scope
-	current := -1    // the step whose Do is running
+	current := -1 // the step whose Do is running
 	returned := false
 	defer func() {
 		if returned {
