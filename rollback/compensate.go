@@ -26,9 +26,8 @@ func (s *Scope) compensate(entries []entry, cause error) error {
 	bulwark.ReportFrom(s.ctx).SetRolledBack()
 
 	// Compensations run on the scope's context without its cancellation:
-	// a caller that gave up still gets its undo. The scope in it has
-	// ended, so OnRollback from a compensation reports ErrScopeEnded.
-	base := context.WithoutCancel(s.ctx)
+	// a caller that gave up still gets its undo.
+	base := unscoped{context.WithoutCancel(s.ctx)}
 
 	var (
 		failures []StepError
@@ -56,6 +55,19 @@ func (s *Scope) compensate(entries []entry, cause error) error {
 		return cause
 	}
 	return &Error{Cause: cause, Failures: failures, Skipped: skipped}
+}
+
+// unscoped hides every rollback scope from a compensation: OnRollback in a
+// compensation reports ErrNoScope, and a Do (or a bulwark stack with a
+// rollback layer) called by a compensation opens a scope of its own
+// instead of nesting in one that has ended or is rolling back.
+type unscoped struct{ context.Context }
+
+func (c unscoped) Value(key any) any {
+	if key == (scopeKey{}) {
+		return nil
+	}
+	return c.Context.Value(key)
 }
 
 // listenerPanic holds the first panic raised by the event listener during

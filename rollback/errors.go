@@ -8,13 +8,14 @@ import (
 )
 
 // ErrNoScope is returned by [OnRollback] when the context carries no
-// rollback scope: the code runs without the rollback layer, and nothing was
-// registered. Code meant to run with or without the layer can ignore it.
+// rollback scope: the code runs without the rollback layer, or inside a
+// compensation (compensations see no scope). Nothing was registered. Code
+// meant to run with or without the layer can ignore it.
 var ErrNoScope = errors.New("rollback: no scope in context")
 
 // ErrScopeEnded is returned by [OnRollback] when the scope in the context
 // has already committed or rolled back (for example, from a goroutine that
-// outlived the call, or from inside a compensation), and by [Scope.Commit]
+// outlived the call), and by [Scope.Commit]
 // on a scope that has ended or whose enclosing scope has ended. Nothing
 // was registered; the undo was not run.
 var ErrScopeEnded = errors.New("rollback: scope ended")

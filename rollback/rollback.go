@@ -46,9 +46,11 @@ import (
 //     failures are then reported only through Config.OnEvent, since no
 //     error is returned.
 //
-// Each compensation runs on context.WithoutCancel(ctx) with the scope's
-// values, bounded by Config.Timeout, and is retried as Config says. When
-// any compensation ran, the [bulwark.Report] in ctx is marked rolled back.
+// Each compensation runs on context.WithoutCancel(ctx), bounded by
+// Config.Timeout, and is retried as Config says. It sees ctx's values but
+// no rollback scope: OnRollback in a compensation returns [ErrNoScope], and
+// a Do called by a compensation opens a top-level scope. When any
+// compensation ran, the [bulwark.Report] in ctx is marked rolled back.
 //
 // Do returns an error wrapping [ErrInvalid] without calling fn when fn is
 // nil or opts give an invalid Config. Do is safe for concurrent use; it

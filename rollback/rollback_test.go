@@ -102,16 +102,33 @@ func TestOnRollbackAfterScopeEnded(t *testing.T) {
 	}
 }
 
-func TestOnRollbackInsideCompensationIsRefused(t *testing.T) {
-	var got error
-	_, _ = rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
-		_ = rollback.OnRollback(ctx, "a", func(ctx context.Context) error {
-			got = rollback.OnRollback(ctx, "b", func(context.Context) error { return nil })
-			return nil
+func TestCompensationSeesNoScope(t *testing.T) {
+	var (
+		j          journal
+		registered error
+		nested     error
+	)
+	_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+		_ = rollback.OnRollback(ctx, "outer", j.undo("outer"))
+		_, err := rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			_ = rollback.OnRollback(ctx, "a", func(ctx context.Context) error {
+				registered = rollback.OnRollback(ctx, "b", j.undo("b"))
+				// A compensation that calls through a rollback layer
+				// itself (a bulwark stack, say) gets a scope of its own.
+				_, nested = rollback.Do(ctx, func(ctx context.Context) (int, error) {
+					return 0, rollback.OnRollback(ctx, "c", j.undo("c"))
+				})
+				return nil
+			})
+			return 0, errCall
 		})
-		return 0, errCall
+		assert.Same(t, errCall, err)
+		return 0, nil
 	})
-	assert.ErrorIs(t, got, rollback.ErrScopeEnded)
+	require.NoError(t, err)
+	assert.ErrorIs(t, registered, rollback.ErrNoScope, "the ended scope and the enclosing one are hidden")
+	assert.NoError(t, nested, "the nested call commits as a top-level scope")
+	assert.Empty(t, j.names(), "nothing leaked into the enclosing scope")
 }
 
 func TestCompensationsSurviveCallerCancellation(t *testing.T) {
@@ -733,4 +750,63 @@ func TestAllocations(t *testing.T) {
 	assert.Equal(t, 0.0, testing.AllocsPerRun(100, func() {
 		_ = rollback.OnRollback(ctx, "a", undo)
 	}), "OnRollback outside a scope allocates nothing")
+}
+
+func TestScopeConcurrentEndRunsCompensationsOnce(t *testing.T) {
+	var j journal
+	ctx, sc, err := rollback.Begin(t.Context())
+	require.NoError(t, err)
+	for i := range 5 {
+		require.NoError(t, rollback.OnRollback(ctx, fmt.Sprint(i), j.undo(fmt.Sprint(i))))
+	}
+	done := make(chan error)
+	for i := range 10 {
+		go func() {
+			if i%2 == 0 {
+				done <- sc.Rollback(errCall)
+			} else {
+				done <- sc.Commit()
+			}
+		}()
+	}
+	commits := 0
+	for range 10 {
+		if err := <-done; err == nil {
+			commits++
+		}
+	}
+	ran := j.names()
+	if commits == 1 {
+		assert.Empty(t, ran, "a commit won: nothing ran")
+	} else {
+		assert.Zero(t, commits, "only the first end counts")
+		assert.Equal(t, []string{"4", "3", "2", "1", "0"}, ran, "a rollback won: each ran once")
+	}
+}
+
+func TestNestedDoOutlivingItsEnclosingCall(t *testing.T) {
+	var j journal
+	release := make(chan struct{})
+	type result struct {
+		v   int
+		err error
+	}
+	inner := make(chan result)
+	_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+		go func() {
+			v, err := rollback.Do(ctx, func(ctx context.Context) (int, error) {
+				_ = rollback.OnRollback(ctx, "late", j.undo("late"))
+				<-release // still working when the outer call returns
+				return 42, nil
+			})
+			inner <- result{v, err}
+		}()
+		return 0, nil
+	})
+	require.NoError(t, err)
+	close(release)
+	r := <-inner
+	assert.ErrorIs(t, r.err, rollback.ErrScopeEnded)
+	assert.Zero(t, r.v, "its work was undone, so no value is returned")
+	assert.Equal(t, []string{"late"}, j.names())
 }

@@ -113,7 +113,8 @@ func begin(ctx context.Context, cfg *settings) *scopeCtx {
 // OnRollback returns nil when undo was registered, and otherwise reports
 // why it was not, without running it:
 //   - [ErrNoScope] when ctx carries no rollback scope (the code runs without
-//     the rollback layer; ignore this error to run either way);
+//     the rollback layer, or inside a compensation; ignore this error to run
+//     either way);
 //   - [ErrScopeEnded] when the scope has already committed or rolled back;
 //   - an error wrapping [ErrInvalid] when name is empty or undo is nil.
 //
