@@ -107,8 +107,9 @@ func WithConfig(cfg Config) Option {
 }
 
 // Permanent marks err so that a compensation returning it is not retried:
-// the rollback records err (without the mark) as that compensation's
-// failure at once. Permanent(nil) is nil.
+// the rollback records it as that compensation's failure at once (as err
+// itself when the mark is outermost, or as returned when the compensation
+// wrapped the marked error further). Permanent(nil) is nil.
 //
 // Permanent is shorthand for backoff.Permanent from
 // github.com/cenkalti/backoff/v4; an error marked either way is treated
