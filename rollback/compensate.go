@@ -27,7 +27,7 @@ func (s *Scope) compensate(entries []entry, cause error) error {
 
 	// Compensations run on the scope's context without its cancellation:
 	// a caller that gave up still gets its undo.
-	base := unscoped{context.WithoutCancel(s.ctx)}
+	var base context.Context = unscoped{context.WithoutCancel(s.ctx)}
 
 	var (
 		failures []StepError
