@@ -1,0 +1,195 @@
+package rollback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+// compensate runs entries in reverse order for a scope that failed with
+// cause, and returns cause, or an *Error when a compensation failed or was
+// skipped. It marks the call's Report as rolled back when anything ran.
+//
+// A panic of the event listener does not stop the rollback: the remaining
+// compensations still run, and the first such panic is raised again once
+// they have.
+func (s *Scope) compensate(entries []entry, cause error) error {
+	if len(entries) == 0 {
+		return cause
+	}
+	bulwark.ReportFrom(s.ctx).SetRolledBack()
+
+	// Compensations run on the scope's context without its cancellation:
+	// a caller that gave up still gets its undo.
+	var base context.Context = unscoped{context.WithoutCancel(s.ctx)}
+
+	var (
+		failures []StepError
+		skipped  []string
+		lp       listenerPanic
+	)
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		err := s.runOne(base, e, &lp)
+		if err == nil {
+			continue
+		}
+		failures = append(failures, StepError{Step: e.name, Err: err})
+		if s.cfg.stopOnFailure {
+			for j := i - 1; j >= 0; j-- {
+				skipped = append(skipped, entries[j].name)
+			}
+			break
+		}
+	}
+	if lp.raised {
+		panic(lp.value)
+	}
+	if failures == nil {
+		return cause
+	}
+	return &Error{Cause: cause, Failures: failures, Skipped: skipped}
+}
+
+// unscoped hides every rollback scope from a compensation: OnRollback in a
+// compensation reports ErrNoScope, and a Do (or a bulwark stack with a
+// rollback layer) called by a compensation opens a scope of its own
+// instead of nesting in one that has ended or is rolling back.
+type unscoped struct{ context.Context }
+
+func (c unscoped) Value(key any) any {
+	if key == (scopeKey{}) {
+		return nil
+	}
+	return c.Context.Value(key)
+}
+
+// listenerPanic holds the first panic raised by the event listener during
+// a rollback.
+type listenerPanic struct {
+	raised bool
+	value  any
+}
+
+// runOne runs one compensation with its timeout and retries, emits its
+// event and returns its final error.
+func (s *Scope) runOne(base context.Context, e entry, lp *listenerPanic) error {
+	var start time.Time
+	if s.cfg.onEvent != nil {
+		start = time.Now()
+	}
+	ctx := base
+	if s.cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(base, s.cfg.timeout)
+		defer cancel()
+	}
+	attempts, err := s.attempt(ctx, e.undo)
+	if s.cfg.onEvent != nil {
+		ev := bulwark.Event{
+			Kind:     bulwark.RollbackCompensated,
+			Time:     time.Now(),
+			Err:      err,
+			Duration: time.Since(start),
+			Attempt:  attempts,
+			Step:     e.name,
+		}
+		if err != nil {
+			ev.Kind = bulwark.RollbackFailed
+		}
+		s.emit(ev, lp)
+	}
+	return err
+}
+
+// emit delivers ev, catching a listener panic so the rollback can finish.
+func (s *Scope) emit(ev bulwark.Event, lp *listenerPanic) {
+	defer func() {
+		if r := recover(); r != nil && !lp.raised {
+			lp.raised, lp.value = true, r
+		}
+	}()
+	s.cfg.onEvent(ev)
+}
+
+// attempt calls undo until it succeeds, fails permanently or panics, the
+// attempts are used up, or ctx is done. It returns the number of attempts
+// made and the last error.
+func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (int, error) {
+	var (
+		bo    backoff.ExponentialBackOff
+		timer *time.Timer
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for n := 1; ; n++ {
+		panicked, err := call(ctx, undo)
+		if err == nil {
+			return n, nil
+		}
+		if panicked {
+			return n, err
+		}
+		var perm *backoff.PermanentError
+		if errors.As(err, &perm) {
+			if err == error(perm) {
+				return n, perm.Err // drop the mark, keep the error
+			}
+			return n, err
+		}
+		if n >= s.cfg.attempts {
+			return n, err
+		}
+		if ctx.Err() != nil {
+			return n, timedOut(ctx, err)
+		}
+		if n == 1 {
+			bo = backoff.ExponentialBackOff{
+				InitialInterval:     s.cfg.interval,
+				RandomizationFactor: backoff.DefaultRandomizationFactor,
+				Multiplier:          backoff.DefaultMultiplier,
+				MaxInterval:         backoff.DefaultMaxInterval,
+				Stop:                backoff.Stop,
+				Clock:               backoff.SystemClock,
+			}
+			bo.Reset()
+			timer = time.NewTimer(bo.NextBackOff())
+		} else {
+			timer.Reset(bo.NextBackOff())
+		}
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return n, timedOut(ctx, err)
+		}
+	}
+}
+
+// call runs undo, turning a panic into a *PanicError.
+func call(ctx context.Context, undo func(context.Context) error) (panicked bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked, err = true, &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return false, undo(ctx)
+}
+
+// timedOut records that a compensation gave up because its timeout
+// expired, keeping its last error.
+func timedOut(ctx context.Context, last error) error {
+	cause := context.Cause(ctx)
+	if errors.Is(last, cause) {
+		return last
+	}
+	return fmt.Errorf("%w (gave up: %w)", last, cause)
+}

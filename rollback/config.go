@@ -1,0 +1,166 @@
+package rollback
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+// Defaults used for the zero values of [Config].
+const (
+	// DefaultAttempts is how many times a compensation is tried when
+	// Config.Attempts is 0.
+	DefaultAttempts = 3
+	// DefaultInitialInterval is the wait after a compensation's first
+	// failed attempt when Config.InitialInterval is 0.
+	DefaultInitialInterval = 200 * time.Millisecond
+	// DefaultTimeout bounds one compensation, its retries included, when
+	// Config.Timeout is 0.
+	DefaultTimeout = 30 * time.Second
+)
+
+// ErrInvalid is wrapped by every error that reports a bad configuration
+// value or argument: a negative Config field, a nil function, an empty
+// step name. The message names the field, as in
+// "rollback: invalid Config.Attempts: -1 (must be 0 or more)". Nothing
+// runs when such an error is returned.
+var ErrInvalid = errors.New("rollback: invalid")
+
+// Config says how compensations run when a scope rolls back. The zero
+// value is ready to use: every field documents what its zero value means.
+//
+// A Config is a plain value; it is copied when it is used, so changing it
+// afterwards has no effect on scopes, middlewares or sagas built from it.
+type Config struct {
+	// Attempts is how many times a compensation is tried before it is
+	// declared failed, the first try included. 0 means DefaultAttempts
+	// (3); 1 means no retry. Negative is invalid. A compensation that
+	// returns an error marked with [Permanent], or that panics, is not
+	// retried.
+	Attempts int
+
+	// InitialInterval is the wait after a compensation's first failed
+	// attempt. Later waits grow by 1.5× per attempt, randomized by ±50%
+	// and capped at one minute (backoff/v4's ExponentialBackOff with its
+	// default multiplier, jitter and cap). 0 means DefaultInitialInterval
+	// (200ms). Negative is invalid.
+	InitialInterval time.Duration
+
+	// Timeout bounds each compensation: all its attempts and the waits
+	// between them, measured from its first attempt. The compensation's
+	// context is done when it expires, and no further attempt starts.
+	// 0 means DefaultTimeout (30s); negative means no timeout.
+	Timeout time.Duration
+
+	// StopOnFailure stops a rollback at the first compensation that still
+	// fails after its attempts; the compensations not run are listed in
+	// [Error].Skipped. false (the default) runs every compensation,
+	// whatever happens to the others.
+	StopOnFailure bool
+
+	// OnEvent receives a rollback:compensated event for every
+	// compensation that succeeded and a rollback:failed event for every
+	// one that failed (Step is the compensation's name, Duration the time
+	// it took including retries, Attempt the attempts made, Err the last
+	// error). It is called synchronously on the goroutine running the
+	// rollback, never under a lock. nil (the default) means no events, and
+	// then none are built.
+	OnEvent bulwark.Listener
+}
+
+// Validate reports whether c is usable: it returns nil, or an error
+// wrapping [ErrInvalid] that names the first bad field. [Do], [Begin],
+// [NewSaga] and the calls of a [Middleware] report the same error; a caller
+// that builds a Middleware from a Config (such as the pipeline package)
+// can call Validate first to fail at construction time.
+func (c Config) Validate() error {
+	if c.Attempts < 0 {
+		return fmt.Errorf("%w Config.Attempts: %d (must be 0 or more)", ErrInvalid, c.Attempts)
+	}
+	if c.InitialInterval < 0 {
+		return fmt.Errorf("%w Config.InitialInterval: %v (must be 0 or more)", ErrInvalid, c.InitialInterval)
+	}
+	return nil
+}
+
+// Option changes the Config that a call of [Do], a [Middleware], a scope
+// from [Begin] or a [Saga] uses. Options apply in order, each to the result
+// of the ones before, starting from the zero Config; a nil Option is
+// skipped. The result is validated as [Config.Validate] does.
+//
+// bulwark configures each layer with one Config struct; Option exists so
+// that the common case, the defaults, needs no argument at all:
+// rollback.Do(ctx, fn). Use [WithConfig] to pass a Config, or write an
+// Option as a function literal to change one field:
+//
+//	stop := func(c *rollback.Config) { c.StopOnFailure = true }
+type Option func(*Config)
+
+// WithConfig returns an Option that replaces the whole Config with cfg.
+// Options after it can still change single fields.
+func WithConfig(cfg Config) Option {
+	return func(c *Config) { *c = cfg }
+}
+
+// Permanent marks err so that a compensation returning it is not retried:
+// the rollback records it as that compensation's failure at once (as err
+// itself when the mark is outermost, or as returned when the compensation
+// wrapped the marked error further). Permanent(nil) is nil.
+//
+// Permanent is shorthand for backoff.Permanent from
+// github.com/cenkalti/backoff/v4; an error marked either way is treated
+// the same.
+func Permanent(err error) error {
+	return backoff.Permanent(err)
+}
+
+// settings is a validated Config with its defaults filled in.
+type settings struct {
+	attempts      int
+	interval      time.Duration
+	timeout       time.Duration // <= 0: none
+	stopOnFailure bool
+	onEvent       bulwark.Listener
+}
+
+// resolve applies opts to the zero Config, validates the result and fills
+// in the defaults.
+func resolve(opts []Option) (settings, error) {
+	if len(opts) == 0 {
+		return Config{}.settings() // c would escape through the calls below
+	}
+	var c Config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c.settings()
+}
+
+func (c Config) settings() (settings, error) {
+	if err := c.Validate(); err != nil {
+		return settings{}, err
+	}
+	s := settings{
+		attempts:      c.Attempts,
+		interval:      c.InitialInterval,
+		timeout:       c.Timeout,
+		stopOnFailure: c.StopOnFailure,
+		onEvent:       c.OnEvent,
+	}
+	if s.attempts == 0 {
+		s.attempts = DefaultAttempts
+	}
+	if s.interval == 0 {
+		s.interval = DefaultInitialInterval
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	return s, nil
+}

@@ -1,0 +1,159 @@
+package rollback
+
+import (
+	"context"
+	"fmt"
+)
+
+// Step is one step of a [Saga] over a state of type S.
+//
+// S is a struct the caller defines to hold the saga's inputs and the
+// outputs of its steps: each step reads what earlier steps stored in it and
+// stores its own results (an ID it created, say), and its Undo reads them
+// back. Steps and undos share the state through a typed pointer, so no
+// step needs a type assertion or reflection to see another's output.
+type Step[S any] struct {
+	// Name identifies the step in errors and events. Required, and unique
+	// within a saga.
+	Name string
+
+	// Do performs the step. It receives the saga's context, which carries
+	// its rollback scope (compensations registered with OnRollback from
+	// inside Do join the saga's), and the state. Required.
+	Do func(ctx context.Context, state *S) error
+
+	// Undo compensates a completed Do. It receives a context that is not
+	// cancelled with the caller's, bounded by Config.Timeout, and the
+	// state as later steps left it. nil means the step has nothing to
+	// undo (a read, say); earlier steps are still compensated.
+	Undo func(ctx context.Context, state *S) error
+
+	// MayPartiallyApply says that Do can fail after part of its effect has
+	// happened (a batch half written), so Undo also runs when Do itself
+	// fails or panics. false (the default) runs Undo only after Do
+	// succeeded. Requires Undo.
+	MayPartiallyApply bool
+
+	// Pivot marks the saga's point of no return: a step that cannot be
+	// undone (an e-mail sent, a payment captured). Once a pivot step
+	// succeeds, the steps before it are no longer compensated, even if a
+	// later step fails; steps after it are compensated back to it. If the
+	// pivot step fails, the steps before it are compensated as usual. A
+	// pivot step must have no Undo.
+	Pivot bool
+}
+
+// Saga is a validated, immutable sequence of steps over a state of type S,
+// built by [NewSaga]. Run it with [Saga.Run] as often as needed; a Saga is
+// safe for concurrent use as long as concurrent runs use different states.
+type Saga[S any] struct {
+	steps []Step[S]
+	cfg   settings
+}
+
+// NewSaga validates steps and opts and returns a Saga that runs the steps
+// in order. It copies steps, so changing the slice afterwards does not
+// change the saga.
+//
+// NewSaga returns an error wrapping [ErrInvalid] that names the field when
+// a step has an empty or duplicate Name, a nil Do, MayPartiallyApply
+// without Undo, or Pivot with an Undo, or when opts give an invalid Config.
+// A saga with no steps is valid and does nothing.
+func NewSaga[S any](steps []Step[S], opts ...Option) (*Saga[S], error) {
+	cfg, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]int, len(steps))
+	for i, st := range steps {
+		switch {
+		case st.Name == "":
+			return nil, fmt.Errorf("%w Steps[%d].Name: empty", ErrInvalid, i)
+		case st.Do == nil:
+			return nil, fmt.Errorf("%w Steps[%d].Do: nil (step %q)", ErrInvalid, i, st.Name)
+		case st.MayPartiallyApply && st.Undo == nil:
+			return nil, fmt.Errorf("%w Steps[%d].MayPartiallyApply: set without an Undo (step %q)", ErrInvalid, i, st.Name)
+		case st.Pivot && st.Undo != nil:
+			return nil, fmt.Errorf("%w Steps[%d].Undo: set on a pivot step (step %q)", ErrInvalid, i, st.Name)
+		}
+		if j, dup := seen[st.Name]; dup {
+			return nil, fmt.Errorf("%w Steps[%d].Name: %q already used by Steps[%d]", ErrInvalid, i, st.Name, j)
+		}
+		seen[st.Name] = i
+	}
+	return &Saga[S]{steps: append([]Step[S](nil), steps...), cfg: cfg}, nil
+}
+
+// Run runs the saga's steps in order over state, in a rollback scope of its
+// own (nested, like [Do], in a scope that ctx already carries).
+//
+// When every step succeeds, Run returns nil and the undos of the steps
+// since the last pivot are discarded, or handed to the enclosing scope.
+// When step i fails, Run compensates: the Undo of step i itself if it
+// MayPartiallyApply, then the Undos of steps i-1 … 0 in reverse, stopping
+// at the last pivot that succeeded (compensations registered with
+// OnRollback inside a step's Do run just after that step's Undo). It
+// returns a [*StepError] naming step i and wrapping its error, or an
+// [*Error] with that StepError as Cause if a compensation failed.
+//
+// If ctx is done before a step starts, Run does not start it: it
+// compensates the completed steps and returns context.Cause(ctx). A panic
+// in a step compensates the completed steps (and the panicking one if it
+// MayPartiallyApply), then continues unchanged.
+//
+// Run returns an error wrapping [ErrInvalid] without running anything if
+// state is nil.
+func (g *Saga[S]) Run(ctx context.Context, state *S) error {
+	if state == nil {
+		return fmt.Errorf("%w Saga.Run state: nil", ErrInvalid)
+	}
+	c := begin(ctx, &g.cfg)
+	s := &c.scope
+	current := -1 // the step whose Do is running
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// A step panicked (or called runtime.Goexit).
+		if current >= 0 {
+			g.partial(s, current, state)
+		}
+		_ = s.Rollback(nil)
+	}()
+	for i := range g.steps {
+		st := &g.steps[i]
+		if ctx.Err() != nil {
+			returned = true
+			return s.Rollback(context.Cause(ctx))
+		}
+		current = i
+		err := st.Do(c, state)
+		current = -1
+		if err != nil {
+			g.partial(s, i, state)
+			returned = true
+			return s.Rollback(&StepError{Step: st.Name, Err: err})
+		}
+		if st.Pivot {
+			s.discard()
+		}
+		if st.Undo != nil {
+			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)})
+		}
+	}
+	returned = true
+	return s.Commit()
+}
+
+// partial registers the Undo of failed step i when it may have partly
+// applied.
+func (g *Saga[S]) partial(s *Scope, i int, state *S) {
+	if st := &g.steps[i]; st.MayPartiallyApply {
+		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)})
+	}
+}
+
+func undoer[S any](undo func(context.Context, *S) error, state *S) func(context.Context) error {
+	return func(ctx context.Context) error { return undo(ctx, state) }
+}

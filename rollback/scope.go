@@ -1,0 +1,237 @@
+package rollback
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// scopeKey is the context key under which a scope is found.
+type scopeKey struct{}
+
+// scopeCtx is the context a scope hands to the protected code. The Scope
+// lives inside it, so opening a scope costs a single allocation.
+type scopeCtx struct {
+	context.Context
+	scope Scope
+}
+
+func (c *scopeCtx) Value(key any) any {
+	if key == (scopeKey{}) {
+		return &c.scope
+	}
+	return c.Context.Value(key)
+}
+
+// Scope states.
+const (
+	scopeOpen uint8 = iota
+	scopeCommitted
+	scopeRolledBack
+)
+
+// entry is one registered compensation.
+type entry struct {
+	name string
+	undo func(ctx context.Context) error
+}
+
+// inlineEntries is how many registrations a scope holds without a further
+// allocation.
+const inlineEntries = 4
+
+// Scope is an open rollback scope: the compensations registered with
+// [OnRollback] by code running under its context, waiting for the outcome.
+// It is the two-step form of [Do], for call sites that cannot pass their
+// work as a function: get one from [Begin], then end it with [Scope.Commit]
+// on success or [Scope.Rollback] on failure.
+//
+// A Scope is safe for concurrent use. The first of Commit and Rollback
+// ends it; registrations after that are refused with [ErrScopeEnded].
+// A Scope is only obtained from Begin; its zero value is not usable.
+type Scope struct {
+	ctx    *scopeCtx // the context this scope is part of
+	parent *Scope    // the enclosing scope, nil if none
+	cfg    settings
+
+	mu      sync.Mutex
+	state   uint8
+	entries []entry // in registration order; starts on inline
+	inline  [inlineEntries]entry
+}
+
+// Begin opens a rollback scope under ctx and returns the context to run
+// the protected work with, and the Scope to end it with. If ctx already
+// carries an open scope, the new one is nested in it: when it commits, its
+// compensations are handed to the enclosing scope instead of discarded.
+//
+// The usual pattern, which also rolls back on a panic:
+//
+//	ctx, sc, err := rollback.Begin(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	defer sc.Rollback(nil) // a no-op once the scope has ended
+//	if err := work(ctx); err != nil {
+//		return sc.Rollback(err)
+//	}
+//	return sc.Commit()
+//
+// Begin returns an error wrapping [ErrInvalid] only when opts give an
+// invalid Config; it is safe for concurrent use.
+func Begin(ctx context.Context, opts ...Option) (context.Context, *Scope, error) {
+	cfg, err := resolve(opts)
+	if err != nil {
+		return ctx, nil, err
+	}
+	c := begin(ctx, &cfg)
+	return c, &c.scope, nil
+}
+
+// begin allocates a scope under ctx.
+func begin(ctx context.Context, cfg *settings) *scopeCtx {
+	parent, _ := ctx.Value(scopeKey{}).(*Scope)
+	c := &scopeCtx{Context: ctx}
+	s := &c.scope
+	s.ctx = c
+	s.parent = parent
+	s.cfg = *cfg
+	s.entries = s.inline[:0]
+	return c
+}
+
+// OnRollback registers undo, under name, with the rollback scope carried
+// by ctx: if the protected call fails or panics, undo runs, in reverse
+// order of registration, on a context that is not cancelled with the
+// caller's (see [Do]). If the call succeeds, undo is discarded, or handed
+// to the enclosing scope when the scope is nested.
+//
+// Register a compensation right after the step it undoes has completed:
+// only steps that completed are compensated. The name identifies the
+// compensation in events and in [Error].
+//
+// OnRollback returns nil when undo was registered, and otherwise reports
+// why it was not, without running it:
+//   - [ErrNoScope] when ctx carries no rollback scope (the code runs without
+//     the rollback layer, or inside a compensation; ignore this error to run
+//     either way);
+//   - [ErrScopeEnded] when the scope has already committed or rolled back;
+//   - an error wrapping [ErrInvalid] when name is empty or undo is nil.
+//
+// OnRollback is safe for concurrent use: many goroutines of the same call
+// may register with the same scope.
+func OnRollback(ctx context.Context, name string, undo func(ctx context.Context) error) error {
+	if name == "" {
+		return fmt.Errorf("%w OnRollback name: empty", ErrInvalid)
+	}
+	if undo == nil {
+		return fmt.Errorf("%w OnRollback undo: nil (for %q)", ErrInvalid, name)
+	}
+	s, _ := ctx.Value(scopeKey{}).(*Scope)
+	if s == nil {
+		return ErrNoScope
+	}
+	return s.add(entry{name: name, undo: undo})
+}
+
+// add registers e, unless the scope has ended.
+func (s *Scope) add(e entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != scopeOpen {
+		return ErrScopeEnded
+	}
+	s.entries = append(s.entries, e)
+	return nil
+}
+
+// adopt appends the compensations of a nested scope that committed,
+// unless this scope has ended.
+func (s *Scope) adopt(es []entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != scopeOpen {
+		return ErrScopeEnded
+	}
+	s.entries = append(s.entries, es...)
+	return nil
+}
+
+// discard drops every registration so far (a saga's pivot step
+// succeeded), unless the scope has ended.
+func (s *Scope) discard() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == scopeOpen {
+		clear(s.entries)
+		s.entries = s.entries[:0]
+	}
+}
+
+// end moves an open scope to state and returns its registrations; ok is
+// false when the scope had already ended. Once ended, entries is never
+// written again, so the caller may read it without the lock.
+func (s *Scope) end(state uint8) (entries []entry, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != scopeOpen {
+		return nil, false
+	}
+	s.state = state
+	return s.entries, true
+}
+
+// Commit ends the scope successfully. Its compensations are discarded, or,
+// when the scope is nested in another open scope, handed to that scope,
+// so that a later failure of the enclosing call also undoes this work.
+//
+// Commit returns nil on success and [ErrScopeEnded] if the scope had
+// already ended. If the enclosing scope has ended meanwhile (the nested
+// work outlived the call that started it), nothing could ever undo this
+// work any more, so Commit rolls it back instead and returns ErrScopeEnded,
+// or an [*Error] with Cause ErrScopeEnded if a compensation failed.
+//
+// Commit is safe for concurrent use.
+func (s *Scope) Commit() error {
+	entries, ok := s.end(scopeCommitted)
+	if !ok {
+		return ErrScopeEnded
+	}
+	if s.parent == nil || len(entries) == 0 {
+		return nil
+	}
+	if err := s.parent.adopt(entries); err != nil {
+		return s.compensate(entries, err)
+	}
+	return nil
+}
+
+// Rollback ends the scope as failed: it runs the registered compensations
+// in reverse registration order, as documented on [Do], and returns cause
+// when all of them succeeded (or there were none), or an [*Error] whose
+// Cause is cause when any failed or was skipped.
+//
+// Rolling back a scope that has already ended (committed or rolled back)
+// is a no-op that returns cause unchanged, so `defer sc.Rollback(nil)` is
+// safe after an explicit Commit or Rollback.
+//
+// Rollback is safe for concurrent use; compensations run on the goroutine
+// of the call that ended the scope.
+func (s *Scope) Rollback(cause error) error {
+	entries, ok := s.end(scopeRolledBack)
+	if !ok {
+		return cause
+	}
+	return s.compensate(entries, cause)
+}
+
+// Len returns how many compensations are registered with the scope and
+// not yet run, committed or handed over. It is safe for concurrent use.
+func (s *Scope) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != scopeOpen {
+		return 0
+	}
+	return len(s.entries)
+}
