@@ -64,7 +64,8 @@ type Event struct {
 	// the time a compensation took for rollback events.
 	Duration time.Duration
 	// Attempt is the 1-based number of the attempt that just failed for
-	// retry:attempt, and the number of attempts made for retry:exhausted.
+	// retry:attempt, the number of attempts made for retry:exhausted, and
+	// the number of attempts a compensation took for rollback events.
 	Attempt int
 	// From and To are the states of a circuit change ("CLOSED", "OPEN",
 	// "HALF_OPEN"); empty for other kinds.
