@@ -1,0 +1,218 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+// DefaultMaxAge is the MaxAge of a [FallbackConfig] that leaves it zero.
+const DefaultMaxAge = 5 * time.Minute
+
+// ErrTypeMismatch is wrapped by the error every call through a fallback
+// returns when the middleware's result type T cannot be stored in the
+// cache's value type V (V must be T, or an interface type that T
+// implements). The message names both types.
+var ErrTypeMismatch = errors.New("cache: result type does not fit the cache's value type")
+
+// FallbackConfig configures [Fallback] and [FallbackFunc]. The zero value
+// serves a cached value younger than 5 minutes on any error, without
+// events.
+type FallbackConfig struct {
+	// When reports whether a failed call may be answered from the cache.
+	// nil means every error. [OnlyRejections] limits the fallback to calls
+	// a layer refused without running them, such as those rejected by an
+	// open circuit.
+	When func(err error) bool
+
+	// MaxAge is the oldest a cached value may be to be served: a value
+	// stored MaxAge ago or earlier is not. It applies on top of the
+	// cache's own time to live, so the stricter of the two wins. 0 means
+	// 5 minutes (DefaultMaxAge); a negative value is an error.
+	MaxAge time.Duration
+
+	// OnEvent, if not nil, receives a fallback:used event for every call
+	// answered from the cache: Err is the call's original error and
+	// Duration the age of the value served. It is called synchronously,
+	// on the caller's goroutine, after the cache lock is released. nil
+	// means no events, and none is built.
+	OnEvent bulwark.Listener
+}
+
+// Validate returns nil if cfg is usable, or an error wrapping
+// [ErrInvalidConfig] that names the field it cannot accept. [Fallback] and
+// [FallbackFunc] call it; it is exported so that code assembling a stack
+// can report a bad configuration when it is given rather than at the first
+// call.
+func (cfg FallbackConfig) Validate() error {
+	if cfg.MaxAge < 0 {
+		return fmt.Errorf("%w: FallbackConfig.MaxAge is negative (%v)", ErrInvalidConfig, cfg.MaxAge)
+	}
+	return nil
+}
+
+// OnlyRejections reports whether err wraps [bulwark.ErrRejected]. Used as
+// [FallbackConfig].When, it serves cached values only to calls that a layer
+// refused without running them (an open circuit, too many probes), and
+// lets genuine failures of the service through.
+func OnlyRejections(err error) bool {
+	return errors.Is(err, bulwark.ErrRejected)
+}
+
+// Fallback returns a middleware that remembers the last good result under
+// key and serves it when a call fails. It is FallbackFunc with a key
+// function that always returns key.
+//
+// T is usually given and K and V inferred, as in
+// cache.Fallback[Page](c, "dashboard", cfg); c may hold T itself or an
+// interface type that T implements, so one *Cache[string, any] can back the
+// fallbacks of every result type.
+func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackConfig) bulwark.Middleware[T] {
+	return FallbackFunc[T](c, func(context.Context) (K, bool) { return key, true }, cfg)
+}
+
+// FallbackFunc returns a middleware that stores every successful result of
+// the wrapped call in c and answers a failed call with the stored value
+// when it can. The key of each call comes from key(ctx); when key returns
+// false the call goes through untouched (nothing stored, nothing served).
+// [KeyFrom] is such a function, reading the key that [WithKey] attached to
+// the context.
+//
+// A call that fails with an error matching cfg.When is answered with the
+// value cached under its key, if there is one younger than cfg.MaxAge that
+// has not expired: the call then returns that value and a nil error,
+// [bulwark.ReportFrom](ctx).FromCache reports true, and cfg.OnEvent
+// receives a fallback:used event. In every other case the call returns
+// exactly what the wrapped call returned. A call whose context was made by
+// [SkipFallback] is not touched at all.
+//
+// V must be T or an interface type that T implements; a value of another
+// dynamic type found under a key (when several result types share one
+// cache) is not served. When the types do not fit, or cfg is invalid, or c
+// or key is nil, the middleware does not run the wrapped call: every call
+// returns an error saying why (wrapping [ErrTypeMismatch] or
+// [ErrInvalidConfig]).
+//
+// On the success path the middleware costs a cache write; with a cache of
+// T and a key already present it allocates nothing. A panic in the
+// wrapped call or a callback propagates; the middleware holds no lock
+// while they run. The returned middleware, and the Func it builds, are
+// safe for concurrent use.
+func FallbackFunc[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.Context) (K, bool), cfg FallbackConfig) bulwark.Middleware[T] {
+	f, err := newFallback[T](c, key, cfg)
+	if err != nil {
+		return func(bulwark.Func[T]) bulwark.Func[T] {
+			return func(context.Context) (T, error) {
+				var zero T
+				return zero, err
+			}
+		}
+	}
+	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		return func(ctx context.Context) (T, error) {
+			v, err := next(ctx)
+			if err == nil {
+				f.store(ctx, v)
+				return v, nil
+			}
+			return f.serve(ctx, v, err)
+		}
+	}
+}
+
+// fallback is a validated fallback configuration with the conversions
+// between the result type T and the cache's value type V.
+type fallback[T any, K comparable, V any] struct {
+	c       *Cache[K, V]
+	key     func(context.Context) (K, bool)
+	when    func(error) bool
+	maxAge  int64
+	onEvent bulwark.Listener
+	toV     func(T) V
+	toT     func(V) (T, bool)
+}
+
+func newFallback[T any, K comparable, V any](c *Cache[K, V], key func(context.Context) (K, bool), cfg FallbackConfig) (*fallback[T, K, V], error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil *Cache given to Fallback", ErrInvalidConfig)
+	}
+	if key == nil {
+		return nil, fmt.Errorf("%w: nil key function given to FallbackFunc", ErrInvalidConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := &fallback[T, K, V]{c: c, key: key, when: cfg.When, maxAge: int64(cfg.MaxAge), onEvent: cfg.OnEvent}
+	if f.maxAge == 0 {
+		f.maxAge = int64(DefaultMaxAge)
+	}
+	if same, ok := any(identity[T]).(func(T) V); ok {
+		// T and V are the same type: convert by identity, no boxing.
+		back := any(identity[V]).(func(V) T)
+		f.toV = same
+		f.toT = func(v V) (T, bool) { return back(v), true }
+		return f, nil
+	}
+	tt, vt := reflect.TypeFor[T](), reflect.TypeFor[V]()
+	if vt.Kind() != reflect.Interface || !tt.AssignableTo(vt) {
+		return nil, fmt.Errorf("%w: result type %v cannot be stored in a cache of %v", ErrTypeMismatch, tt, vt)
+	}
+	f.toV = func(t T) V {
+		v, _ := any(t).(V) // T implements V; a nil interface T gives the zero V.
+		return v
+	}
+	f.toT = func(v V) (T, bool) {
+		t, ok := any(v).(T)
+		return t, ok
+	}
+	return f, nil
+}
+
+func identity[T any](t T) T { return t }
+
+// store records the successful result v of the call under the call's key.
+func (f *fallback[T, K, V]) store(ctx context.Context, v T) {
+	if skipped(ctx) {
+		return
+	}
+	if k, ok := f.key(ctx); ok {
+		f.c.Set(k, f.toV(v))
+	}
+}
+
+// serve answers a failed call from the cache if it may, and otherwise
+// returns the call's own result.
+func (f *fallback[T, K, V]) serve(ctx context.Context, v T, err error) (T, error) {
+	if f.when != nil && !f.when(err) {
+		return v, err
+	}
+	if skipped(ctx) {
+		return v, err
+	}
+	k, ok := f.key(ctx)
+	if !ok {
+		return v, err
+	}
+	cached, age, ok := f.c.lookup(k, f.maxAge)
+	if !ok {
+		return v, err
+	}
+	t, ok := f.toT(cached)
+	if !ok {
+		return v, err
+	}
+	bulwark.ReportFrom(ctx).SetFromCache()
+	if f.onEvent != nil {
+		f.onEvent(bulwark.Event{
+			Kind:     bulwark.FallbackUsed,
+			Time:     time.Now(),
+			Err:      err,
+			Duration: time.Duration(age),
+		})
+	}
+	return t, nil
+}
