@@ -150,3 +150,15 @@ func BenchmarkFallbackSuccessParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDoFallback is DoFallback's success path, the per-call form.
+func BenchmarkDoFallback(b *testing.B) {
+	c := newCache[string, page](b, Config{})
+	ctx := context.Background()
+	cfg := FallbackConfig{}
+	for b.Loop() {
+		if _, err := DoFallback(ctx, c, "dashboard", cfg, okPage); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -77,10 +77,10 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 
 // FallbackFunc returns a middleware that stores every successful result of
 // the wrapped call in c and answers a failed call with the stored value
-// when it can. The key of each call comes from key(ctx); when key returns
-// false the call goes through untouched (nothing stored, nothing served).
-// [KeyFrom] is such a function, reading the key that [WithKey] attached to
-// the context.
+// when it can. The key of each call comes from key(ctx), asked only once
+// the call has returned; when key returns false the call goes through
+// untouched (nothing stored, nothing served). [KeyFrom] is such a
+// function, reading the key that [WithKey] attached to the context.
 //
 // A call that fails with an error matching cfg.When is answered with the
 // value cached under its key, if there is one younger than cfg.MaxAge that
@@ -95,15 +95,20 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 // cache) is not served. When the types do not fit, or cfg is invalid, or c
 // or key is nil, the middleware does not run the wrapped call: every call
 // returns an error saying why (wrapping [ErrTypeMismatch] or
-// [ErrInvalidConfig]).
+// [ErrInvalidConfig]). The configuration is checked once, when
+// FallbackFunc is called.
 //
 // On the success path the middleware costs a cache write; with a cache of
-// T and a key already present it allocates nothing. A panic in the
-// wrapped call or a callback propagates; the middleware holds no lock
+// T and a key already present it allocates nothing (a cache of an
+// interface type allocates to box a T that is not a pointer). A panic in
+// the wrapped call or a callback propagates; the middleware holds no lock
 // while they run. The returned middleware, and the Func it builds, are
 // safe for concurrent use.
 func FallbackFunc[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.Context) (K, bool), cfg FallbackConfig) bulwark.Middleware[T] {
-	f, err := newFallback[T](c, key, cfg)
+	p, err := checkFallback[T](c, cfg)
+	if err == nil && key == nil {
+		err = fmt.Errorf("%w: nil key function given to FallbackFunc", ErrInvalidConfig)
+	}
 	if err != nil {
 		return func(bulwark.Func[T]) bulwark.Func[T] {
 			return func(context.Context) (T, error) {
@@ -115,99 +120,129 @@ func FallbackFunc[T any, K comparable, V any](c *Cache[K, V], key func(ctx conte
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
 		return func(ctx context.Context) (T, error) {
 			v, err := next(ctx)
-			if err == nil {
-				f.store(ctx, v)
-				return v, nil
+			if skipped(ctx) {
+				return v, err
 			}
-			return f.serve(ctx, v, err)
+			if err != nil && !p.matches(err) {
+				return v, err
+			}
+			k, ok := key(ctx)
+			if !ok {
+				return v, err
+			}
+			return complete(ctx, c, k, &p, v, err)
 		}
 	}
 }
 
-// fallback is a validated fallback configuration with the conversions
-// between the result type T and the cache's value type V.
-type fallback[T any, K comparable, V any] struct {
-	c       *Cache[K, V]
-	key     func(context.Context) (K, bool)
+// DoFallback runs fn and, like a middleware from [Fallback] with the same
+// arguments, stores its result under key on success or answers its failure
+// from c. It is the form for call sites that have the key and fn in hand
+// for each call, such as a stack that assembles its layers per call: it
+// builds nothing and, with a cache of T and a key already present,
+// allocates nothing. A bad configuration or a type mismatch is returned as
+// an error (wrapping [ErrInvalidConfig] or [ErrTypeMismatch]) without
+// running fn. It is safe for concurrent use.
+func DoFallback[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], key K, cfg FallbackConfig, fn bulwark.Func[T]) (T, error) {
+	p, err := checkFallback[T](c, cfg)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := fn(ctx)
+	if skipped(ctx) || (err != nil && !p.matches(err)) {
+		return v, err
+	}
+	return complete(ctx, c, key, &p, v, err)
+}
+
+// policy is a validated FallbackConfig.
+type policy struct {
 	when    func(error) bool
 	maxAge  int64
 	onEvent bulwark.Listener
-	toV     func(T) V
-	toT     func(V) (T, bool)
 }
 
-func newFallback[T any, K comparable, V any](c *Cache[K, V], key func(context.Context) (K, bool), cfg FallbackConfig) (*fallback[T, K, V], error) {
+// matches reports whether the failure err may be answered from the cache.
+func (p *policy) matches(err error) bool {
+	return p.when == nil || p.when(err)
+}
+
+// checkFallback validates the arguments shared by every fallback form and
+// returns the policy they describe.
+func checkFallback[T any, K comparable, V any](c *Cache[K, V], cfg FallbackConfig) (policy, error) {
 	if c == nil {
-		return nil, fmt.Errorf("%w: nil *Cache given to Fallback", ErrInvalidConfig)
-	}
-	if key == nil {
-		return nil, fmt.Errorf("%w: nil key function given to FallbackFunc", ErrInvalidConfig)
+		return policy{}, fmt.Errorf("%w: nil *Cache given to Fallback", ErrInvalidConfig)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return policy{}, err
 	}
-	f := &fallback[T, K, V]{c: c, key: key, when: cfg.When, maxAge: int64(cfg.MaxAge), onEvent: cfg.OnEvent}
-	if f.maxAge == 0 {
-		f.maxAge = int64(DefaultMaxAge)
+	if err := fits[T, V](); err != nil {
+		return policy{}, err
 	}
-	if same, ok := any(identity[T]).(func(T) V); ok {
-		// T and V are the same type: convert by identity, no boxing.
-		back := any(identity[V]).(func(V) T)
-		f.toV = same
-		f.toT = func(v V) (T, bool) { return back(v), true }
-		return f, nil
+	p := policy{when: cfg.When, maxAge: int64(cfg.MaxAge), onEvent: cfg.OnEvent}
+	if p.maxAge == 0 {
+		p.maxAge = int64(DefaultMaxAge)
+	}
+	return p, nil
+}
+
+// fits returns nil if a T can be stored as a V: V is T, or an interface
+// type T implements. The common cases (V is T, V is any) cost a type
+// comparison; other interfaces are checked by reflection.
+func fits[T, V any]() error {
+	if _, same := any((*T)(nil)).(*V); same {
+		return nil
+	}
+	if _, isAny := any((*V)(nil)).(*any); isAny {
+		return nil
 	}
 	tt, vt := reflect.TypeFor[T](), reflect.TypeFor[V]()
-	if vt.Kind() != reflect.Interface || !tt.AssignableTo(vt) {
-		return nil, fmt.Errorf("%w: result type %v cannot be stored in a cache of %v", ErrTypeMismatch, tt, vt)
+	if vt.Kind() == reflect.Interface && tt.AssignableTo(vt) {
+		return nil
 	}
-	f.toV = func(t T) V {
-		v, _ := any(t).(V) // T implements V; a nil interface T gives the zero V.
-		return v
-	}
-	f.toT = func(v V) (T, bool) {
-		t, ok := any(v).(T)
-		return t, ok
-	}
-	return f, nil
+	return fmt.Errorf("%w: result type %v cannot be stored in a cache of %v", ErrTypeMismatch, tt, vt)
 }
 
-func identity[T any](t T) T { return t }
-
-// store records the successful result v of the call under the call's key.
-func (f *fallback[T, K, V]) store(ctx context.Context, v T) {
-	if skipped(ctx) {
-		return
+// toV converts a T to the cache's value type, which fits has accepted. When
+// V is T it copies; otherwise it boxes t in the interface V.
+func toV[T, V any](t T) V {
+	if p, same := any(&t).(*V); same {
+		return *p
 	}
-	if k, ok := f.key(ctx); ok {
-		f.c.Set(k, f.toV(v))
-	}
+	v, _ := any(t).(V) // T implements V; a nil interface T gives the zero V
+	return v
 }
 
-// serve answers a failed call from the cache if it may, and otherwise
-// returns the call's own result.
-func (f *fallback[T, K, V]) serve(ctx context.Context, v T, err error) (T, error) {
-	if f.when != nil && !f.when(err) {
-		return v, err
+// toT converts a cached value back to T, reporting false if it holds a
+// value of another type.
+func toT[T, V any](v V) (T, bool) {
+	if p, same := any(&v).(*T); same {
+		return *p, true
 	}
-	if skipped(ctx) {
-		return v, err
+	t, ok := any(v).(T)
+	return t, ok
+}
+
+// complete finishes a call that is not skipped and whose failure, if any,
+// matches the policy: a success is stored under key, a failure is answered
+// from the cache if the value there is fresh enough.
+func complete[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], key K, p *policy, v T, err error) (T, error) {
+	if err == nil {
+		c.Set(key, toV[T, V](v))
+		return v, nil
 	}
-	k, ok := f.key(ctx)
+	cached, age, ok := c.lookup(key, p.maxAge)
 	if !ok {
 		return v, err
 	}
-	cached, age, ok := f.c.lookup(k, f.maxAge)
-	if !ok {
-		return v, err
-	}
-	t, ok := f.toT(cached)
+	t, ok := toT[T](cached)
 	if !ok {
 		return v, err
 	}
 	bulwark.ReportFrom(ctx).SetFromCache()
-	if f.onEvent != nil {
-		f.onEvent(bulwark.Event{
+	if p.onEvent != nil {
+		p.onEvent(bulwark.Event{
 			Kind:     bulwark.FallbackUsed,
 			Time:     time.Now(),
 			Err:      err,

@@ -383,3 +383,76 @@ func TestFallbackAllocations(t *testing.T) {
 	kctx := WithKey(ctx, "k")
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = keyed(kctx) }), "per-call key from the context")
 }
+
+func TestDoFallback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCache[string, any](t, Config{})
+		var rec recorder
+		cfg := FallbackConfig{MaxAge: time.Minute, OnEvent: rec.listen}
+		svc := &service{value: page{"p", 1}}
+
+		v, err := DoFallback(context.Background(), c, "k", cfg, svc.call)
+		require.NoError(t, err)
+		assert.Equal(t, page{"p", 1}, v)
+		stored, _ := c.Get("k")
+		assert.Equal(t, page{"p", 1}, stored)
+
+		time.Sleep(30 * time.Second)
+		svc.err = errDown
+		ctx, report := bulwark.WithReport(context.Background())
+		v, err = DoFallback(ctx, c, "k", cfg, svc.call)
+		require.NoError(t, err)
+		assert.Equal(t, page{"p", 1}, v)
+		assert.True(t, report.FromCache())
+		require.Len(t, rec.events, 1)
+		assert.Equal(t, 30*time.Second, rec.events[0].Duration)
+
+		_, err = DoFallback(SkipFallback(context.Background()), c, "k", cfg, svc.call)
+		assert.Same(t, errDown, err, "skipped")
+		_, err = DoFallback(context.Background(), c, "other", cfg, svc.call)
+		assert.Same(t, errDown, err, "nothing cached under other")
+		_, err = DoFallback(context.Background(), c, "k", FallbackConfig{When: OnlyRejections}, svc.call)
+		assert.Same(t, errDown, err, "When does not match")
+
+		time.Sleep(30 * time.Second)
+		_, err = DoFallback(context.Background(), c, "k", cfg, svc.call)
+		assert.Same(t, errDown, err, "too old")
+		assert.Equal(t, 6, svc.calls)
+	})
+}
+
+func TestDoFallbackConfigErrors(t *testing.T) {
+	svc := &service{value: page{"p", 1}}
+	_, err := DoFallback(context.Background(), newCache[string, int](t, Config{}), "k", FallbackConfig{}, svc.call)
+	assert.ErrorIs(t, err, ErrTypeMismatch)
+	_, err = DoFallback(context.Background(), newCache[string, page](t, Config{}), "k", FallbackConfig{MaxAge: -1}, svc.call)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = DoFallback(context.Background(), (*Cache[string, page])(nil), "k", FallbackConfig{}, svc.call)
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Zero(t, svc.calls, "a misconfigured DoFallback does not run fn")
+}
+
+func TestDoFallbackAllocations(t *testing.T) {
+	c := newCache[string, page](t, Config{})
+	ctx := context.Background()
+	cfg := FallbackConfig{}
+	_, _ = DoFallback(ctx, c, "k", cfg, okPage)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = DoFallback(ctx, c, "k", cfg, okPage) }), "success")
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		if _, err := DoFallback(ctx, c, "k", cfg, failPage); err != nil {
+			t.Fatal(err)
+		}
+	}), "served")
+}
+
+func TestFits(t *testing.T) {
+	assert.NoError(t, fits[page, page]())
+	assert.NoError(t, fits[page, any]())
+	assert.NoError(t, fits[square, shape]())
+	assert.NoError(t, fits[shape, any]())
+	assert.NoError(t, fits[*page, any]())
+	assert.ErrorIs(t, fits[page, shape](), ErrTypeMismatch)
+	assert.ErrorIs(t, fits[any, page](), ErrTypeMismatch, "an any result cannot fill a typed cache")
+	assert.ErrorIs(t, fits[any, shape](), ErrTypeMismatch)
+	assert.ErrorIs(t, fits[int, int64](), ErrTypeMismatch)
+}
