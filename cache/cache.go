@@ -1,18 +1,23 @@
 // Package cache is a bounded, concurrency-safe TTL cache and the fallback
-// middleware of the bulwark stack, which answers a failed call with the last
+// layer of the bulwark stack, which answers a failed call with the last
 // good result when that result is fresh enough.
 //
 // A [Cache] holds at most Config.MaxEntries entries, each for at most its
-// time to live. When it is full, inserting evicts an entry chosen by SIEVE
-// (an entry read since the hand last passed it survives; the others go in
-// insertion order). Expired entries are never returned; they are reclaimed
+// time to live. When it is full, inserting evicts an entry chosen by SIEVE:
+// an entry read since the eviction hand last passed it survives, the others
+// go, oldest first. Expired entries are never returned; they are reclaimed
 // lazily, when a read meets them or the eviction hand passes them, so the
 // cache runs no goroutine and needs no Close.
 //
-// [Fallback] and [FallbackFunc] wrap a call: every success is stored in the
-// cache, and a failure that matches [FallbackConfig].When is answered with
-// the stored value if it is younger than MaxAge, marked in the call's
-// [bulwark.Report] and announced as a fallback:used event.
+// [Fallback], [FallbackFunc] and [DoFallback] wrap a call: every success is
+// stored in the cache, and a failure that matches [FallbackConfig].When is
+// answered with the stored value if it is younger than MaxAge, marked in
+// the call's [bulwark.Report] and announced as a fallback:used event. The
+// key of a call can be fixed, or come from its context ([WithKey],
+// [KeyFrom]); [SkipFallback] exempts one call, such as a payment, that
+// must never be answered with an old result. One cache of an interface
+// type (for example *Cache[string, any]) can back the fallbacks of every
+// result type.
 //
 // The package imports nothing of bulwark but its root package.
 package cache
