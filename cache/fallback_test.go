@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -455,4 +458,46 @@ func TestFits(t *testing.T) {
 	assert.ErrorIs(t, fits[any, page](), ErrTypeMismatch, "an any result cannot fill a typed cache")
 	assert.ErrorIs(t, fits[any, shape](), ErrTypeMismatch)
 	assert.ErrorIs(t, fits[int, int64](), ErrTypeMismatch)
+}
+
+func TestFallbackConcurrent(t *testing.T) {
+	c := newCache[string, any](t, Config{MaxEntries: 64})
+	var events atomic.Int64
+	cfg := FallbackConfig{OnEvent: func(bulwark.Event) { events.Add(1) }}
+	call := FallbackFunc[int](c, KeyFrom[string], cfg)(func(ctx context.Context) (int, error) {
+		k, _ := KeyFrom[string](ctx)
+		n, _ := strconv.Atoi(k)
+		if n%2 == 1 {
+			return 0, errDown
+		}
+		return n, nil
+	})
+	// Seed the odd keys so that their failures can be served.
+	for i := 1; i < 32; i += 2 {
+		c.Set(strconv.Itoa(i), i)
+	}
+	var served atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				k := (g + i) % 32
+				v, err := call(WithKey(context.Background(), strconv.Itoa(k)))
+				if err != nil {
+					t.Errorf("key %d: %v", k, err)
+					return
+				}
+				if v != k {
+					t.Errorf("key %d: got %d", k, v)
+					return
+				}
+				if k%2 == 1 {
+					served.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int64(2000), served.Load())
+	assert.Equal(t, served.Load(), events.Load())
 }
