@@ -23,7 +23,8 @@ func (c *keyCtx[K]) Value(k any) any {
 // WithKey returns a copy of ctx that carries key as the cache key of this
 // call, for a fallback built with [FallbackFunc] and [KeyFrom]. It costs
 // one allocation, like context.WithValue. A later WithKey of the same key
-// type overrides an earlier one.
+// type overrides an earlier one. Like every function of this file, it is
+// safe for concurrent use.
 func WithKey[K comparable](ctx context.Context, key K) context.Context {
 	return &keyCtx[K]{Context: ctx, key: key}
 }
@@ -31,7 +32,8 @@ func WithKey[K comparable](ctx context.Context, key K) context.Context {
 // KeyFrom returns the key of type K that [WithKey] attached to ctx, and
 // whether there is one. It has the signature of [FallbackFunc]'s key
 // function, so cache.KeyFrom[string] can be passed as it is: a call without
-// a key then gets no fallback. It does not allocate.
+// a key then gets no fallback. It does not allocate, and is safe for
+// concurrent use.
 func KeyFrom[K comparable](ctx context.Context) (K, bool) {
 	if c, ok := ctx.Value(keyCtxKey[K]{}).(*keyCtx[K]); ok {
 		return c.key, true

@@ -19,9 +19,9 @@ const DefaultMaxAge = 5 * time.Minute
 // implements). The message names both types.
 var ErrTypeMismatch = errors.New("cache: result type does not fit the cache's value type")
 
-// FallbackConfig configures [Fallback] and [FallbackFunc]. The zero value
-// serves a cached value younger than 5 minutes on any error, without
-// events.
+// FallbackConfig configures [Fallback], [FallbackFunc] and [DoFallback].
+// The zero value serves a cached value younger than 5 minutes on any error,
+// without events.
 type FallbackConfig struct {
 	// When reports whether a failed call may be answered from the cache.
 	// nil means every error. [OnlyRejections] limits the fallback to calls
@@ -44,10 +44,10 @@ type FallbackConfig struct {
 }
 
 // Validate returns nil if cfg is usable, or an error wrapping
-// [ErrInvalidConfig] that names the field it cannot accept. [Fallback] and
-// [FallbackFunc] call it; it is exported so that code assembling a stack
-// can report a bad configuration when it is given rather than at the first
-// call.
+// [ErrInvalidConfig] that names the field it cannot accept. [Fallback],
+// [FallbackFunc] and [DoFallback] call it; it is exported so that code
+// assembling a stack can report a bad configuration when it is given
+// rather than at the first call.
 func (cfg FallbackConfig) Validate() error {
 	if cfg.MaxAge < 0 {
 		return fmt.Errorf("%w: FallbackConfig.MaxAge is negative (%v)", ErrInvalidConfig, cfg.MaxAge)
@@ -70,7 +70,8 @@ func OnlyRejections(err error) bool {
 // T is usually given and K and V inferred, as in
 // cache.Fallback[Page](c, "dashboard", cfg); c may hold T itself or an
 // interface type that T implements, so one *Cache[string, any] can back the
-// fallbacks of every result type.
+// fallbacks of every result type. The returned middleware, and the Func it
+// builds, are safe for concurrent use.
 func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackConfig) bulwark.Middleware[T] {
 	return FallbackFunc[T](c, func(context.Context) (K, bool) { return key, true }, cfg)
 }
