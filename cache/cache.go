@@ -42,7 +42,8 @@ const (
 var ErrInvalidConfig = errors.New("cache: invalid config")
 
 // Config configures a [Cache]. The zero value is ready to use: 10000
-// entries, each kept for 5 minutes.
+// entries, each kept for 5 minutes. New copies it; changing it afterwards
+// changes nothing.
 type Config struct {
 	// MaxEntries bounds the number of entries the cache holds. When an
 	// insert finds the cache full, an entry is evicted first. 0 means

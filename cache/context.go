@@ -48,7 +48,7 @@ type skipKey struct{}
 // of this package lets the call through untouched: its result is not
 // stored, and its failure is not answered from the cache. Use it for calls
 // that must never see an old result, such as payments. It costs one
-// allocation, like context.WithValue.
+// allocation, like context.WithValue, and is safe for concurrent use.
 func SkipFallback(ctx context.Context) context.Context {
 	return context.WithValue(ctx, skipKey{}, true)
 }

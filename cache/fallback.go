@@ -21,7 +21,8 @@ var ErrTypeMismatch = errors.New("cache: result type does not fit the cache's va
 
 // FallbackConfig configures [Fallback], [FallbackFunc] and [DoFallback].
 // The zero value serves a cached value younger than 5 minutes on any error,
-// without events.
+// without events. The fallback copies the config when it is built, so
+// changing it afterwards changes nothing.
 type FallbackConfig struct {
 	// When reports whether a failed call may be answered from the cache.
 	// nil means every error. [OnlyRejections] limits the fallback to calls
@@ -47,7 +48,7 @@ type FallbackConfig struct {
 // [ErrInvalidConfig] that names the field it cannot accept. [Fallback],
 // [FallbackFunc] and [DoFallback] call it; it is exported so that code
 // assembling a stack can report a bad configuration when it is given
-// rather than at the first call.
+// rather than at the first call. It only reads cfg.
 func (cfg FallbackConfig) Validate() error {
 	if cfg.MaxAge < 0 {
 		return fmt.Errorf("%w: FallbackConfig.MaxAge is negative (%v)", ErrInvalidConfig, cfg.MaxAge)
@@ -58,7 +59,8 @@ func (cfg FallbackConfig) Validate() error {
 // OnlyRejections reports whether err wraps [bulwark.ErrRejected]. Used as
 // [FallbackConfig].When, it serves cached values only to calls that a layer
 // refused without running them (an open circuit, too many probes), and
-// lets genuine failures of the service through.
+// lets genuine failures of the service through. It is safe for concurrent
+// use.
 func OnlyRejections(err error) bool {
 	return errors.Is(err, bulwark.ErrRejected)
 }

@@ -1,7 +1,8 @@
 package cache
 
-// Stats counts what a cache has done since it was created. Counters only
-// grow; Purge does not reset them.
+// Stats counts what a cache has done since it was created, as returned by
+// [Cache.Stats]: a plain value, owned by the caller. Counters only grow;
+// Purge does not reset them.
 type Stats struct {
 	// Hits counts reads that returned a value: Get, and fallback lookups
 	// that served one.
@@ -16,7 +17,8 @@ type Stats struct {
 	Expirations uint64
 }
 
-// HitRatio returns Hits / (Hits + Misses), or 0 before the first read.
+// HitRatio returns Hits / (Hits + Misses), or 0 before the first read. It
+// only reads s.
 func (s Stats) HitRatio() float64 {
 	total := s.Hits + s.Misses
 	if total == 0 {
