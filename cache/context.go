@@ -44,11 +44,12 @@ func KeyFrom[K comparable](ctx context.Context) (K, bool) {
 
 type skipKey struct{}
 
-// SkipFallback returns a copy of ctx with which every fallback middleware
-// of this package lets the call through untouched: its result is not
-// stored, and its failure is not answered from the cache. Use it for calls
-// that must never see an old result, such as payments. It costs one
-// allocation, like context.WithValue, and is safe for concurrent use.
+// SkipFallback returns a copy of ctx with which every fallback of this
+// package (the middlewares and DoFallback) lets the call through
+// untouched: its result is not stored, and its failure is not answered from
+// the cache. Use it for calls that must never see an old result, such as
+// payments. It costs one allocation, like context.WithValue, and is safe
+// for concurrent use.
 func SkipFallback(ctx context.Context) context.Context {
 	return context.WithValue(ctx, skipKey{}, true)
 }
