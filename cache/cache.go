@@ -63,7 +63,8 @@ type Config struct {
 
 // Cache is a bounded map from keys to values in which every entry expires
 // after its time to live. Create one with [New]; the zero Cache is not
-// usable.
+// usable. As with a map, a key of interface type whose dynamic type is not
+// comparable makes the method panic.
 //
 // All methods are safe for concurrent use. Reads of different keys proceed
 // in parallel: the cache is sharded and a read takes only its shard's read
@@ -183,7 +184,9 @@ func (c *Cache[K, V]) lookup(key K, maxAge int64) (value V, age int64, ok bool) 
 
 // Set stores value for key with the cache's TTL, replacing any value
 // stored before and restarting the entry's time to live. Inserting a new
-// key into a full shard evicts an entry first.
+// key into a full shard evicts an entry first. A key that is not equal to
+// itself (a floating-point NaN, or a struct, array or interface holding
+// one) could never be read back, so Set does not store it.
 func (c *Cache[K, V]) Set(key K, value V) {
 	c.set(key, value, c.ttl)
 }
@@ -200,6 +203,11 @@ func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
 }
 
 func (c *Cache[K, V]) set(key K, value V, ttl int64) {
+	if key != key {
+		// A NaN, or a value holding one: no lookup could find it, and a
+		// map never deletes it. Storing it would only waste a slot.
+		return
+	}
 	s := c.shardFor(key)
 	now := c.now()
 	expires := now + ttl

@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -410,4 +411,24 @@ func TestInvalidConfigErrorMessages(t *testing.T) {
 	_, err := New[int, int](Config{MaxEntries: -5})
 	assert.EqualError(t, err, "cache: invalid config: MaxEntries is negative (-5)")
 	assert.True(t, errors.Is(err, ErrInvalidConfig))
+}
+
+func TestNaNKeysAreNotStored(t *testing.T) {
+	c := newCache[float64, int](t, Config{MaxEntries: 2})
+	nan := math.NaN()
+	for range 10 {
+		c.Set(nan, 1)
+	}
+	c.Set(1, 1)
+	c.Set(2, 2)
+	c.Set(3, 3) // the shard stays consistent: this evicts a real key
+	_, ok := c.Get(nan)
+	assert.False(t, ok)
+	assert.Equal(t, 2, c.Len())
+	checkShard(t, &c.shards[0])
+
+	type pair struct{ a, b float64 }
+	pc := newCache[pair, int](t, Config{})
+	pc.Set(pair{1, nan}, 1)
+	assert.Zero(t, pc.Len())
 }
