@@ -151,9 +151,14 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 
 // lookup returns the value of key and its age in nanoseconds if it is
 // neither expired nor older than maxAge. It counts a hit or a miss.
+//
+// The clock is read after the read lock is released, and only when the key
+// is present: the entry's state is taken at the lock, and the clock reading
+// that follows is a moment when that state was still current or the entry
+// had expired. Marking an entry visited that then turns out expired is
+// harmless: the eviction hand takes expired entries whatever their mark.
 func (c *Cache[K, V]) lookup(key K, maxAge int64) (value V, age int64, ok bool) {
 	s := c.shardFor(key)
-	now := c.now()
 	s.mu.RLock()
 	e := s.items[key]
 	if e == nil {
@@ -161,23 +166,24 @@ func (c *Cache[K, V]) lookup(key K, maxAge int64) (value V, age int64, ok bool) 
 		s.misses.Add(1)
 		return value, 0, false
 	}
-	if now >= e.expires {
-		s.mu.RUnlock()
-		s.removeExpired(key, now)
-		s.misses.Add(1)
-		return value, 0, false
-	}
-	age = now - e.stored
-	if age >= maxAge {
-		s.mu.RUnlock()
-		s.misses.Add(1)
-		return value, 0, false
-	}
 	if !e.visited.Load() {
 		e.visited.Store(true)
 	}
-	value = e.value
+	value, stored, expires := e.value, e.stored, e.expires
 	s.mu.RUnlock()
+
+	now := c.now()
+	if now >= expires {
+		s.removeExpired(key, now)
+		s.misses.Add(1)
+		var zero V
+		return zero, 0, false
+	}
+	if age = now - stored; age >= maxAge {
+		s.misses.Add(1)
+		var zero V
+		return zero, 0, false
+	}
 	s.hits.Add(1)
 	return value, age, true
 }
