@@ -501,3 +501,21 @@ func TestFallbackConcurrent(t *testing.T) {
 	assert.Equal(t, int64(2000), served.Load())
 	assert.Equal(t, served.Load(), events.Load())
 }
+
+func TestFallbackCallbackPanicsPropagate(t *testing.T) {
+	c := newCache[string, page](t, Config{})
+	c.Set("k", page{"p", 1})
+	for name, mw := range map[string]bulwark.Middleware[page]{
+		"When":    Fallback[page](c, "k", FallbackConfig{When: func(error) bool { panic(name0) }}),
+		"OnEvent": Fallback[page](c, "k", FallbackConfig{OnEvent: func(bulwark.Event) { panic(name0) }}),
+		"key":     FallbackFunc[page](c, func(context.Context) (string, bool) { panic(name0) }, FallbackConfig{}),
+	} {
+		assert.PanicsWithValue(t, name0, func() { _, _ = mw(failPage)(context.Background()) }, name)
+		// No lock is left held: the cache still reads and writes.
+		c.Set("other", page{})
+		_, ok := c.Get("k")
+		assert.True(t, ok, name)
+	}
+}
+
+const name0 = "callback panic"
