@@ -309,12 +309,12 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (T, error) {
 		if st.successes.Load()&sampleMask != sampleMask {
 			return doClosed(ctx, b, fn, w, st)
 		}
-		return doSlow(ctx, b, fn, w, true)
+		return doSlow(ctx, b, fn, w, st)
 	case uint64(Open):
 		var zero T
 		return zero, b.rejectFast(ctx)
 	}
-	return doSlow(ctx, b, fn, w, false)
+	return doSlow(ctx, b, fn, w, nil)
 }
 
 // sampleMask selects the calls that measure their latency when nothing
@@ -344,7 +344,8 @@ func doClosed[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint
 
 // doSlow serves every call that is not a plain CLOSED success: timed calls,
 // probes, rejections that must read the clock, calls with AbandonOnTimeout.
-func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled bool) (v T, err error) {
+// sampled is the stripe of a CLOSED call picked to measure its latency.
+func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled *stripe) (v T, err error) {
 	t, err := b.admit(ctx, w, sampled)
 	if err != nil {
 		return v, err
@@ -475,7 +476,7 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	case uint64(Open):
 		return nil, b.rejectFast(context.Background())
 	}
-	t, err := b.admit(context.Background(), w, false)
+	t, err := b.admit(context.Background(), w, nil)
 	if err != nil {
 		return nil, err
 	}

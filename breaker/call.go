@@ -44,14 +44,18 @@ type ticket struct {
 func (t *ticket) gen() uint64 { return t.w >> genShift }
 
 // admit decides whether a call may run, given w, the state word it read.
-// It reads the clock only if the call is timed (sampled, or the settings
-// need it) or the core must decide (HALF_OPEN, or OPEN with the reset
-// timeout due).
-func (b *Breaker) admit(ctx context.Context, w uint64, sampled bool) (ticket, error) {
+// It reads the clock only if the call is timed (sampled, non-nil, is the
+// stripe of a call picked to measure its latency, or the settings need the
+// clock) or the core must decide (HALF_OPEN, or OPEN with the reset timeout
+// due).
+func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket, error) {
 	s := b.set.Load()
-	t := ticket{w: w, s: s, st: b.counters.pick()}
+	t := ticket{w: w, s: s, st: sampled}
+	if t.st == nil {
+		t.st = b.counters.pick()
+	}
 	var now time.Time
-	if sampled || s.timed() {
+	if sampled != nil || s.timed() {
 		now = time.Now()
 	}
 	switch State(w & stateMask) {
