@@ -90,7 +90,8 @@ const (
 	bitDue    = 1 << 2 // OPEN: the reset timer fired; the next call must ask the core
 	bitRun    = 1 << 3 // CLOSED: failures since the last success; a success must clear them
 	bitStamp  = 1 << 4 // the next success records LastSuccess exactly
-	bitTimed  = 1 << 5 // calls read the clock (timeout, listener, ratio mode, abandon)
+	bitTimed  = 1 << 5 // CLOSED calls take the slow path (timeout, listener, ratio mode, abandon)
+	bitListen = 1 << 6 // a listener is set: rejections read the clock for their event
 	genShift  = 8
 )
 
@@ -229,6 +230,9 @@ func (b *Breaker) publishLocked(s *settings) {
 	if s.timed() {
 		w |= bitTimed
 	}
+	if s.onEvent != nil {
+		w |= bitListen
+	}
 	b.word.Store(w)
 }
 
@@ -303,14 +307,14 @@ func (b *Breaker) resetDue() {
 // safe for concurrent use.
 func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (T, error) {
 	w := b.word.Load()
-	switch w & (stateMask | bitTimed | bitDue) {
-	case uint64(Closed):
+	if w&(stateMask|bitTimed) == uint64(Closed) {
 		st := b.counters.pick()
 		if st.successes.Load()&sampleMask != sampleMask {
 			return doClosed(ctx, b, fn, w, st)
 		}
 		return doSlow(ctx, b, fn, w, st)
-	case uint64(Open):
+	}
+	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
 		var zero T
 		return zero, b.rejectFast(ctx)
 	}
@@ -463,8 +467,7 @@ type genDone struct {
 // safe for concurrent use; each done belongs to one call.
 func (b *Breaker) Allow() (done func(err error), err error) {
 	w := b.word.Load()
-	switch w & (stateMask | bitTimed | bitDue) {
-	case uint64(Closed):
+	if w&(stateMask|bitTimed) == uint64(Closed) {
 		gen := w >> genShift
 		if d := b.allowDone.Load(); d != nil && d.gen == gen {
 			return d.fn, nil
@@ -473,7 +476,8 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 		d.fn = func(err error) { b.doneClosed(gen, err) }
 		b.allowDone.Store(d)
 		return d.fn, nil
-	case uint64(Open):
+	}
+	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
 		return nil, b.rejectFast(context.Background())
 	}
 	t, err := b.admit(context.Background(), w, nil)

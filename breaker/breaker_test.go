@@ -333,6 +333,7 @@ func TestPanicInProbeFreesTheSlotAndReopens(t *testing.T) {
 		b := newBreakerT(t, Config{FailureThreshold: 1, HalfOpenMaxCalls: 1})
 		openBreaker(t, b)
 		time.Sleep(30 * time.Second)
+		synctest.Wait()
 		func() {
 			defer func() { assert.Equal(t, "probe", recover()) }()
 			Do(context.Background(), b, func(context.Context) (int, error) { panic("probe") })
@@ -385,6 +386,7 @@ func TestStatePredicates(t *testing.T) {
 		assert.True(t, b.IsOpen())
 		assert.False(t, b.IsClosed())
 		time.Sleep(30 * time.Second)
+		synctest.Wait() // the reset timer fires at the same instant
 		assert.True(t, b.IsOpen(), "OPEN until the next call")
 		ok(b)
 		assert.True(t, b.IsHalfOpen())

@@ -34,28 +34,35 @@ var errPanicked = errors.New("breaker: call panicked")
 
 // ticket is an admitted call: what its completion needs to count it.
 type ticket struct {
-	w     uint64    // the state word it was admitted under: its generation
-	probe bool      // admitted in HALF_OPEN
-	start time.Time // zero when the call is not timed
-	s     *settings // the settings it was admitted under
-	st    *stripe   // its counters
+	w       uint64    // the state word it was admitted under: its generation
+	probe   bool      // admitted in HALF_OPEN
+	measure bool      // its latency is measured: start is set and the end is timed
+	start   time.Time // zero when the clock was not read at admission
+	s       *settings // the settings it was admitted under
+	st      *stripe   // its counters
 }
 
 func (t *ticket) gen() uint64 { return t.w >> genShift }
 
 // admit decides whether a call may run, given w, the state word it read.
-// It reads the clock only if the call is timed (sampled, non-nil, is the
-// stripe of a call picked to measure its latency, or the settings need the
-// clock) or the core must decide (HALF_OPEN, or OPEN with the reset timeout
-// due).
+// sampled, if not nil, is the stripe of a CLOSED call the fast path picked
+// to measure its latency.
+//
+// The clock is read only when something needs it: the request timeout, a
+// measured call (a listener or ratio mode measure every call; otherwise one
+// in 64, by the stripe's success count), a rejection a listener must hear
+// of, or a decision of the core (HALF_OPEN, or OPEN once the reset timeout
+// is due).
 func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket, error) {
 	s := b.set.Load()
 	t := ticket{w: w, s: s, st: sampled}
 	if t.st == nil {
 		t.st = b.counters.pick()
 	}
+	t.measure = sampled != nil || s.onEvent != nil || s.ratio > 0 ||
+		t.st.successes.Load()&sampleMask == sampleMask
 	var now time.Time
-	if sampled != nil || s.timed() {
+	if t.measure || s.requestTimeout > 0 {
 		now = time.Now()
 	}
 	switch State(w & stateMask) {
@@ -126,10 +133,6 @@ func (b *Breaker) callContext(ctx context.Context, t *ticket) (context.Context, 
 // returns the error for the caller: err, wrapped when the breaker's own
 // timeout cut the call off.
 func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) error {
-	var now time.Time
-	if !t.start.IsZero() {
-		now = time.Now()
-	}
 	o := success
 	if err != nil {
 		timedOut := callCtx != ctx && callCtx.Err() != nil && ctx.Err() == nil
@@ -141,14 +144,15 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 		}
 		o = classify(t.s, ctx, callCtx, err)
 	}
+	var now time.Time
+	if t.measure || o == failure {
+		now = time.Now()
+	}
 	var n notice
 	switch o {
 	case success:
 		n = b.succeeded(t, now)
 	case failure:
-		if now.IsZero() {
-			now = time.Now()
-		}
 		n = b.failed(t, now)
 	case ignored:
 		b.ignore(t)
@@ -176,13 +180,12 @@ func classify(s *settings, ctx, callCtx context.Context, err error) outcome {
 	return success
 }
 
-// succeeded counts a success of t that finished at now (zero if the call
-// was not timed).
+// succeeded counts a success of t that finished at now (zero unless the
+// call is measured).
 func (b *Breaker) succeeded(t *ticket, now time.Time) notice {
 	b.counters.inc(&t.st.successes)
-	if !now.IsZero() {
-		t.st.latencySum.Add(int64(now.Sub(t.start)))
-		t.st.latencyN.Add(1)
+	if t.measure {
+		b.measured(t, now)
 		t.st.lastSuccess.Store(b.sinceEpoch(now))
 		// Ratio mode counts the success in its window, unless the call
 		// belongs to an older generation. (A state change between this
@@ -218,9 +221,8 @@ func (b *Breaker) successSlow(gen uint64, probe bool, now time.Time) notice {
 
 // failed counts a failure of t that finished at now.
 func (b *Breaker) failed(t *ticket, now time.Time) notice {
-	if !t.start.IsZero() {
-		t.st.latencySum.Add(int64(now.Sub(t.start)))
-		t.st.latencyN.Add(1)
+	if t.measure {
+		b.measured(t, now)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -240,6 +242,14 @@ func (b *Breaker) failed(t *ticket, now time.Time) notice {
 	return b.changedLocked(s, tr, now)
 }
 
+// measured adds the latency of the measured call t, which ended at now.
+// Only measured calls count, successes and failures alike, so that the
+// sample is not biased towards the outcome that always reads the clock.
+func (b *Breaker) measured(t *ticket, now time.Time) {
+	t.st.latencySum.Add(int64(now.Sub(t.start)))
+	t.st.latencyN.Add(1)
+}
+
 // ignore counts a call that counts neither way and frees its probe slot.
 func (b *Breaker) ignore(t *ticket) {
 	b.ignoredN.Add(1)
@@ -256,11 +266,7 @@ func (b *Breaker) panicked(t *ticket) {
 	now := time.Now()
 	n := b.failed(t, now)
 	if on := t.s.onEvent; on != nil {
-		var d time.Duration
-		if !t.start.IsZero() {
-			d = now.Sub(t.start)
-		}
-		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: errPanicked, Duration: d})
+		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: errPanicked, Duration: now.Sub(t.start)})
 	}
 	b.notify(n)
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark"
 )
 
 func TestRequestTimeoutCountsAsFailure(t *testing.T) {
@@ -177,7 +179,7 @@ func TestAbandonOnCallerCancel(t *testing.T) {
 
 func TestAbandonReturnsResultsInTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBreakerT(t, Config{RequestTimeout: time.Minute, AbandonOnTimeout: true})
+		b := newBreakerT(t, Config{RequestTimeout: time.Minute, AbandonOnTimeout: true, OnEvent: func(bulwark.Event) {}})
 		v, err := Do(context.Background(), b, func(context.Context) (string, error) {
 			time.Sleep(time.Second)
 			return "ok", nil

@@ -168,9 +168,9 @@ type settings struct {
 	logger           *slog.Logger
 }
 
-// timed reports whether calls under s read the clock: they need a start
-// time for the request timeout, the latency of events or the ratio
-// window's buckets.
+// timed reports whether CLOSED calls under s take the slow path, which
+// reads the clock: for the request timeout, the latency of events or the
+// ratio window's buckets; or runs fn in its own goroutine (abandon).
 func (s *settings) timed() bool {
 	return s.requestTimeout > 0 || s.onEvent != nil || s.ratio > 0 || s.abandon
 }

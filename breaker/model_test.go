@@ -90,9 +90,10 @@ func TestModel(t *testing.T) {
 				ResetTimeout:     time.Duration(rapid.IntRange(1, 30).Draw(rt, "ResetTimeout/s")) * time.Second,
 				SuccessThreshold: rapid.IntRange(1, 3).Draw(rt, "SuccessThreshold"),
 			}
-			if rapid.Bool().Draw(rt, "fast") {
+			switch rapid.SampledFrom([]string{"fast", "timeout", "listener"}).Draw(rt, "mode") {
+			case "fast": // no clock on the hot paths
 				cfg.RequestTimeout = -1
-			} else {
+			case "listener": // every call reads the clock
 				cfg.OnEvent = func(bulwark.Event) {}
 			}
 			b, err := New("model", cfg)

@@ -7,11 +7,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/bulwark-go/bulwark"
 )
 
 func TestStatsSnapshot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBreakerT(t, Config{FailureThreshold: 3})
+		// A listener makes every call measured.
+		b := newBreakerT(t, Config{FailureThreshold: 3, OnEvent: func(bulwark.Event) {}})
 		c := newClock()
 		st := b.Stats()
 		assert.Equal(t, Stats{State: Closed, LastStateChange: c.start}, st, "a new breaker")
