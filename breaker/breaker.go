@@ -258,7 +258,8 @@ func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notic
 		}
 		n = notice{tr: tr, at: now, onEvent: s.onEvent, logger: s.logger}
 		if s.onEvent != nil || s.logger != nil {
-			n.stats = b.statsLocked()
+			st := b.statsLocked()
+			n.stats = &st
 		}
 	}
 	b.publishLocked(s)
@@ -305,18 +306,33 @@ func (b *Breaker) resetDue() {
 //
 // A panic in fn counts as a failure and then propagates unchanged. Do is
 // safe for concurrent use.
-func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (T, error) {
+func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err error) {
 	w := b.word.Load()
 	if w&(stateMask|bitTimed) == uint64(Closed) {
 		st := b.counters.pick()
-		if st.successes.Load()&sampleMask != sampleMask {
-			return doClosed(ctx, b, fn, w, st)
+		if st.successes.Load()&sampleMask == sampleMask {
+			return doSlow(ctx, b, fn, w, st)
 		}
-		return doSlow(ctx, b, fn, w, st)
+		// The fast path: CLOSED, no clock, no lock, no allocation.
+		returned := false
+		defer func() {
+			if !returned {
+				b.closedPanic(w, st)
+			}
+		}()
+		v, err = fn(ctx)
+		returned = true
+		if err != nil {
+			return v, b.closedError(ctx, w, st, err)
+		}
+		b.counters.inc(&st.successes)
+		if w&(bitRun|bitStamp) != 0 || b.word.Load() != w {
+			b.closedSuccess(w)
+		}
+		return v, nil
 	}
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
-		var zero T
-		return zero, b.rejectFast(ctx)
+		return v, b.rejectFast(ctx)
 	}
 	return doSlow(ctx, b, fn, w, nil)
 }
@@ -325,25 +341,28 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (T, error) {
 // else reads the clock: one in 64 per stripe.
 const sampleMask = 63
 
-// doClosed is the fast path: CLOSED, no clock, no lock, no allocation.
-func doClosed[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, st *stripe) (v T, err error) {
-	returned := false
-	defer func() {
-		if !returned {
-			b.panicked(&ticket{w: w, s: b.set.Load(), st: st})
-		}
-	}()
-	v, err = fn(ctx)
-	returned = true
-	if err == nil {
-		b.counters.inc(&st.successes)
-		if w&(bitRun|bitStamp) != 0 || b.word.Load() != w {
-			b.notify(b.successSlow(w>>genShift, false, time.Time{}))
-		}
-		return v, nil
-	}
+// closedSuccess finishes counting a success of the fast path when the state
+// word says the core must see it. It is kept out of line so that the fast
+// path's frame stays small.
+//
+//go:noinline
+func (b *Breaker) closedSuccess(w uint64) {
+	b.notify(b.successSlow(w>>genShift, false, time.Time{}))
+}
+
+// closedPanic counts a panic of the fast path.
+//
+//go:noinline
+func (b *Breaker) closedPanic(w uint64, st *stripe) {
+	b.panicked(&ticket{w: w, s: b.set.Load(), st: st})
+}
+
+// closedError counts an error of the fast path.
+//
+//go:noinline
+func (b *Breaker) closedError(ctx context.Context, w uint64, st *stripe, err error) error {
 	t := ticket{w: w, s: b.set.Load(), st: st}
-	return v, b.finish(ctx, ctx, &t, err)
+	return b.finish(ctx, ctx, &t, err)
 }
 
 // doSlow serves every call that is not a plain CLOSED success: timed calls,
@@ -493,14 +512,13 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 // doneClosed is the done function of a call Allow admitted in the CLOSED
 // generation gen without reading the clock.
 func (b *Breaker) doneClosed(gen uint64, err error) {
-	s := b.set.Load()
 	st := b.counters.pick()
 	if err == nil {
 		b.counters.inc(&st.successes)
-		b.notify(b.successSlow(gen, false, time.Time{}))
+		if w := b.word.Load(); w>>genShift == gen && w&(bitRun|bitStamp) != 0 {
+			b.closedSuccess(w)
+		}
 		return
 	}
-	t := ticket{w: gen<<genShift | uint64(Closed), s: s, st: st}
-	bg := context.Background()
-	b.finish(bg, bg, &t, err)
+	b.closedError(context.Background(), gen<<genShift|uint64(Closed), st, err)
 }

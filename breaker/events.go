@@ -14,7 +14,7 @@ import (
 type notice struct {
 	tr      transition // no change: nothing to report
 	at      time.Time
-	stats   Stats // filled in only when someone listens
+	stats   *Stats // filled in only when someone listens
 	onEvent bulwark.Listener
 	logger  *slog.Logger
 }
@@ -41,7 +41,7 @@ func (b *Breaker) notify(n notice) {
 			Time:     n.at,
 			From:     from,
 			To:       to,
-			Detail:   n.stats,
+			Detail:   *n.stats,
 		})
 	}
 	if n.logger != nil {
