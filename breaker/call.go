@@ -79,7 +79,7 @@ func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket,
 	}
 	b.mu.Lock()
 	s = b.set.Load()
-	probe, err, tr := b.c.allow(s, now)
+	probe, tr, err := b.c.allow(s, now)
 	n := b.changedLocked(s, tr, now)
 	t.w = b.word.Load()
 	b.mu.Unlock()

@@ -56,24 +56,24 @@ type core struct {
 }
 
 // allow decides whether a call may run at now. It returns whether the call
-// is a HALF_OPEN probe, the rejection error if it may not run, and the
-// state change the decision made (OPEN to HALF_OPEN once the reset timeout
-// has passed).
-func (c *core) allow(s *settings, now time.Time) (probe bool, err error, tr transition) {
+// is a HALF_OPEN probe, the state change the decision made (OPEN to
+// HALF_OPEN once the reset timeout has passed), and the rejection error if
+// the call may not run.
+func (c *core) allow(s *settings, now time.Time) (probe bool, tr transition, err error) {
 	if c.state == Open {
 		if c.forced || now.Before(c.nextAttempt) {
-			return false, ErrOpen, tr
+			return false, tr, ErrOpen
 		}
 		tr = c.moveTo(HalfOpen, s, now)
 	}
 	if c.state == HalfOpen {
 		if c.probes >= s.halfOpenMax {
-			return false, ErrTooManyProbes, tr
+			return false, tr, ErrTooManyProbes
 		}
 		c.probes++
-		return true, nil, tr
+		return true, tr, nil
 	}
-	return false, nil, tr
+	return false, tr, nil
 }
 
 // record counts the outcome of a call admitted in generation gen (as a

@@ -31,7 +31,7 @@ func runScript(t *testing.T, s *settings, steps []step) {
 	var c core
 	for i, st := range steps {
 		now := t0.Add(st.at)
-		probe, err, _ := c.allow(s, now)
+		probe, _, err := c.allow(s, now)
 		require.ErrorIs(t, err, st.wantErr, "step %d at %v", i, st.at)
 		if err == nil {
 			c.record(s, now, c.gen, probe, st.o, ratioCounts{})
@@ -163,23 +163,23 @@ func TestCoreHalfOpenProbeLimit(t *testing.T) {
 	require.Equal(t, Open, c.state)
 
 	now := t0.Add(s.resetTimeout)
-	p1, err, tr := c.allow(s, now)
+	p1, tr, err := c.allow(s, now)
 	require.NoError(t, err)
 	assert.True(t, p1)
 	assert.Equal(t, transition{Open, HalfOpen}, tr)
 	gen := c.gen
-	p2, err, tr := c.allow(s, now)
+	p2, tr, err := c.allow(s, now)
 	require.NoError(t, err)
 	assert.True(t, p2)
 	assert.False(t, tr.changed())
-	_, err, _ = c.allow(s, now)
+	_, _, err = c.allow(s, now)
 	require.ErrorIs(t, err, ErrTooManyProbes)
 
 	// A finished probe frees its slot.
 	c.record(s, now, gen, true, success, ratioCounts{})
-	_, err, _ = c.allow(s, now)
+	_, _, err = c.allow(s, now)
 	require.NoError(t, err)
-	_, err, _ = c.allow(s, now)
+	_, _, err = c.allow(s, now)
 	require.ErrorIs(t, err, ErrTooManyProbes)
 	assert.Equal(t, 2, c.probes)
 	assert.Equal(t, 1, c.probeSuccesses)
@@ -203,13 +203,13 @@ func TestCoreStaleGenerationIgnored(t *testing.T) {
 
 	// A probe admitted in one HALF_OPEN period cannot close the next one.
 	now := t0.Add(s.resetTimeout)
-	_, err, _ := c.allow(s, now)
+	_, _, err := c.allow(s, now)
 	require.NoError(t, err)
 	probeGen := c.gen
 	c.record(s, now, probeGen, true, failure, ratioCounts{}) // reopens
 	require.Equal(t, Open, c.state)
 	now = now.Add(s.resetTimeout)
-	_, err, _ = c.allow(s, now)
+	_, _, err = c.allow(s, now)
 	require.NoError(t, err)
 	require.Equal(t, HalfOpen, c.state)
 	c.record(s, now, probeGen, true, success, ratioCounts{})
@@ -244,13 +244,13 @@ func TestCoreResetAndForceOpen(t *testing.T) {
 	assert.Equal(t, transition{Closed, Open}, tr)
 	assert.True(t, c.forced)
 	// Forced: the reset timeout does not apply.
-	_, err, _ := c.allow(s, t0.Add(time.Hour))
+	_, _, err := c.allow(s, t0.Add(time.Hour))
 	require.ErrorIs(t, err, ErrOpen)
 
 	tr = c.reset(s, t0.Add(time.Hour))
 	assert.Equal(t, transition{Open, Closed}, tr)
 	assert.False(t, c.forced)
-	_, err, _ = c.allow(s, t0.Add(time.Hour))
+	_, _, err = c.allow(s, t0.Add(time.Hour))
 	require.NoError(t, err)
 
 	// Reset while CLOSED clears the run and starts a new generation.
