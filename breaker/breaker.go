@@ -92,6 +92,7 @@ const (
 	bitStamp  = 1 << 4 // the next success records LastSuccess exactly
 	bitTimed  = 1 << 5 // CLOSED calls take the slow path (timeout, listener, ratio mode, abandon)
 	bitListen = 1 << 6 // a listener is set: rejections read the clock for their event
+	bitRatio  = 1 << 7 // ratio mode: successes read the clock for the window
 	genShift  = 8
 )
 
@@ -232,6 +233,9 @@ func (b *Breaker) publishLocked(s *settings) {
 	}
 	if s.onEvent != nil {
 		w |= bitListen
+	}
+	if s.ratio > 0 {
+		w |= bitRatio
 	}
 	b.word.Store(w)
 }
@@ -482,11 +486,13 @@ type genDone struct {
 // neither way (pass it when the caller gave up). RequestTimeout and
 // AbandonOnTimeout do not apply: the breaker does not see the call.
 //
-// In CLOSED with no listener, Allow and done allocate nothing. Allow is
-// safe for concurrent use; each done belongs to one call.
+// In CLOSED, unless a listener is set or in ratio mode, Allow and done
+// allocate nothing and do not read the clock (such calls are not part of
+// Stats.MeanLatency). Allow is safe for concurrent use; each done belongs
+// to one call.
 func (b *Breaker) Allow() (done func(err error), err error) {
 	w := b.word.Load()
-	if w&(stateMask|bitTimed) == uint64(Closed) {
+	if w&(stateMask|bitListen|bitRatio) == uint64(Closed) {
 		gen := w >> genShift
 		if d := b.allowDone.Load(); d != nil && d.gen == gen {
 			return d.fn, nil

@@ -609,6 +609,12 @@ func TestFastPathsDoNotAllocate(t *testing.T) {
 		done(nil)
 	}), "closed Allow")
 
+	def := newBreakerT(t, Config{})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		done, _ := def.Allow()
+		done(nil)
+	}), "closed Allow with the default request timeout (which Allow ignores)")
+
 	open := newBreakerT(t, Config{RequestTimeout: -1})
 	open.ForceOpen()
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { Do(ctx, open, fn) }), "open rejection")
@@ -616,7 +622,6 @@ func TestFastPathsDoNotAllocate(t *testing.T) {
 
 	// The default request timeout allocates a context only when the
 	// caller's deadline is later than the breaker's.
-	def := newBreakerT(t, Config{})
 	early, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { Do(early, def, fn) }), "default timeout, earlier caller deadline")
