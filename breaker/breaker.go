@@ -23,6 +23,14 @@
 // The closed-state success path takes no lock, allocates nothing and, with
 // the request timeout disabled and no listener, does not read the clock;
 // see docs/breaker.md for the measurements and for tuning guidance.
+//
+// Time and goroutines: the breaker reads time.Now where a decision needs
+// it and has no background goroutine. While OPEN it holds one runtime timer
+// (time.AfterFunc) whose callback only marks the reset timeout as due, so
+// that rejections need not read the clock; the move to HALF_OPEN is made by
+// the next call. With AbandonOnTimeout, the function runs in a goroutine
+// that may outlive the call. Under testing/synctest, call synctest.Wait
+// after advancing the clock to exactly the end of a reset timeout.
 package breaker
 
 import (

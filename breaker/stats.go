@@ -41,10 +41,12 @@ type Stats struct {
 	// into CLOSED.
 	TimesOpened, TimesClosed int64
 
-	// MeanLatency is the mean duration of the timed calls. Every call is
-	// timed when the breaker reads the clock anyway (a RequestTimeout, a
-	// listener, ratio mode); otherwise one CLOSED call in 64 is timed, so
-	// that the fast path does not read the clock. Zero if none was timed.
+	// MeanLatency is the mean duration of the measured calls. Every call
+	// is measured when a listener is set or in ratio mode; otherwise one
+	// call in 64 is, picked before it runs (so successes and failures are
+	// sampled alike), and the others never read the clock at their end.
+	// Two-step calls (Allow) are measured only with a listener or in ratio
+	// mode. Zero if no call was measured.
 	MeanLatency time.Duration
 
 	// LastStateChange is when the state last changed; the creation time if
@@ -54,8 +56,8 @@ type Stats struct {
 	LastFailure time.Time
 	// LastSuccess is when the last success finished; zero if none. It is
 	// exact for the first success after a failure or state change and for
-	// every timed call; otherwise it may trail the latest success by the
-	// untimed successes since (see MeanLatency).
+	// measured calls; otherwise it may trail the latest success by the
+	// unmeasured successes since (see MeanLatency).
 	LastSuccess time.Time
 	// NextAttempt is when the next call will be let through as a probe,
 	// while the circuit is OPEN and not forced; zero otherwise.
