@@ -40,6 +40,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/bulwark-go/bulwark"
 )
@@ -110,16 +111,15 @@ type Breaker struct {
 	word atomic.Uint64 // see stateMask and the bits above
 	_    [cacheLine - 8]byte
 
-	counters stripes
+	readMostly
+	_ [cacheLine - unsafe.Sizeof(readMostly{})%cacheLine]byte
 
-	name        string
-	epoch       time.Time // creation: the base of the nanosecond times below
-	set         atomic.Pointer[settings]
-	win         atomic.Pointer[window] // ratio mode only
-	nextAttempt atomic.Int64           // OPEN: nanoseconds after epoch; math.MaxInt64 otherwise
+	salt atomic.Uint64 // see stripes
+	_    [cacheLine - 8]byte
+
+	nextAttempt atomic.Int64 // OPEN: nanoseconds after epoch; math.MaxInt64 otherwise
 	ignoredN    atomic.Int64
 	timeoutN    atomic.Int64
-	allowDone   atomic.Pointer[genDone] // Allow's allocation-free done for the current CLOSED generation
 
 	mu          sync.Mutex
 	c           core
@@ -132,6 +132,18 @@ type Breaker struct {
 	lastFailure time.Time
 	lastSuccess int64 // sinceEpoch of a success recorded under the mutex; 0: none
 	successBase int64 // successes counted at the last failure
+}
+
+// readMostly are the fields the fast paths read, kept on cache lines that
+// are written only when the configuration changes (and allowDone once per
+// generation), away from the counters and the mutex.
+type readMostly struct {
+	counters  stripes
+	set       atomic.Pointer[settings]
+	win       atomic.Pointer[window]  // ratio mode only
+	allowDone atomic.Pointer[genDone] // Allow's allocation-free done for the current CLOSED generation
+	name      string
+	epoch     time.Time // creation: the base of the nanosecond times
 }
 
 // New returns a breaker named name (the executor it guards; it appears in
@@ -147,7 +159,8 @@ func New(name string, cfg Config) (*Breaker, error) {
 }
 
 func newBreaker(name string, s *settings) *Breaker {
-	b := &Breaker{name: name, epoch: time.Now(), counters: newStripes(), stamp: true}
+	b := &Breaker{stamp: true}
+	b.name, b.epoch, b.counters = name, time.Now(), newStripes()
 	b.set.Store(s)
 	b.nextAttempt.Store(math.MaxInt64)
 	if s.ratio > 0 {
@@ -321,7 +334,7 @@ func (b *Breaker) resetDue() {
 func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err error) {
 	w := b.word.Load()
 	if w&(stateMask|bitTimed) == uint64(Closed) {
-		st := b.counters.pick()
+		st := b.pick()
 		if st.successes.Load()&sampleMask == sampleMask {
 			return doSlow(ctx, b, fn, w, st)
 		}
@@ -337,7 +350,7 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 		if err != nil {
 			return v, b.closedError(ctx, w, st, err)
 		}
-		b.counters.inc(&st.successes)
+		b.inc(&st.successes)
 		if w&(bitRun|bitStamp) != 0 || b.word.Load() != w {
 			b.closedSuccess(w)
 		}
@@ -526,9 +539,9 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 // doneClosed is the done function of a call Allow admitted in the CLOSED
 // generation gen without reading the clock.
 func (b *Breaker) doneClosed(gen uint64, err error) {
-	st := b.counters.pick()
+	st := b.pick()
 	if err == nil {
-		b.counters.inc(&st.successes)
+		b.inc(&st.successes)
 		if w := b.word.Load(); w>>genShift == gen && w&(bitRun|bitStamp) != 0 {
 			b.closedSuccess(w)
 		}

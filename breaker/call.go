@@ -57,7 +57,7 @@ func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket,
 	s := b.set.Load()
 	t := ticket{w: w, s: s, st: sampled}
 	if t.st == nil {
-		t.st = b.counters.pick()
+		t.st = b.pick()
 	}
 	t.measure = sampled != nil || s.onEvent != nil || s.ratio > 0 ||
 		t.st.successes.Load()&sampleMask == sampleMask
@@ -94,14 +94,14 @@ func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket,
 // rejectFast rejects a call in OPEN without reading the clock (no
 // listener is set, or the call would be timed).
 func (b *Breaker) rejectFast(ctx context.Context) error {
-	b.counters.inc(&b.counters.pick().rejections)
+	b.inc(&b.pick().rejections)
 	bulwark.ReportFrom(ctx).SetRejected()
 	return ErrOpen
 }
 
 // reject counts a rejection of the call t with err and reports it.
 func (b *Breaker) reject(ctx context.Context, t *ticket, err error, now time.Time) error {
-	b.counters.inc(&t.st.rejections)
+	b.inc(&t.st.rejections)
 	bulwark.ReportFrom(ctx).SetRejected()
 	if on := t.s.onEvent; on != nil {
 		if now.IsZero() {
@@ -183,7 +183,7 @@ func classify(s *settings, ctx, callCtx context.Context, err error) outcome {
 // succeeded counts a success of t that finished at now (zero unless the
 // call is measured).
 func (b *Breaker) succeeded(t *ticket, now time.Time) notice {
-	b.counters.inc(&t.st.successes)
+	b.inc(&t.st.successes)
 	if t.measure {
 		b.measured(t, now)
 		t.st.lastSuccess.Store(b.sinceEpoch(now))

@@ -26,17 +26,16 @@ type stripe struct {
 // latencies), sharded so that parallel callers on different cores write to
 // different cache lines instead of all contending for one counter.
 //
-// A call picks its stripe from the address of a variable on its own stack.
-// Goroutines have distinct stacks, so concurrent callers land on different
-// stripes without any per-goroutine state, random number or clock read,
-// and a goroutine keeps its stripe from call to call. When two goroutines
-// do collide (their compare-and-swap on a stripe fails), the salt changes,
-// which reshuffles every goroutine's stripe; salt is written only then, so
-// in the steady state every word the fast path touches is either read-only
-// or written by one core.
+// A call picks its stripe from the address of a variable on its own stack
+// (see Breaker.pick). Goroutines have distinct stacks, so concurrent
+// callers land on different stripes without any per-goroutine state,
+// random number or clock read, and a goroutine keeps its stripe from call
+// to call. When two goroutines do collide (their compare-and-swap on a
+// stripe fails), the breaker's salt changes, which reshuffles every
+// goroutine's stripe; the salt is written only then, so in the steady state
+// every word the fast path touches is either read-only or written by one
+// core.
 type stripes struct {
-	salt  atomic.Uint64
-	_     [cacheLine - 8]byte
 	s     []stripe
 	shift uint8 // 64 - log2(len(s))
 }
@@ -49,24 +48,24 @@ func newStripes() stripes {
 }
 
 // pick returns the calling goroutine's stripe.
-func (st *stripes) pick() *stripe {
+func (b *Breaker) pick() *stripe {
 	var here byte
 	// Only the address is used, as a number: it identifies the goroutine's
 	// stack. Stacks are at least 2 KiB apart, so dropping the low 8 bits
 	// keeps goroutines distinct; the multiplication (Fibonacci hashing)
 	// spreads neighbouring stacks over all stripes through its top bits.
-	a := uint64(uintptr(unsafe.Pointer(&here)))>>8 + st.salt.Load()
-	return &st.s[(a*0x9E3779B97F4A7C15)>>st.shift]
+	a := uint64(uintptr(unsafe.Pointer(&here)))>>8 + b.salt.Load()
+	return &b.counters.s[(a*0x9E3779B97F4A7C15)>>b.counters.shift]
 }
 
 // inc adds 1 to c, which is a counter of a stripe.
-func (st *stripes) inc(c *atomic.Int64) {
+func (b *Breaker) inc(c *atomic.Int64) {
 	v := c.Load()
 	if !c.CompareAndSwap(v, v+1) {
 		// Another core wrote this stripe at the same moment: count anyway,
 		// and move everyone to new stripes.
 		c.Add(1)
-		st.salt.Add(1)
+		b.salt.Add(1)
 	}
 }
 
