@@ -92,8 +92,8 @@ var (
 
 // The state word packs what the lock-free paths need into one atomic
 // uint64: the generation in the high bits, the state and flags in the low
-// byte. Only the mutex holder writes it (and the reset timer, which takes
-// the mutex), so a call reads it once to decide its path.
+// byte. It is written only under the mutex (the reset timer's callback
+// takes it too), and a call reads it once to choose its path.
 const (
 	stateMask = 3
 	bitDue    = 1 << 2 // OPEN: the reset timer fired; the next call must ask the core

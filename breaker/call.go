@@ -91,8 +91,8 @@ func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket,
 	return t, nil
 }
 
-// rejectFast rejects a call in OPEN without reading the clock (no
-// listener is set, or the call would be timed).
+// rejectFast rejects a call in OPEN, before the reset timer fired, without
+// reading the clock: no listener is set, so nothing needs the time.
 func (b *Breaker) rejectFast(ctx context.Context) error {
 	b.inc(&b.pick().rejections)
 	bulwark.ReportFrom(ctx).SetRejected()

@@ -16,8 +16,8 @@ const cacheLine = 128
 type stripe struct {
 	successes   atomic.Int64
 	rejections  atomic.Int64
-	latencySum  atomic.Int64 // nanoseconds of the timed calls
-	latencyN    atomic.Int64 // number of timed calls
+	latencySum  atomic.Int64 // nanoseconds of the measured calls
+	latencyN    atomic.Int64 // number of measured calls
 	lastSuccess atomic.Int64 // Breaker.sinceEpoch of a success; 0: none
 	_           [cacheLine - 40]byte
 }

@@ -89,6 +89,33 @@ func TestGroupConfigureAfterFirstUseKeepsState(t *testing.T) {
 	})
 }
 
+func TestGroupConfigureSwitchesModes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g Group
+		b := g.Get("search")
+		fail(b)
+		require.NoError(t, g.Configure("search", Config{FailureRatio: 0.5, MinimumThroughput: 4, SamplingWindow: 10 * time.Second}))
+		ok(b)
+		ok(b)
+		fail(b)
+		assert.True(t, b.IsClosed(), "1 of 3 in the new window: the failure before the switch is not in it")
+		fail(b)
+		assert.True(t, b.IsOpen(), "2 of 4")
+
+		// Back to the consecutive rule with the same window length kept
+		// unused, and a disabled timeout: the fast path applies again.
+		b.Reset()
+		require.NoError(t, g.Configure("search", Config{FailureThreshold: 2, RequestTimeout: -1}))
+		assert.Nil(t, b.win.Load())
+		ok(b)
+		fn := func(context.Context) (int, error) { return 1, nil }
+		assert.Zero(t, testing.AllocsPerRun(100, func() { Do(context.Background(), b, fn) }))
+		fail(b)
+		fail(b)
+		assert.True(t, b.IsOpen())
+	})
+}
+
 func TestGroupConfigureErrors(t *testing.T) {
 	var g Group
 	err := g.Configure("notion", Config{SuccessThreshold: -1})
