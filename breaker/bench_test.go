@@ -53,6 +53,21 @@ func BenchmarkClosedSuccess(b *testing.B) {
 		br := benchBreaker(b, Config{RequestTimeout: -1})
 		run(b, bg, func(ctx context.Context) { Do(ctx, br, nop) })
 	})
+	// The contention-free reference for the parallel case: every goroutine
+	// has a breaker of its own, so nothing is shared. The shared breaker
+	// above should be as fast.
+	b.Run("timeout=off/unshared/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			br, err := New("bench", Config{RequestTimeout: -1})
+			if err != nil {
+				panic(err)
+			}
+			for pb.Next() {
+				Do(bg, br, nop)
+			}
+		})
+	})
 	b.Run("timeout=default", func(b *testing.B) {
 		br := benchBreaker(b, Config{})
 		run(b, bg, func(ctx context.Context) { Do(ctx, br, nop) })
