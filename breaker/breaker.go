@@ -394,8 +394,8 @@ func (b *Breaker) closedError(ctx context.Context, w uint64, st *stripe, err err
 // probes, rejections that must read the clock, calls with AbandonOnTimeout.
 // sampled is the stripe of a CLOSED call picked to measure its latency.
 func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled *stripe) (v T, err error) {
-	t, err := b.admit(ctx, w, sampled)
-	if err != nil {
+	var t ticket
+	if err := b.admit(ctx, &t, w, sampled); err != nil {
 		return v, err
 	}
 	callCtx, cancel := b.callContext(ctx, &t)
@@ -526,13 +526,13 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
 		return nil, b.rejectFast(context.Background())
 	}
-	t, err := b.admit(context.Background(), w, nil)
-	if err != nil {
+	t := new(ticket)
+	if err := b.admit(context.Background(), t, w, nil); err != nil {
 		return nil, err
 	}
 	return func(err error) {
 		bg := context.Background()
-		b.finish(bg, bg, &t, err)
+		b.finish(bg, bg, t, err)
 	}, nil
 }
 

@@ -53,9 +53,9 @@ func (t *ticket) gen() uint64 { return t.w >> genShift }
 // in 64, by the stripe's success count), a rejection a listener must hear
 // of, or a decision of the core (HALF_OPEN, or OPEN once the reset timeout
 // is due).
-func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket, error) {
+func (b *Breaker) admit(ctx context.Context, t *ticket, w uint64, sampled *stripe) error {
 	s := b.set.Load()
-	t := ticket{w: w, s: s, st: sampled}
+	*t = ticket{w: w, s: s, st: sampled}
 	if t.st == nil {
 		t.st = b.pick()
 	}
@@ -68,10 +68,10 @@ func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket,
 	switch State(w & stateMask) {
 	case Closed:
 		t.start = now
-		return t, nil
+		return nil
 	case Open:
 		if w&bitDue == 0 && (now.IsZero() || int64(now.Sub(b.epoch)) < b.nextAttempt.Load()) {
-			return t, b.reject(ctx, &t, ErrOpen, now)
+			return b.reject(ctx, t, ErrOpen, now)
 		}
 	}
 	if now.IsZero() {
@@ -85,10 +85,10 @@ func (b *Breaker) admit(ctx context.Context, w uint64, sampled *stripe) (ticket,
 	b.mu.Unlock()
 	b.notify(n)
 	if err != nil {
-		return t, b.reject(ctx, &t, err, now)
+		return b.reject(ctx, t, err, now)
 	}
 	t.probe, t.start = probe, now
-	return t, nil
+	return nil
 }
 
 // rejectFast rejects a call in OPEN, before the reset timer fired, without
