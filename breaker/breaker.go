@@ -1,0 +1,551 @@
+// Package breaker is a circuit breaker with a request timeout: when a
+// service keeps failing, calls to it fail fast instead of piling up, and
+// the breaker probes the service until it recovers.
+//
+// A [Breaker] moves between three states:
+//
+//	CLOSED ──FailureThreshold consecutive failures within FailureWindow──▶ OPEN
+//	OPEN ──ResetTimeout passed, next call──▶ HALF_OPEN (that call is a probe)
+//	HALF_OPEN ──SuccessThreshold successful probes──▶ CLOSED
+//	HALF_OPEN ──any failed probe──▶ OPEN (a fresh ResetTimeout)
+//
+// In CLOSED every call runs. In OPEN every call is rejected with [ErrOpen]
+// without running. In HALF_OPEN at most HalfOpenMaxCalls probes run at a
+// time and further calls are rejected with [ErrTooManyProbes]. Both
+// rejections wrap [bulwark.ErrRejected]. Instead of the consecutive rule, a
+// breaker can open on a failure ratio over a sliding window (ratio mode,
+// see [Config.FailureRatio]).
+//
+// Wrap calls with [Do] or [Middleware]; use [Breaker.Allow] where the call
+// is not a function. One Breaker serves calls of every result type. A
+// [Group] holds one breaker per executor (remote service).
+//
+// The closed-state success path takes no lock, allocates nothing and, with
+// the request timeout disabled and no listener, does not read the clock;
+// see docs/breaker.md for the measurements and for tuning guidance.
+//
+// Time and goroutines: the breaker reads time.Now where a decision needs
+// it and has no background goroutine. While OPEN it holds one runtime timer
+// (time.AfterFunc) whose callback only marks the reset timeout as due, so
+// that rejections need not read the clock; the move to HALF_OPEN is made by
+// the next call. With AbandonOnTimeout, the function runs in a goroutine
+// that may outlive the call. Under testing/synctest, call synctest.Wait
+// after advancing the clock to exactly the end of a reset timeout.
+package breaker
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+// State is the state of a circuit.
+type State uint8
+
+// The states of a circuit.
+const (
+	// Closed: calls run; failures are counted.
+	Closed State = iota
+	// Open: calls are rejected with ErrOpen until ResetTimeout has passed.
+	Open
+	// HalfOpen: a limited number of probe calls run; their results decide
+	// whether the circuit closes or opens again.
+	HalfOpen
+)
+
+// String returns "CLOSED", "OPEN" or "HALF_OPEN".
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "CLOSED"
+	case Open:
+		return "OPEN"
+	case HalfOpen:
+		return "HALF_OPEN"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// rejection is the type of the breaker's rejection sentinels: its message
+// is the breaker's own and it unwraps to bulwark.ErrRejected.
+type rejection struct{ msg string }
+
+func (e *rejection) Error() string { return e.msg }
+func (e *rejection) Unwrap() error { return bulwark.ErrRejected }
+
+var (
+	// ErrOpen is returned, without running the call, while the circuit is
+	// OPEN. errors.Is(err, bulwark.ErrRejected) holds for it.
+	ErrOpen error = &rejection{"breaker: circuit open"}
+
+	// ErrTooManyProbes is returned, without running the call, while the
+	// circuit is HALF_OPEN and HalfOpenMaxCalls probes are already running.
+	// errors.Is(err, bulwark.ErrRejected) holds for it.
+	ErrTooManyProbes error = &rejection{"breaker: too many half-open probes"}
+)
+
+// The state word packs what the lock-free paths need into one atomic
+// uint64: the generation in the high bits, the state and flags in the low
+// byte. It is written only under the mutex (the reset timer's callback
+// takes it too), and a call reads it once to choose its path.
+const (
+	stateMask = 3
+	bitDue    = 1 << 2 // OPEN: the reset timer fired; the next call must ask the core
+	bitRun    = 1 << 3 // CLOSED: failures since the last success; a success must clear them
+	bitStamp  = 1 << 4 // the next success records LastSuccess exactly
+	bitTimed  = 1 << 5 // CLOSED calls take the slow path (timeout, listener, ratio mode, abandon)
+	bitListen = 1 << 6 // a listener is set: rejections read the clock for their event
+	bitRatio  = 1 << 7 // ratio mode: successes read the clock for the window
+	genShift  = 8
+)
+
+// Breaker is a circuit breaker. Create one with [New]; the zero value is
+// not usable. All methods are safe for concurrent use.
+type Breaker struct {
+	word atomic.Uint64 // see stateMask and the bits above
+	_    [cacheLine - 8]byte
+
+	readMostly
+	_ [cacheLine - unsafe.Sizeof(readMostly{})%cacheLine]byte
+
+	salt atomic.Uint64 // see stripes
+	_    [cacheLine - 8]byte
+
+	nextAttempt atomic.Int64 // OPEN: nanoseconds after epoch; math.MaxInt64 otherwise
+	ignoredN    atomic.Int64
+	timeoutN    atomic.Int64
+
+	mu          sync.Mutex
+	c           core
+	timer       *time.Timer // OPEN: marks the reset timeout due
+	due         bool        // the timer fired for the current OPEN period
+	stamp       bool        // see bitStamp
+	failures    int64
+	opened      int64
+	closed      int64
+	lastFailure time.Time
+	lastSuccess int64 // sinceEpoch of a success recorded under the mutex; 0: none
+	successBase int64 // successes counted at the last failure
+}
+
+// readMostly are the fields the fast paths read, kept on cache lines that
+// are written only when the configuration changes (and allowDone once per
+// generation), away from the counters and the mutex.
+type readMostly struct {
+	counters  stripes
+	set       atomic.Pointer[settings]
+	win       atomic.Pointer[window]  // ratio mode only
+	allowDone atomic.Pointer[genDone] // Allow's allocation-free done for the current CLOSED generation
+	name      string
+	epoch     time.Time // creation: the base of the nanosecond times
+}
+
+// New returns a breaker named name (the executor it guards; it appears in
+// events, logs and statistics) configured by cfg. It returns a
+// [*ConfigError] naming the field if cfg is invalid.
+func New(name string, cfg Config) (*Breaker, error) {
+	s, err := newSettings(cfg)
+	if err != nil {
+		err.Name = name
+		return nil, err
+	}
+	return newBreaker(name, s), nil
+}
+
+func newBreaker(name string, s *settings) *Breaker {
+	b := &Breaker{stamp: true}
+	b.name, b.epoch, b.counters = name, time.Now(), newStripes()
+	b.set.Store(s)
+	b.nextAttempt.Store(math.MaxInt64)
+	if s.ratio > 0 {
+		b.win.Store(newWindow(b.epoch, s.samplingWindow))
+	}
+	b.publishLocked(s)
+	return b
+}
+
+// Name returns the name the breaker was created with.
+func (b *Breaker) Name() string { return b.name }
+
+// State returns the current state. A circuit whose reset timeout has
+// passed reports OPEN until the next call moves it to HALF_OPEN.
+func (b *Breaker) State() State { return State(b.word.Load() & stateMask) }
+
+// IsClosed reports whether the circuit is CLOSED.
+func (b *Breaker) IsClosed() bool { return b.State() == Closed }
+
+// IsOpen reports whether the circuit is OPEN.
+func (b *Breaker) IsOpen() bool { return b.State() == Open }
+
+// IsHalfOpen reports whether the circuit is HALF_OPEN.
+func (b *Breaker) IsHalfOpen() bool { return b.State() == HalfOpen }
+
+// Reset closes the circuit and forgets its current failures, whatever its
+// state; it also ends a ForceOpen. Calls that started before Reset cannot
+// change the state after it. The totals of [Breaker.Stats] are kept. It
+// emits circuit:closed if the state changed.
+func (b *Breaker) Reset() {
+	s := b.set.Load()
+	now := time.Now()
+	b.mu.Lock()
+	tr := b.c.reset(s, now)
+	n := b.changedLocked(s, tr, now)
+	b.mu.Unlock()
+	b.notify(n)
+}
+
+// ForceOpen opens the circuit and holds it OPEN, rejecting every call,
+// until [Breaker.Reset]; the reset timeout does not apply. It emits
+// circuit:opened if the state changed.
+func (b *Breaker) ForceOpen() {
+	s := b.set.Load()
+	now := time.Now()
+	b.mu.Lock()
+	tr := b.c.forceOpen(s, now)
+	if !tr.changed() {
+		b.stopTimerLocked()
+	}
+	n := b.changedLocked(s, tr, now)
+	b.mu.Unlock()
+	b.notify(n)
+}
+
+// reconfigure swaps the breaker's settings, keeping its state: see
+// Group.Configure.
+func (b *Breaker) reconfigure(s *settings) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.set.Store(s)
+	b.c.reconfigure(s, now)
+	switch w := b.win.Load(); {
+	case s.ratio == 0:
+		b.win.Store(nil)
+	case w == nil || w.width != s.samplingWindow/ratioBuckets:
+		b.win.Store(newWindow(b.epoch, s.samplingWindow))
+	}
+	if b.c.state == Open && !b.c.forced {
+		b.stopTimerLocked()
+		b.armLocked(now)
+	}
+	b.publishLocked(s)
+}
+
+// publishLocked stores the state word for the core's current state.
+func (b *Breaker) publishLocked(s *settings) {
+	w := b.c.gen<<genShift | uint64(b.c.state)
+	if b.c.state == Closed && b.c.consecutive > 0 {
+		w |= bitRun
+	}
+	if b.c.state == Open && b.due {
+		w |= bitDue
+	}
+	if b.stamp {
+		w |= bitStamp
+	}
+	if s.timed() {
+		w |= bitTimed
+	}
+	if s.onEvent != nil {
+		w |= bitListen
+	}
+	if s.ratio > 0 {
+		w |= bitRatio
+	}
+	b.word.Store(w)
+}
+
+// changedLocked does what follows a core operation at now that made the
+// transition tr (possibly none): statistics, the reset timer, the state
+// word. It returns what notify must report once the mutex is released.
+func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notice {
+	var n notice
+	if tr.changed() {
+		b.stamp = true
+		switch tr.to {
+		case Open:
+			b.opened++
+		case Closed:
+			b.closed++
+			if w := b.win.Load(); w != nil {
+				w.reset()
+			}
+		}
+		b.stopTimerLocked()
+		if tr.to == Open && !b.c.forced {
+			b.armLocked(now)
+		}
+		n = notice{tr: tr, at: now, onEvent: s.onEvent, logger: s.logger}
+		if s.onEvent != nil || s.logger != nil {
+			st := b.statsLocked()
+			n.stats = &st
+		}
+	}
+	b.publishLocked(s)
+	return n
+}
+
+// armLocked starts the timer that marks the reset timeout as due, so that
+// calls that do not read the clock notice it.
+func (b *Breaker) armLocked(now time.Time) {
+	b.nextAttempt.Store(int64(b.c.nextAttempt.Sub(b.epoch)))
+	b.timer = time.AfterFunc(b.c.nextAttempt.Sub(now), b.resetDue)
+}
+
+func (b *Breaker) stopTimerLocked() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.due = false
+	b.nextAttempt.Store(math.MaxInt64)
+}
+
+// resetDue runs on the reset timer: it only sets a flag (under the mutex);
+// the transition to HALF_OPEN is made by the next call.
+func (b *Breaker) resetDue() {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.c.state == Open && !b.c.forced && !now.Before(b.c.nextAttempt) {
+		b.due = true
+		b.publishLocked(b.set.Load())
+	}
+}
+
+// Do calls fn through the breaker b and returns its result.
+//
+// If the circuit rejects the call, fn is not called and Do returns
+// [ErrOpen] or [ErrTooManyProbes] (both wrap [bulwark.ErrRejected]) and
+// marks the call's [bulwark.Report] as rejected. Otherwise fn receives a
+// context bounded by RequestTimeout (unless the caller's deadline is
+// earlier) and its outcome is counted: a nil error is a success; an error
+// is classified by Config.IsFailure. An error caused by the breaker's own
+// timeout wraps [ErrTimeout].
+//
+// A panic in fn counts as a failure and then propagates unchanged. Do is
+// safe for concurrent use.
+func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err error) {
+	w := b.word.Load()
+	if w&(stateMask|bitTimed) == uint64(Closed) {
+		st := b.pick()
+		if st.successes.Load()&sampleMask == sampleMask {
+			return doSlow(ctx, b, fn, w, st)
+		}
+		// The fast path: CLOSED, no clock, no lock, no allocation.
+		returned := false
+		defer func() {
+			if !returned {
+				b.closedPanic(w, st)
+			}
+		}()
+		v, err = fn(ctx)
+		returned = true
+		if err != nil {
+			return v, b.closedError(ctx, w, st, err)
+		}
+		b.inc(&st.successes)
+		if w&(bitRun|bitStamp) != 0 || b.word.Load() != w {
+			b.closedSuccess(w)
+		}
+		return v, nil
+	}
+	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
+		return v, b.rejectFast(ctx)
+	}
+	return doSlow(ctx, b, fn, w, nil)
+}
+
+// sampleMask selects the calls that measure their latency when nothing
+// else reads the clock: one in 64 per stripe.
+const sampleMask = 63
+
+// closedSuccess finishes counting a success of the fast path when the state
+// word says the core must see it. It is kept out of line so that the fast
+// path's frame stays small.
+//
+//go:noinline
+func (b *Breaker) closedSuccess(w uint64) {
+	b.notify(b.successSlow(w>>genShift, false, time.Time{}))
+}
+
+// closedPanic counts a panic of the fast path.
+//
+//go:noinline
+func (b *Breaker) closedPanic(w uint64, st *stripe) {
+	b.panicked(&ticket{w: w, s: b.set.Load(), st: st})
+}
+
+// closedError counts an error of the fast path.
+//
+//go:noinline
+func (b *Breaker) closedError(ctx context.Context, w uint64, st *stripe, err error) error {
+	t := ticket{w: w, s: b.set.Load(), st: st}
+	return b.finish(ctx, ctx, &t, err)
+}
+
+// doSlow serves every call that is not a plain CLOSED success: timed calls,
+// probes, rejections that must read the clock, calls with AbandonOnTimeout.
+// sampled is the stripe of a CLOSED call picked to measure its latency.
+func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled *stripe) (v T, err error) {
+	var t ticket
+	if err := b.admit(ctx, &t, w, sampled); err != nil {
+		return v, err
+	}
+	callCtx, cancel := b.callContext(ctx, &t)
+	if t.s.abandon {
+		return doAbandon(ctx, callCtx, cancel, b, &t, fn)
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			if cancel != nil {
+				cancel()
+			}
+			b.panicked(&t)
+		}
+	}()
+	v, err = fn(callCtx)
+	returned = true
+	err = b.finish(ctx, callCtx, &t, err)
+	if cancel != nil {
+		cancel()
+	}
+	return v, err
+}
+
+// doAbandon runs fn in its own goroutine so that the caller can return as
+// soon as callCtx ends (AbandonOnTimeout).
+func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b *Breaker, t *ticket, fn bulwark.Func[T]) (T, error) {
+	type result struct {
+		v        T
+		err      error
+		panicked bool
+		p        any
+	}
+	ch := make(chan result, 1)
+	var claimed atomic.Bool // set by whichever side finishes the call first
+	go func() {
+		r := result{panicked: true}
+		defer func() {
+			if r.panicked {
+				r.p = recover()
+			}
+			if claimed.CompareAndSwap(false, true) {
+				ch <- r
+				return
+			}
+			if r.panicked {
+				// The caller has gone: nobody can receive the panic.
+				// Re-raise it here, as any panic in a goroutine.
+				panic(r.p)
+			}
+		}()
+		r.v, r.err = fn(callCtx)
+		r.panicked = false
+	}()
+	take := func(r result) (T, error) {
+		if cancel != nil {
+			defer cancel()
+		}
+		if r.panicked {
+			b.panicked(t)
+			panic(r.p)
+		}
+		return r.v, b.finish(ctx, callCtx, t, r.err)
+	}
+	select {
+	case r := <-ch:
+		return take(r)
+	case <-callCtx.Done():
+		if !claimed.CompareAndSwap(false, true) {
+			return take(<-ch) // fn finished at the same moment
+		}
+	}
+	err := callCtx.Err()
+	if ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	err = b.finish(ctx, callCtx, t, err)
+	if cancel != nil {
+		cancel()
+	}
+	var zero T
+	return zero, err
+}
+
+// Middleware returns a middleware that runs every call through b with
+// [Do]. The returned middleware and the functions it builds are safe for
+// concurrent use.
+func Middleware[T any](b *Breaker) bulwark.Middleware[T] {
+	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		return func(ctx context.Context) (T, error) {
+			return Do(ctx, b, next)
+		}
+	}
+}
+
+// genDone is Allow's done function for one CLOSED generation.
+type genDone struct {
+	gen uint64
+	fn  func(error)
+}
+
+// Allow is the two-step form of [Do] for call sites that cannot pass a
+// function. If the circuit rejects the call, Allow returns [ErrOpen] or
+// [ErrTooManyProbes] and a nil done. Otherwise the caller makes the call
+// and then must call done exactly once with its error: nil counts as a
+// success; an error is classified by Config.IsFailure with
+// context.Background() as the caller's context, so by default every error
+// counts as a failure except one wrapping context.Canceled, which counts
+// neither way (pass it when the caller gave up). RequestTimeout and
+// AbandonOnTimeout do not apply: the breaker does not see the call.
+//
+// In CLOSED, unless a listener is set or in ratio mode, Allow and done
+// allocate nothing and do not read the clock (such calls are not part of
+// Stats.MeanLatency). Allow is safe for concurrent use; each done belongs
+// to one call.
+func (b *Breaker) Allow() (done func(err error), err error) {
+	w := b.word.Load()
+	if w&(stateMask|bitListen|bitRatio) == uint64(Closed) {
+		gen := w >> genShift
+		if d := b.allowDone.Load(); d != nil && d.gen == gen {
+			return d.fn, nil
+		}
+		d := &genDone{gen: gen}
+		d.fn = func(err error) { b.doneClosed(gen, err) }
+		b.allowDone.Store(d)
+		return d.fn, nil
+	}
+	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
+		return nil, b.rejectFast(context.Background())
+	}
+	t := new(ticket)
+	if err := b.admit(context.Background(), t, w, nil); err != nil {
+		return nil, err
+	}
+	return func(err error) {
+		bg := context.Background()
+		b.finish(bg, bg, t, err)
+	}, nil
+}
+
+// doneClosed is the done function of a call Allow admitted in the CLOSED
+// generation gen without reading the clock.
+func (b *Breaker) doneClosed(gen uint64, err error) {
+	st := b.pick()
+	if err == nil {
+		b.inc(&st.successes)
+		if w := b.word.Load(); w>>genShift == gen && w&(bitRun|bitStamp) != 0 {
+			b.closedSuccess(w)
+		}
+		return
+	}
+	b.closedError(context.Background(), gen<<genShift|uint64(Closed), st, err)
+}

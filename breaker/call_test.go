@@ -1,0 +1,208 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+func TestRequestTimeoutCountsAsFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: 2 * time.Second, OnEvent: rec.listen})
+		start := time.Now()
+		var cause error
+		_, err := Do(context.Background(), b, func(ctx context.Context) (int, error) {
+			dl, ok := ctx.Deadline()
+			require.True(t, ok)
+			assert.Equal(t, start.Add(2*time.Second), dl)
+			<-ctx.Done()
+			cause = context.Cause(ctx)
+			return 0, ctx.Err()
+		})
+		assert.Equal(t, 2*time.Second, time.Since(start))
+		assert.ErrorIs(t, err, ErrTimeout)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "the function's own error stays in the chain")
+		assert.EqualError(t, err, "breaker: request timeout after 2s: context deadline exceeded")
+		assert.Equal(t, ErrTimeout, cause, "the function can tell the breaker's timeout by its cause")
+		st := b.Stats()
+		assert.Equal(t, int64(1), st.Failures)
+		assert.Equal(t, int64(1), st.Timeouts)
+		assert.Equal(t, Open, st.State)
+		events := rec.all()
+		require.NotEmpty(t, events)
+		assert.Equal(t, 2*time.Second, events[0].Duration)
+		assert.ErrorIs(t, events[0].Err, ErrTimeout)
+	})
+}
+
+func TestTimeoutErrorNotDoubleWrapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{RequestTimeout: time.Second})
+		_, err := Do(context.Background(), b, func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 0, context.Cause(ctx)
+		})
+		assert.Equal(t, ErrTimeout, err)
+	})
+}
+
+func TestCallerDeadlineWins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: 10 * time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var got context.Context
+		_, err := Do(ctx, b, func(ctx context.Context) (int, error) {
+			got = ctx
+			<-ctx.Done()
+			return 0, ctx.Err()
+		})
+		assert.True(t, got == ctx, "no new context when the caller's deadline is earlier")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotErrorIs(t, err, ErrTimeout, "the caller's own deadline is not the breaker's timeout")
+		st := b.Stats()
+		assert.Equal(t, Closed, st.State, "the caller's deadline counts neither way")
+		assert.Equal(t, int64(1), st.Ignored)
+		assert.Zero(t, st.Timeouts)
+
+		// A later caller deadline: the breaker's is earlier and applies.
+		late, cancel2 := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel2()
+		start := time.Now()
+		Do(late, b, func(ctx context.Context) (int, error) {
+			got = ctx
+			dl, _ := ctx.Deadline()
+			assert.Equal(t, start.Add(10*time.Second), dl)
+			return 1, nil
+		})
+		assert.False(t, got == late)
+	})
+}
+
+func TestCallerCancelDuringTimedCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: 10 * time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Second, cancel)
+		_, err := Do(ctx, b, func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		})
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.NotErrorIs(t, err, ErrTimeout)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, int64(1), b.Stats().Ignored)
+	})
+}
+
+func TestIsFailureCanIgnoreTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{
+			FailureThreshold: 1,
+			RequestTimeout:   time.Second,
+			IsFailure:        func(_ context.Context, err error) bool { return !errors.Is(err, ErrTimeout) },
+		})
+		_, err := Do(context.Background(), b, func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		})
+		assert.ErrorIs(t, err, ErrTimeout)
+		st := b.Stats()
+		assert.Equal(t, Closed, st.State)
+		assert.Equal(t, int64(1), st.Timeouts)
+		assert.Equal(t, int64(1), st.Ignored, "a timeout IsFailure does not count proves nothing either way")
+		assert.Zero(t, st.Successes)
+	})
+}
+
+func TestAbandonOnTimeoutReturnsAtTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		b := newBreakerT(t, Config{FailureThreshold: 1, SuccessThreshold: 1, ResetTimeout: time.Second,
+			RequestTimeout: 2 * time.Second, AbandonOnTimeout: true, OnEvent: rec.listen})
+		c := newClock()
+		finished := make(chan struct{})
+		_, err := Do(context.Background(), b, func(ctx context.Context) (int, error) {
+			defer close(finished)
+			time.Sleep(4 * time.Second) // ignores its context
+			return 1, nil
+		})
+		assert.Equal(t, 2*time.Second, c.since(), "the caller returns at the deadline")
+		assert.ErrorIs(t, err, ErrTimeout)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, Open, b.State(), "the timeout counted as a failure at the deadline")
+
+		// At 0:03 a probe starts; at 0:04 the abandoned call's success
+		// arrives and must not count for the new HALF_OPEN period.
+		c.at(3 * time.Second)
+		release := make(chan struct{})
+		go Do(context.Background(), b, func(context.Context) (int, error) { <-release; return 0, nil })
+		synctest.Wait()
+		require.Equal(t, HalfOpen, b.State())
+		<-finished
+		c.at(4500 * time.Millisecond)
+		st := b.Stats()
+		assert.Equal(t, HalfOpen, st.State, "the late result is discarded")
+		assert.Zero(t, st.Successes)
+		close(release)
+		synctest.Wait()
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, int64(1), b.Stats().Successes)
+	})
+}
+
+func TestAbandonOnCallerCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: -1, AbandonOnTimeout: true})
+		cause := errors.New("user left")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		time.AfterFunc(time.Second, func() { cancel(cause) })
+		release := make(chan struct{})
+		_, err := Do(ctx, b, func(context.Context) (int, error) { <-release; return 0, errBoom })
+		assert.Equal(t, cause, err, "the caller gets its context's cause")
+		close(release)
+		synctest.Wait()
+		st := b.Stats()
+		assert.Equal(t, Closed, st.State)
+		assert.Equal(t, int64(1), st.Ignored)
+		assert.Zero(t, st.Failures, "the late failure is discarded")
+	})
+}
+
+func TestAbandonReturnsResultsInTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{RequestTimeout: time.Minute, AbandonOnTimeout: true, OnEvent: func(bulwark.Event) {}})
+		v, err := Do(context.Background(), b, func(context.Context) (string, error) {
+			time.Sleep(time.Second)
+			return "ok", nil
+		})
+		assert.Equal(t, "ok", v)
+		assert.NoError(t, err)
+		_, err = Do(context.Background(), b, func(context.Context) (string, error) { return "", errBoom })
+		assert.ErrorIs(t, err, errBoom)
+		st := b.Stats()
+		assert.Equal(t, int64(1), st.Successes)
+		assert.Equal(t, int64(1), st.Failures)
+		assert.Equal(t, time.Second/2, st.MeanLatency)
+	})
+}
+
+func TestAbandonPanicReachesTheCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: time.Minute, AbandonOnTimeout: true})
+		func() {
+			defer func() { assert.Equal(t, "bad", recover()) }()
+			Do(context.Background(), b, func(context.Context) (int, error) { panic("bad") })
+			t.Fatal("Do returned")
+		}()
+		assert.Equal(t, Open, b.State())
+	})
+}

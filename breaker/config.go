@@ -1,0 +1,266 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+// The defaults that zero Config fields stand for.
+const (
+	defaultFailureThreshold = 5
+	defaultFailureWindow    = time.Minute
+	defaultResetTimeout     = 30 * time.Second
+	defaultSuccessThreshold = 2
+	defaultRequestTimeout   = 10 * time.Second
+	defaultSamplingWindow   = time.Minute
+)
+
+// minSamplingWindow is the shortest SamplingWindow accepted in ratio mode:
+// the window is cut into ratioBuckets buckets, so its resolution is
+// SamplingWindow/10.
+const minSamplingWindow = 100 * time.Millisecond
+
+// Config configures a [Breaker]. The zero value is ready to use: every zero
+// field means the default given in its comment, so Config{} is a breaker
+// that opens after 5 consecutive failures within a minute, probes again
+// after 30 seconds, closes after 2 successful probes and gives every call
+// 10 seconds.
+//
+// Negative counts and durations are errors reported by [New], except
+// RequestTimeout, where a negative value disables the timeout.
+type Config struct {
+	// FailureThreshold is the number of consecutive failures, all inside
+	// FailureWindow, that open the circuit. Default 5. Not used in ratio
+	// mode (when FailureRatio is set).
+	FailureThreshold int
+
+	// FailureWindow is how long a failure counts towards FailureThreshold:
+	// a failure older than this no longer counts. Default 1 minute. Not
+	// used in ratio mode.
+	FailureWindow time.Duration
+
+	// ResetTimeout is how long the circuit stays OPEN before the next call
+	// is let through as a HALF_OPEN probe. Default 30 seconds.
+	ResetTimeout time.Duration
+
+	// SuccessThreshold is the number of successful probes in HALF_OPEN
+	// that close the circuit. Default 2.
+	SuccessThreshold int
+
+	// HalfOpenMaxCalls is the number of probes allowed to run at the same
+	// time in HALF_OPEN; further calls are rejected with
+	// [ErrTooManyProbes]. Default: SuccessThreshold.
+	HalfOpenMaxCalls int
+
+	// RequestTimeout is the deadline each call gets: the function receives
+	// a context that ends after RequestTimeout, unless the caller's own
+	// deadline is earlier (then the caller's context is passed through
+	// unchanged). A call cut off by this timeout counts as a failure and
+	// its error wraps [ErrTimeout]. Default 10 seconds; a negative value
+	// disables the timeout.
+	RequestTimeout time.Duration
+
+	// IsFailure decides whether a call that returned a non-nil error
+	// counts against the circuit. ctx is the caller's context (the one
+	// passed to Do, before the breaker added its timeout). A nil error is
+	// always a success and IsFailure is not called for it.
+	//
+	// When IsFailure returns false, the call counts as a success if the
+	// service answered, and neither way if the call's context had ended or
+	// the error is a context error (context.Canceled or
+	// context.DeadlineExceeded): a call cut short proves nothing about the
+	// service.
+	//
+	// Default (nil): every error is a failure, except when ctx is done (the
+	// caller's own cancellation or deadline) and except errors wrapping
+	// context.Canceled. So a timeout imposed by the breaker counts as a
+	// failure and the caller's own cancellation counts neither way.
+	//
+	// IsFailure is called on the caller's goroutine, never under a lock,
+	// and must be safe for concurrent use.
+	IsFailure func(ctx context.Context, err error) bool
+
+	// FailureRatio switches the breaker to ratio mode: the circuit opens
+	// on a failure that brings the share of failures among the calls of
+	// the last SamplingWindow to at least FailureRatio, provided at least
+	// MinimumThroughput calls were made in that window. It must be in
+	// (0, 1]. Default 0: ratio mode off, the consecutive rule
+	// (FailureThreshold within FailureWindow) applies.
+	FailureRatio float64
+
+	// MinimumThroughput is the number of calls (successes and failures)
+	// the sampling window must hold before FailureRatio can open the
+	// circuit. Required, at least 1, in ratio mode; must be 0 otherwise.
+	MinimumThroughput int
+
+	// SamplingWindow is the sliding window over which ratio mode counts
+	// calls. It slides in steps of a tenth of its length: old tenths drop
+	// out one by one, never the whole window at once. Default 1 minute;
+	// at least 100ms; must be 0 outside ratio mode.
+	SamplingWindow time.Duration
+
+	// AbandonOnTimeout makes the caller return as soon as the call's
+	// context ends (RequestTimeout or the caller's own cancellation) even
+	// if the function ignores its context. The function then runs in its
+	// own goroutine, which may outlive the call; its late result is
+	// discarded and cannot change the circuit. Default false: the breaker
+	// calls the function on the caller's goroutine and waits for it.
+	AbandonOnTimeout bool
+
+	// OnEvent receives circuit events (circuit:opened, circuit:half-open,
+	// circuit:closed, with the statistics as a [Stats] in Event.Detail)
+	// and per-call events (request:success, request:failure,
+	// request:rejected). Event.Executor is the breaker's name. It is
+	// called synchronously, never under a lock. Default nil: no events,
+	// none built.
+	OnEvent bulwark.Listener
+
+	// Logger, if set, logs every state change: Warn when the circuit
+	// opens, Info otherwise, with the breaker's name and counts. Default
+	// nil: no logging.
+	Logger *slog.Logger
+}
+
+// ConfigError reports an invalid [Config] field. [New], [NewGroup] and
+// [Group.Configure] return it; use errors.As to read the field.
+type ConfigError struct {
+	// Name is the breaker's (executor's) name; empty for a Group's
+	// defaults.
+	Name string
+	// Field is the name of the Config field, such as "FailureThreshold".
+	Field string
+	// Reason says what is wrong with its value.
+	Reason string
+}
+
+// Error returns `breaker "name": invalid Config.Field: reason` (without
+// the name part when Name is empty).
+func (e *ConfigError) Error() string {
+	prefix := "breaker: "
+	if e.Name != "" {
+		prefix = "breaker " + strconv.Quote(e.Name) + ": "
+	}
+	return prefix + "invalid Config." + e.Field + ": " + e.Reason
+}
+
+// settings is a validated Config with the defaults filled in. A Breaker
+// holds one behind an atomic pointer so that a Group can swap it.
+type settings struct {
+	failureThreshold int
+	failureWindow    time.Duration
+	resetTimeout     time.Duration
+	successThreshold int
+	halfOpenMax      int
+	requestTimeout   time.Duration // <= 0: no timeout
+	isFailure        func(context.Context, error) bool
+	ratio            float64 // 0: consecutive mode
+	minThroughput    int
+	samplingWindow   time.Duration
+	abandon          bool
+	onEvent          bulwark.Listener
+	logger           *slog.Logger
+}
+
+// timed reports whether CLOSED calls under s take the slow path, which
+// reads the clock: for the request timeout, the latency of events or the
+// ratio window's buckets; or runs fn in its own goroutine (abandon).
+func (s *settings) timed() bool {
+	return s.requestTimeout > 0 || s.onEvent != nil || s.ratio > 0 || s.abandon
+}
+
+func negative(field string, v any) *ConfigError {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf("%v is negative", v)}
+}
+
+// newSettings validates cfg and fills in the defaults.
+func newSettings(cfg Config) (*settings, *ConfigError) {
+	s := &settings{
+		failureThreshold: cfg.FailureThreshold,
+		failureWindow:    cfg.FailureWindow,
+		resetTimeout:     cfg.ResetTimeout,
+		successThreshold: cfg.SuccessThreshold,
+		halfOpenMax:      cfg.HalfOpenMaxCalls,
+		requestTimeout:   cfg.RequestTimeout,
+		isFailure:        cfg.IsFailure,
+		ratio:            cfg.FailureRatio,
+		minThroughput:    cfg.MinimumThroughput,
+		samplingWindow:   cfg.SamplingWindow,
+		abandon:          cfg.AbandonOnTimeout,
+		onEvent:          cfg.OnEvent,
+		logger:           cfg.Logger,
+	}
+	switch {
+	case cfg.FailureThreshold < 0:
+		return nil, negative("FailureThreshold", cfg.FailureThreshold)
+	case cfg.FailureWindow < 0:
+		return nil, negative("FailureWindow", cfg.FailureWindow)
+	case cfg.ResetTimeout < 0:
+		return nil, negative("ResetTimeout", cfg.ResetTimeout)
+	case cfg.SuccessThreshold < 0:
+		return nil, negative("SuccessThreshold", cfg.SuccessThreshold)
+	case cfg.HalfOpenMaxCalls < 0:
+		return nil, negative("HalfOpenMaxCalls", cfg.HalfOpenMaxCalls)
+	case cfg.MinimumThroughput < 0:
+		return nil, negative("MinimumThroughput", cfg.MinimumThroughput)
+	case cfg.SamplingWindow < 0:
+		return nil, negative("SamplingWindow", cfg.SamplingWindow)
+	case math.IsNaN(cfg.FailureRatio) || cfg.FailureRatio < 0 || cfg.FailureRatio > 1:
+		return nil, &ConfigError{Field: "FailureRatio", Reason: fmt.Sprintf("%v is outside (0, 1]", cfg.FailureRatio)}
+	}
+	if cfg.FailureRatio > 0 {
+		switch {
+		case cfg.MinimumThroughput < 1:
+			return nil, &ConfigError{Field: "MinimumThroughput", Reason: "must be at least 1 in ratio mode (FailureRatio is set)"}
+		case cfg.SamplingWindow != 0 && cfg.SamplingWindow < minSamplingWindow:
+			return nil, &ConfigError{Field: "SamplingWindow", Reason: fmt.Sprintf("%v is shorter than the minimum %v", cfg.SamplingWindow, minSamplingWindow)}
+		case cfg.FailureThreshold != 0:
+			return nil, &ConfigError{Field: "FailureThreshold", Reason: "has no effect in ratio mode (FailureRatio is set); leave it 0"}
+		case cfg.FailureWindow != 0:
+			return nil, &ConfigError{Field: "FailureWindow", Reason: "has no effect in ratio mode (FailureRatio is set); use SamplingWindow"}
+		}
+	} else {
+		switch {
+		case cfg.MinimumThroughput != 0:
+			return nil, &ConfigError{Field: "MinimumThroughput", Reason: "has no effect without FailureRatio; leave it 0"}
+		case cfg.SamplingWindow != 0:
+			return nil, &ConfigError{Field: "SamplingWindow", Reason: "has no effect without FailureRatio; leave it 0"}
+		}
+	}
+	if s.failureThreshold == 0 {
+		s.failureThreshold = defaultFailureThreshold
+	}
+	if s.failureWindow == 0 {
+		s.failureWindow = defaultFailureWindow
+	}
+	if s.resetTimeout == 0 {
+		s.resetTimeout = defaultResetTimeout
+	}
+	if s.successThreshold == 0 {
+		s.successThreshold = defaultSuccessThreshold
+	}
+	if s.halfOpenMax == 0 {
+		s.halfOpenMax = s.successThreshold
+	}
+	if s.requestTimeout == 0 {
+		s.requestTimeout = defaultRequestTimeout
+	}
+	if s.ratio > 0 && s.samplingWindow == 0 {
+		s.samplingWindow = defaultSamplingWindow
+	}
+	return s, nil
+}
+
+// failure classifies a non-nil error: true if it counts against the circuit.
+func (s *settings) failure(ctx context.Context, err error) bool {
+	if s.isFailure != nil {
+		return s.isFailure(ctx, err)
+	}
+	return ctx.Err() == nil && !errors.Is(err, context.Canceled)
+}

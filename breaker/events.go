@@ -1,0 +1,67 @@
+package breaker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+// notice is a state change to report once the mutex is released: the
+// breaker collects it under the lock and delivers it after unlocking, so a
+// listener or log handler may call back into the breaker.
+type notice struct {
+	tr      transition // no change: nothing to report
+	at      time.Time
+	stats   *Stats // filled in only when someone listens
+	onEvent bulwark.Listener
+	logger  *slog.Logger
+}
+
+// eventKinds maps the state entered to the kind of its event.
+var eventKinds = [...]bulwark.EventKind{
+	Closed:   bulwark.CircuitClosed,
+	Open:     bulwark.CircuitOpened,
+	HalfOpen: bulwark.CircuitHalfOpen,
+}
+
+// notify delivers n: the circuit event to the listener (with the
+// statistics in Detail) and a log record to the logger. It must be called
+// without the mutex held.
+func (b *Breaker) notify(n notice) {
+	if !n.tr.changed() {
+		return
+	}
+	from, to := n.tr.from.String(), n.tr.to.String()
+	if n.onEvent != nil {
+		n.onEvent(bulwark.Event{
+			Kind:     eventKinds[n.tr.to],
+			Executor: b.name,
+			Time:     n.at,
+			From:     from,
+			To:       to,
+			Detail:   *n.stats,
+		})
+	}
+	if n.logger != nil {
+		level, msg := slog.LevelInfo, "circuit breaker state changed"
+		if n.tr.to == Open {
+			level, msg = slog.LevelWarn, "circuit breaker opened"
+		}
+		attrs := []slog.Attr{
+			slog.String("executor", b.name),
+			slog.String("from", from),
+			slog.String("to", to),
+			slog.Int64("failures", n.stats.Failures),
+			slog.Int64("consecutive_failures", n.stats.ConsecutiveFailures),
+			slog.Int64("successes", n.stats.Successes),
+			slog.Int64("rejections", n.stats.Rejections),
+			slog.Int64("times_opened", n.stats.TimesOpened),
+		}
+		if !n.stats.NextAttempt.IsZero() {
+			attrs = append(attrs, slog.Time("next_attempt", n.stats.NextAttempt))
+		}
+		n.logger.LogAttrs(context.Background(), level, msg, attrs...)
+	}
+}
