@@ -22,6 +22,7 @@ type jsonStore struct {
 	mu      sync.Mutex
 	records map[string]jsonRecord
 	fail    map[string]error // op → error to return, for failure tests
+	calls   map[string]int   // op → number of calls
 }
 
 type jsonRecord struct {
@@ -31,14 +32,13 @@ type jsonRecord struct {
 	data        []byte
 	errMsg      string
 	hasErr      bool
-	completedBy string
 }
 
 func newJSONStore(now func() time.Time) *jsonStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &jsonStore{now: now, records: map[string]jsonRecord{}, fail: map[string]error{}}
+	return &jsonStore{now: now, records: map[string]jsonRecord{}, fail: map[string]error{}, calls: map[string]int{}}
 }
 
 // failOn makes every call of op ("claim", "extend", "complete",
@@ -47,6 +47,13 @@ func (s *jsonStore) failOn(op string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail[op] = err
+}
+
+// count returns how many times op was called.
+func (s *jsonStore) count(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
 }
 
 func (s *jsonStore) live(key string) (jsonRecord, bool) {
@@ -71,10 +78,17 @@ func (s *jsonStore) record(r jsonRecord) idempotency.Record {
 	return rec
 }
 
-func (s *jsonStore) Claim(_ context.Context, key, owner, fp string, lease time.Duration) (idempotency.Record, bool, error) {
+// Like a store across a network, every operation fails once its context
+// is done.
+
+func (s *jsonStore) Claim(ctx context.Context, key, owner, fp string, lease time.Duration) (idempotency.Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls["claim"]++
 	if err := s.fail["claim"]; err != nil {
+		return idempotency.Record{}, false, err
+	}
+	if err := ctx.Err(); err != nil {
 		return idempotency.Record{}, false, err
 	}
 	if r, ok := s.live(key); ok {
@@ -85,8 +99,12 @@ func (s *jsonStore) Claim(_ context.Context, key, owner, fp string, lease time.D
 	return s.record(r), true, nil
 }
 
-func (s *jsonStore) held(op, key, owner string) (jsonRecord, error) {
+func (s *jsonStore) held(ctx context.Context, op, key, owner string) (jsonRecord, error) {
+	s.calls[op]++
 	if err := s.fail[op]; err != nil {
+		return jsonRecord{}, err
+	}
+	if err := ctx.Err(); err != nil {
 		return jsonRecord{}, err
 	}
 	r, ok := s.live(key)
@@ -96,10 +114,10 @@ func (s *jsonStore) held(op, key, owner string) (jsonRecord, error) {
 	return r, nil
 }
 
-func (s *jsonStore) Extend(_ context.Context, key, owner string, lease time.Duration) error {
+func (s *jsonStore) Extend(ctx context.Context, key, owner string, lease time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.held("extend", key, owner)
+	r, err := s.held(ctx, "extend", key, owner)
 	if err != nil {
 		return err
 	}
@@ -108,10 +126,10 @@ func (s *jsonStore) Extend(_ context.Context, key, owner string, lease time.Dura
 	return nil
 }
 
-func (s *jsonStore) Complete(_ context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
+func (s *jsonStore) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.held("complete", key, owner)
+	r, err := s.held(ctx, "complete", key, owner)
 	if err != nil {
 		return err
 	}
@@ -125,20 +143,24 @@ func (s *jsonStore) Complete(_ context.Context, key, owner string, out idempoten
 	return nil
 }
 
-func (s *jsonStore) Release(_ context.Context, key, owner string) error {
+func (s *jsonStore) Release(ctx context.Context, key, owner string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.held("release", key, owner); err != nil {
+	if _, err := s.held(ctx, "release", key, owner); err != nil {
 		return err
 	}
 	delete(s.records, key)
 	return nil
 }
 
-func (s *jsonStore) Get(_ context.Context, key string) (idempotency.Record, bool, error) {
+func (s *jsonStore) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls["get"]++
 	if err := s.fail["get"]; err != nil {
+		return idempotency.Record{}, false, err
+	}
+	if err := ctx.Err(); err != nil {
 		return idempotency.Record{}, false, err
 	}
 	r, ok := s.live(key)

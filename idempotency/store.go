@@ -147,13 +147,14 @@ func ValueOf[T any](rec Record) (T, error) {
 }
 
 func valueOf[T any](rec *Record) (T, error) {
-	var v T
 	if rec.Decode != nil {
-		if err := rec.Decode(rec.Data, &v); err != nil {
-			return v, fmt.Errorf("%w as %s: %w", ErrDecode, reflect.TypeFor[T](), err)
+		p := new(T) // the decoder keeps no reference, but the compiler cannot know
+		if err := rec.Decode(rec.Data, p); err != nil {
+			return *p, fmt.Errorf("%w as %s: %w", ErrDecode, reflect.TypeFor[T](), err)
 		}
-		return v, nil
+		return *p, nil
 	}
+	var v T
 	if rec.Value == nil {
 		return v, nil
 	}
