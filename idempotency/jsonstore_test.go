@@ -26,12 +26,12 @@ type jsonStore struct {
 }
 
 type jsonRecord struct {
-	state       idempotency.State
-	owner, fp   string
-	expires     time.Time
-	data        []byte
-	errMsg      string
-	hasErr      bool
+	state     idempotency.State
+	owner, fp string
+	expires   time.Time
+	data      []byte
+	errMsg    string
+	hasErr    bool
 }
 
 func newJSONStore(now func() time.Time) *jsonStore {
