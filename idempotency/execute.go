@@ -88,16 +88,16 @@ func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn
 	// With the in-memory store, a completed key is answered without
 	// claiming or touching the table of flights.
 	if m.mem != nil {
-		if rec, ok := m.mem.lookup(key); ok && rec.State == Completed {
+		if rec, ok := m.mem.completed(key); ok {
 			return replayRecord[T](ctx, m, key, fingerprint, &rec)
 		}
 	}
 	for {
-		f, leader := m.join(key, fingerprint)
+		f, done, leader := m.join(key, fingerprint)
 		if leader {
 			return lead(ctx, m, key, fingerprint, f, fn)
 		}
-		if r, done := wait[T](ctx, m, key, fingerprint, f); done {
+		if r, ok := wait[T](ctx, m, key, fingerprint, f, done); ok {
 			return r
 		}
 		// The leader's own context ended its call: start over.
@@ -130,7 +130,7 @@ func conflictResult[T any](m *Manager, key string, sentinel error) Result[T] {
 
 // wait handles a duplicate of a call in flight in this process. done is
 // false if the caller must start over.
-func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight) (r Result[T], done bool) {
+func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, done <-chan struct{}) (r Result[T], ok bool) {
 	if f.fingerprint != fingerprint {
 		return conflictResult[T](m, key, ErrKeyReuse), true
 	}
@@ -138,7 +138,7 @@ func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 		return conflictResult[T](m, key, ErrInProgress), true
 	}
 	select {
-	case <-f.done:
+	case <-done:
 	case <-ctx.Done():
 		return Result[T]{Err: context.Cause(ctx)}, true
 	}
@@ -163,15 +163,14 @@ func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 // lead claims key in the store and, if the claim succeeds, runs fn and
 // records its result. It lands f in every case.
 func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, fn bulwark.Func[T]) Result[T] {
-	owner := m.newOwner()
-	rec, claimed, err := m.store.Claim(ctx, key, owner, fingerprint, m.lease)
+	rec, claimed, err := m.store.Claim(ctx, key, f.owner, fingerprint, m.lease)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("%w: claim %q: %w", ErrStore, key, err)
 		m.land(key, f, nil, err, refused)
 		return Result[T]{Err: err}
 	case claimed:
-		return run(ctx, m, key, owner, f, fn)
+		return run(ctx, m, key, f, fn)
 	case rec.Fingerprint != fingerprint:
 		r := conflictResult[T](m, key, ErrKeyReuse)
 		m.land(key, f, nil, r.Err, conflict)
@@ -195,10 +194,12 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 	}
 }
 
-// run runs fn under owner's claim and records the result.
-func run[T any](ctx context.Context, m *Manager, key, owner string, f *flight, fn bulwark.Func[T]) (r Result[T]) {
+// run runs fn under the flight's claim and records the result.
+func run[T any](ctx context.Context, m *Manager, key string, f *flight, fn bulwark.Func[T]) (r Result[T]) {
 	storeCtx := context.WithoutCancel(ctx)
-	renewal := m.renew(ctx, key, owner)
+	owner := f.owner
+	f.claimed.Store(true)
+	m.armRenewal()
 	defer func() {
 		if f.landed {
 			return
@@ -207,12 +208,12 @@ func run[T any](ctx context.Context, m *Manager, key, owner string, f *flight, f
 		// IsPermanent): free the key and the waiters, and let the panic
 		// go on. A release failure cannot be reported here; the claim
 		// then lapses with its lease.
-		renewal.stop()
+		f.claimed.Store(false)
 		_ = m.store.Release(storeCtx, key, owner)
 		m.land(key, f, nil, ErrPanicked, panicked)
 	}()
 	v, err := fn(ctx)
-	renewal.stop()
+	f.claimed.Store(false) // no more extensions: the claim is settled below
 
 	if err == nil {
 		val := any(v)

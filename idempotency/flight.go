@@ -3,6 +3,7 @@ package idempotency
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // flightShards is the number of independently locked parts of a
@@ -12,15 +13,20 @@ const flightShards = 32
 type flightShard struct {
 	mu      sync.Mutex
 	flights map[string]*flight
-	_       [48]byte // keep shards' locks on separate cache lines
+	seq     uint64 // claims led from this shard, for owner tokens
+	_       [40]byte // keep shards' locks on separate cache lines
 }
 
 // flight is a call that holds a key in this process, which duplicates
-// wait for. The fields below done are written once, before done is
+// wait for. done is made by the first waiter (most calls have none), under
+// the shard's lock. The result fields are written once, before done is
 // closed, and read only after.
 type flight struct {
 	done        chan struct{}
 	fingerprint string
+	owner       string      // the leader's owner token
+	claimed     atomic.Bool // the leader holds the claim and runs fn: renew its lease
+	leaseLost   atomic.Bool // an extension found the lease lost: stop renewing
 
 	val     any
 	err     error
@@ -50,24 +56,34 @@ const (
 )
 
 func (m *Manager) flightShard(key string) *flightShard {
-	return &m.flights[maphash.String(m.seed, key)%flightShards]
+	return &m.flights[m.shardIndex(key)]
 }
 
-// join returns the flight for key: the one in progress, or a new one that
-// the caller leads (leader true) and must land.
-func (m *Manager) join(key, fingerprint string) (f *flight, leader bool) {
-	sh := m.flightShard(key)
+func (m *Manager) shardIndex(key string) uint64 {
+	return maphash.String(m.seed, key) % flightShards
+}
+
+// join returns the flight for key: the one in progress, with the channel
+// its waiters wait on, or a new one that the caller leads (leader true)
+// and must land.
+func (m *Manager) join(key, fingerprint string) (f *flight, done <-chan struct{}, leader bool) {
+	i := m.shardIndex(key)
+	sh := &m.flights[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if f := sh.flights[key]; f != nil {
-		return f, false
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
+		return f, f.done, false
 	}
 	if sh.flights == nil {
 		sh.flights = make(map[string]*flight)
 	}
-	f = &flight{done: make(chan struct{}), fingerprint: fingerprint}
+	sh.seq++
+	f = &flight{fingerprint: fingerprint, owner: m.owner(i, sh.seq)}
 	sh.flights[key] = f
-	return f, true
+	return f, nil, true
 }
 
 // land publishes the flight's result to its waiters and removes it from
@@ -77,6 +93,9 @@ func (m *Manager) land(key string, f *flight, val any, err error, o outcome) {
 	sh := m.flightShard(key)
 	sh.mu.Lock()
 	delete(sh.flights, key)
+	done := f.done
 	sh.mu.Unlock()
-	close(f.done)
+	if done != nil {
+		close(done)
+	}
 }

@@ -3,59 +3,82 @@ package idempotency
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 )
 
-// renewal extends a claim's lease every Lease/3 while its operation runs,
-// so that a slow operation keeps its claim. It is one timer per running
-// leader, not a goroutine: the timer's function runs (in a goroutine of
-// its own) only when it fires, and stop waits for a firing in progress, so
-// nothing outlives the call that started it.
-type renewal struct {
-	mu      sync.Mutex
-	stopped bool
-	timer   *time.Timer
-	firing  sync.WaitGroup // one count per armed timer, done when it has run or been stopped
+// Lease renewal. While operations run, a Manager keeps one timer (not a
+// goroutine) that fires every Lease/3 and extends the lease of every claim
+// running in this Manager, so that a slow operation keeps its claim. The
+// timer re-arms itself only while claims run; once none does, its last
+// firing (at most Lease/3 after the last call returned) finds nothing and
+// stops. Each firing runs, in a goroutine of its own, only for the time
+// its store calls take. A running call pays one atomic load for all this.
+
+// renewEvery is the renewal period for lease.
+func renewEvery(lease time.Duration) time.Duration {
+	return max(lease/3, time.Millisecond)
 }
 
-// renew starts extending owner's lease on key. The extensions run on
-// context.WithoutCancel(ctx): a caller that gives up does not make its
-// running operation lose its claim. If an extension finds the lease lost,
-// renewal stops; the completion then reports it.
-func (m *Manager) renew(ctx context.Context, key, owner string) *renewal {
-	r := &renewal{}
-	every := max(m.lease/3, time.Millisecond)
-	storeCtx := context.WithoutCancel(ctx)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.firing.Add(1)
-	r.timer = time.AfterFunc(every, func() {
-		defer r.firing.Done()
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.stopped {
-			return
-		}
-		// A store failure other than a lost lease is retried at the next
-		// tick: a lease outlives two missed extensions.
-		if err := m.store.Extend(storeCtx, key, owner, m.lease); errors.Is(err, ErrLeaseLost) {
-			r.stopped = true
-			return
-		}
-		r.firing.Add(1)
-		r.timer.Reset(every)
-	})
-	return r
-}
-
-// stop ends the renewal and returns once no extension is running.
-func (r *renewal) stop() {
-	r.mu.Lock()
-	r.stopped = true
-	if r.timer.Stop() {
-		r.firing.Done() // the armed timer will never run
+// armRenewal makes sure the renewal timer runs. The leader calls it after
+// marking its flight claimed.
+func (m *Manager) armRenewal() {
+	if m.renewArmed.Load() || !m.renewArmed.CompareAndSwap(false, true) {
+		return
 	}
-	r.mu.Unlock()
-	r.firing.Wait()
+	t := m.renewTimer.Load()
+	if t == nil {
+		// Only the goroutine that armed the timer gets here: create it
+		// stopped, publish it, then start it.
+		t = time.AfterFunc(time.Hour, m.renewLeases)
+		t.Stop()
+		m.renewTimer.Store(t)
+	}
+	t.Reset(renewEvery(m.lease))
+}
+
+// renewLeases extends the leases of the running claims and re-arms the
+// timer while there are any.
+func (m *Manager) renewLeases() {
+	type claim struct {
+		key string
+		f   *flight
+	}
+	var claims []claim
+	collect := func() {
+		claims = claims[:0]
+		for i := range m.flights {
+			sh := &m.flights[i]
+			sh.mu.Lock()
+			for key, f := range sh.flights {
+				if f.claimed.Load() && !f.leaseLost.Load() {
+					claims = append(claims, claim{key, f})
+				}
+			}
+			sh.mu.Unlock()
+		}
+	}
+	collect()
+	for _, c := range claims {
+		// Extensions run on a context of their own: no caller's
+		// cancellation may cost a running operation its claim. A store
+		// failure other than a lost lease is retried at the next firing:
+		// a lease outlives two missed extensions.
+		err := m.store.Extend(context.Background(), c.key, c.f.owner, m.lease)
+		if errors.Is(err, ErrLeaseLost) {
+			c.f.leaseLost.Store(true) // its completion will report it
+		}
+	}
+	t := m.renewTimer.Load()
+	if len(claims) > 0 {
+		t.Reset(renewEvery(m.lease))
+		return
+	}
+	// Disarm, then look again: a leader that marked its flight claimed
+	// before the disarm is seen by this second look; one that did so after
+	// sees the timer disarmed and arms it itself.
+	m.renewArmed.Store(false)
+	collect()
+	if len(claims) > 0 && m.renewArmed.CompareAndSwap(false, true) {
+		t.Reset(renewEvery(m.lease))
+	}
 }

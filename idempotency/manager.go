@@ -87,6 +87,11 @@ func (p DuplicatePolicy) String() string {
 // calls in flight (no goroutine per call), so that duplicates wait for
 // the running call instead of polling the store; calls in other processes
 // meet only in the store.
+//
+// While operations run, a Manager keeps one timer that extends their
+// leases every Lease/3. It re-arms itself only while operations run: its
+// last firing, at most Lease/3 after the last call returned, finds nothing
+// to do and stops. Between firings no goroutine runs.
 type Manager struct {
 	store       Store
 	mem         *MemoryStore // store, if it is one: replays skip the claim
@@ -98,9 +103,11 @@ type Manager struct {
 	onEvent     bulwark.Listener
 
 	id      string // random prefix of this Manager's owner tokens
-	seq     atomic.Uint64
 	seed    maphash.Seed
 	flights [flightShards]flightShard
+
+	renewArmed atomic.Bool
+	renewTimer atomic.Pointer[time.Timer] // created on first use
 }
 
 // New returns a Manager over store, configured by cfg. A nil store means
@@ -147,10 +154,16 @@ func New(store Store, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// newOwner returns a token unique to one claim: this Manager's random id
-// and a sequence number.
-func (m *Manager) newOwner() string {
-	return m.id + "/" + strconv.FormatUint(m.seq.Add(1), 10)
+// owner returns the owner token of the seq-th claim led from flight shard
+// i: unique to one claim, as it starts with this Manager's random id.
+func (m *Manager) owner(i, seq uint64) string {
+	b := make([]byte, 0, len(m.id)+24)
+	b = append(b, m.id...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, i, 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, seq, 10)
+	return string(b)
 }
 
 func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {

@@ -38,8 +38,11 @@ const DefaultMaxEntries = 100_000
 // kept as the original error values.
 //
 // Records are spread over independently locked shards, so unrelated keys
-// do not contend. Expired records are dropped lazily, as claims need room,
-// with no background goroutine. A MemoryStore is safe for concurrent use.
+// do not contend. There is no background goroutine: each claim drops the
+// completed records of its shard whose TTL ran out, and the claims of dead
+// holders (whose leases ran out) are dropped when they are claimed again
+// or when their shard is otherwise full. A MemoryStore is safe for
+// concurrent use.
 type MemoryStore struct {
 	seed   maphash.Seed
 	base   time.Time // expiries are monotonic nanoseconds since base
@@ -49,8 +52,8 @@ type MemoryStore struct {
 
 type memShard struct {
 	mu      sync.RWMutex
-	entries map[string]*memEntry
-	expiry  expiryHeap
+	entries map[string]memEntry
+	expiry  expiryHeap // completed entries by expiry
 	gen     uint64
 	max     int
 	_       [64]byte // keep shards' locks on separate cache lines
@@ -91,7 +94,7 @@ func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.entries = make(map[string]*memEntry)
+		sh.entries = make(map[string]memEntry)
 		sh.max = limit / n
 		if i < limit%n {
 			sh.max++
@@ -106,7 +109,7 @@ func (s *MemoryStore) shard(key string) *memShard {
 
 func (s *MemoryStore) now() int64 { return int64(time.Since(s.base)) }
 
-func (s *MemoryStore) record(e *memEntry) Record {
+func (s *MemoryStore) record(e memEntry) Record {
 	return Record{
 		State:       e.state,
 		Owner:       e.owner,
@@ -127,34 +130,32 @@ func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, l
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.entries[key]; e != nil {
+	if e, ok := sh.entries[key]; ok {
 		if e.expires > now {
 			return s.record(e), false, nil
 		}
 		delete(sh.entries, key)
 	}
 	// Dropping what expired costs a look at the heap's top when nothing
-	// did; doing it on every claim bounds the heap by the live records
-	// plus the claims released within one lease.
+	// did.
 	sh.dropExpired(now)
-	if len(sh.entries) >= sh.max && !sh.evictCompleted(now) {
+	if len(sh.entries) >= sh.max && !sh.evictCompleted() && !sh.dropExpiredClaims(now) {
 		return Record{}, false, errMemoryFull
 	}
 	sh.gen++
-	e := &memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: now + int64(lease), gen: sh.gen}
+	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: now + int64(lease), gen: sh.gen}
 	sh.entries[key] = e
-	sh.expiry.push(expiryItem{expires: e.expires, gen: e.gen, key: key})
 	return s.record(e), true, nil
 }
 
-// held returns owner's live in-progress entry for key, or nil. The
-// shard's lock must be held.
-func (sh *memShard) held(key, owner string, now int64) *memEntry {
-	e := sh.entries[key]
-	if e == nil || e.state != InProgress || e.owner != owner || e.expires <= now {
-		return nil
+// held returns owner's live in-progress entry for key. The shard's lock
+// must be held.
+func (sh *memShard) held(key, owner string, now int64) (memEntry, bool) {
+	e, ok := sh.entries[key]
+	if !ok || e.state != InProgress || e.owner != owner || e.expires <= now {
+		return memEntry{}, false
 	}
-	return e
+	return e, true
 }
 
 func leaseLost(op, key string) error {
@@ -171,13 +172,12 @@ func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Du
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.held(key, owner, now)
-	if e == nil {
+	e, ok := sh.held(key, owner, now)
+	if !ok {
 		return leaseLost("extend", key)
 	}
-	// The expiry heap still holds the older, earlier expiry; when it
-	// comes up, dropExpired sees the entry's later one and re-files it.
 	e.expires = now + int64(lease)
+	sh.entries[key] = e
 	return nil
 }
 
@@ -191,8 +191,8 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.held(key, owner, now)
-	if e == nil {
+	e, ok := sh.held(key, owner, now)
+	if !ok {
 		return leaseLost("complete", key)
 	}
 	e.state = Completed
@@ -201,6 +201,8 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 	if out.Err == nil {
 		e.value = out.Value
 	}
+	sh.entries[key] = e
+	sh.expiry.push(expiryItem{expires: e.expires, gen: e.gen, key: key})
 	return nil
 }
 
@@ -210,7 +212,7 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.held(key, owner, now) == nil {
+	if _, ok := sh.held(key, owner, now); !ok {
 		return leaseLost("release", key)
 	}
 	delete(sh.entries, key)
@@ -219,24 +221,30 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 
 // Get implements [Store.Get].
 func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
-	rec, ok := s.lookup(key)
-	return rec, ok, nil
-}
-
-// lookup returns key's live record. It is Get without the context and
-// the error, for the Manager's replay path.
-func (s *MemoryStore) lookup(key string) (Record, bool) {
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.RLock()
-	e := sh.entries[key]
-	if e == nil || e.expires <= now {
-		sh.mu.RUnlock()
-		return Record{}, false
+	defer sh.mu.RUnlock()
+	e, ok := sh.entries[key]
+	if !ok || e.expires <= now {
+		return Record{}, false, nil
 	}
-	rec := s.record(e)
+	return s.record(e), true, nil
+}
+
+// completed returns key's live completed record, with only the fields a
+// replay needs (no Expires). It is the Manager's replay path: no claim, no
+// context, no error.
+func (s *MemoryStore) completed(key string) (rec Record, ok bool) {
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.RLock()
+	if e, found := sh.entries[key]; found && e.state == Completed && e.expires > now {
+		rec = Record{State: Completed, Fingerprint: e.fingerprint, Value: e.value, Err: e.err}
+		ok = true
+	}
 	sh.mu.RUnlock()
-	return rec, true
+	return rec, ok
 }
 
 // Len returns the number of records held, including expired ones not
@@ -252,19 +260,12 @@ func (s *MemoryStore) Len() int {
 	return n
 }
 
-// dropExpired deletes the entries whose expiry has passed, in expiry
-// order, and re-files those whose expiry moved later (an extended lease, a
-// completion). The shard's lock must be held.
+// dropExpired deletes the completed entries whose TTL ran out, in expiry
+// order. The shard's lock must be held.
 func (sh *memShard) dropExpired(now int64) {
 	for len(sh.expiry) > 0 && sh.expiry[0].expires <= now {
 		it := sh.expiry.pop()
-		e := sh.entries[it.key]
-		switch {
-		case e == nil || e.gen != it.gen:
-			// Released, or replaced by a newer claim with its own item.
-		case e.expires > now:
-			sh.expiry.push(expiryItem{expires: e.expires, gen: e.gen, key: it.key})
-		default:
+		if e, ok := sh.entries[it.key]; ok && e.gen == it.gen {
 			delete(sh.entries, it.key)
 		}
 	}
@@ -272,25 +273,10 @@ func (sh *memShard) dropExpired(now int64) {
 
 // evictCompleted deletes the completed entry closest to its expiry and
 // reports whether there was one. The shard's lock must be held.
-func (sh *memShard) evictCompleted(now int64) bool {
-	var skipped []expiryItem // live in-progress claims: never evicted
-	defer func() {
-		for _, it := range skipped {
-			sh.expiry.push(it)
-		}
-	}()
+func (sh *memShard) evictCompleted() bool {
 	for len(sh.expiry) > 0 {
 		it := sh.expiry.pop()
-		e := sh.entries[it.key]
-		switch {
-		case e == nil || e.gen != it.gen:
-		case e.expires != it.expires:
-			// Filed under an older expiry: re-file under the current one
-			// so that the order of the heap is the order of expiry.
-			sh.expiry.push(expiryItem{expires: e.expires, gen: e.gen, key: it.key})
-		case e.state == InProgress && e.expires > now:
-			skipped = append(skipped, it)
-		default:
+		if e, ok := sh.entries[it.key]; ok && e.gen == it.gen {
 			delete(sh.entries, it.key)
 			return true
 		}
@@ -298,16 +284,33 @@ func (sh *memShard) evictCompleted(now int64) bool {
 	return false
 }
 
-// expiryItem files an entry (by key and generation) under an expiry.
+// dropExpiredClaims deletes the in-progress entries whose lease ran out
+// (their holders died) and reports whether it freed any. It scans the
+// shard, so it runs only when the shard is full of in-progress entries.
+// The shard's lock must be held.
+func (sh *memShard) dropExpiredClaims(now int64) bool {
+	freed := false
+	for key, e := range sh.entries {
+		if e.expires <= now {
+			delete(sh.entries, key)
+			freed = true
+		}
+	}
+	return freed
+}
+
+// expiryItem files a completed entry (by key and generation) under its
+// expiry.
 type expiryItem struct {
 	expires int64
 	gen     uint64
 	key     string
 }
 
-// expiryHeap is a binary min-heap of expiryItems by expiry. An entry has
-// at most one item in the heap; items of deleted entries stay until they
-// come up, and are then discarded.
+// expiryHeap is a binary min-heap of expiryItems by expiry. A completed
+// entry has exactly one item; in-progress entries have none (they are
+// never evicted). Items of entries deleted otherwise (a claim replacing an
+// expired record) stay until they come up, and are then discarded.
 type expiryHeap []expiryItem
 
 func (h *expiryHeap) push(it expiryItem) {
