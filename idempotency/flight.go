@@ -13,7 +13,7 @@ const flightShards = 32
 type flightShard struct {
 	mu      sync.Mutex
 	flights map[string]*flight
-	seq     uint64 // claims led from this shard, for owner tokens
+	seq     uint64   // claims led from this shard, for owner tokens
 	_       [40]byte // keep shards' locks on separate cache lines
 }
 
