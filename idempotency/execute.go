@@ -100,7 +100,11 @@ func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn
 		if r, ok := wait[T](ctx, m, key, fingerprint, f, done); ok {
 			return r
 		}
-		// The leader's own context ended its call: start over.
+		// The leader's own context ended its call: start over, unless
+		// this caller's has ended too.
+		if ctx.Err() != nil {
+			return Result[T]{Err: context.Cause(ctx)}
+		}
 	}
 }
 
@@ -161,8 +165,22 @@ func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 }
 
 // lead claims key in the store and, if the claim succeeds, runs fn and
-// records its result. It lands f in every case.
+// records its result. It lands f in every case, panics included.
 func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, fn bulwark.Func[T]) Result[T] {
+	storeCtx := context.WithoutCancel(ctx)
+	defer func() {
+		if f.landed {
+			return
+		}
+		// fn panicked or called runtime.Goexit (or so did the store or
+		// IsPermanent): free the key and the waiters, and let the panic go
+		// on. A release failure cannot be reported here; the claim then
+		// lapses with its lease.
+		if f.claimed.Swap(false) {
+			_ = m.store.Release(storeCtx, key, f.owner)
+		}
+		m.land(key, f, nil, ErrPanicked, panicked)
+	}()
 	rec, claimed, err := m.store.Claim(ctx, key, f.owner, fingerprint, m.lease)
 	switch {
 	case err != nil:
@@ -170,7 +188,7 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 		m.land(key, f, nil, err, refused)
 		return Result[T]{Err: err}
 	case claimed:
-		return run(ctx, m, key, f, fn)
+		return run(ctx, storeCtx, m, key, f, fn)
 	case rec.Fingerprint != fingerprint:
 		r := conflictResult[T](m, key, ErrKeyReuse)
 		m.land(key, f, nil, r.Err, conflict)
@@ -194,24 +212,12 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 	}
 }
 
-// run runs fn under the flight's claim and records the result.
-func run[T any](ctx context.Context, m *Manager, key string, f *flight, fn bulwark.Func[T]) (r Result[T]) {
-	storeCtx := context.WithoutCancel(ctx)
+// run runs fn under the flight's claim and records the result, with store
+// calls on storeCtx.
+func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, fn bulwark.Func[T]) Result[T] {
 	owner := f.owner
 	f.claimed.Store(true)
 	m.armRenewal()
-	defer func() {
-		if f.landed {
-			return
-		}
-		// fn panicked or called runtime.Goexit (or so did the store or
-		// IsPermanent): free the key and the waiters, and let the panic
-		// go on. A release failure cannot be reported here; the claim
-		// then lapses with its lease.
-		f.claimed.Store(false)
-		_ = m.store.Release(storeCtx, key, owner)
-		m.land(key, f, nil, ErrPanicked, panicked)
-	}()
 	v, err := fn(ctx)
 	f.claimed.Store(false) // no more extensions: the claim is settled below
 

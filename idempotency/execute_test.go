@@ -766,3 +766,36 @@ func TestStateString(t *testing.T) {
 	assert.Equal(t, "COMPLETED", idempotency.Completed.String())
 	assert.Equal(t, "State(9)", idempotency.State(9).String())
 }
+
+// panickyClaim is a store whose Claim blocks until released, then panics.
+type panickyClaim struct {
+	idempotency.Store
+	release chan struct{}
+}
+
+func (s *panickyClaim) Claim(ctx context.Context, key, owner, fp string, lease time.Duration) (idempotency.Record, bool, error) {
+	<-s.release
+	panic("store bug")
+}
+
+func TestStorePanicDoesNotStrandWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &panickyClaim{Store: newMemory(t, 0), release: make(chan struct{})}
+		m := newManager(t, store, idempotency.Config{})
+		leaderPanic := make(chan any, 1)
+		go func() {
+			defer func() { leaderPanic <- recover() }()
+			_, _ = idempotency.Do(context.Background(), m, "k", value(1))
+		}()
+		synctest.Wait()
+		waiter := make(chan error, 1)
+		go func() {
+			_, err := idempotency.Do(context.Background(), m, "k", value(1))
+			waiter <- err
+		}()
+		synctest.Wait()
+		close(store.release)
+		assert.Equal(t, "store bug", <-leaderPanic)
+		assert.ErrorIs(t, <-waiter, idempotency.ErrPanicked)
+	})
+}
