@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,8 +77,22 @@ func Key(parts ...any) (string, error) {
 		copy(sum[:], e.big.h.Sum(nil))
 	}
 	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], sum[:])
+	for i := 0; i < sha256.Size; i += 4 {
+		binary.BigEndian.PutUint64(out[2*i:], hex8(binary.BigEndian.Uint32(sum[i:])))
+	}
 	return string(out[:]), nil
+}
+
+// hex8 returns the 8 lowercase hex digits of x as the bytes of a
+// big-endian uint64, computed on all digits at once: each nibble is spread
+// into a byte of its own, then turned into '0'-'9' or 'a'-'f'.
+func hex8(x uint32) uint64 {
+	v := uint64(x)
+	v = (v | v<<16) & 0x0000ffff0000ffff
+	v = (v | v<<8) & 0x00ff00ff00ff00ff
+	v = (v | v<<4) & 0x0f0f0f0f0f0f0f0f
+	letters := (v + 0x0606060606060606) >> 4 & 0x0101010101010101 // 1 where the nibble is ≥ 10
+	return v + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // parts appends the canonical encoding of parts to b: the version byte,
@@ -303,7 +316,7 @@ func (e *encoder) value(b []byte, v reflect.Value) ([]byte, *keyError) {
 				}
 				b = append(b, f.encName...)
 				var err *keyError
-				if f.plain && fv.Kind() != reflect.Interface && fv.Kind() < reflect.Array {
+				if f.scalar {
 					b, err = appendScalar(b, fv)
 				} else {
 					b, err = e.value(b, fv)

@@ -2,6 +2,7 @@ package idempotency
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -522,5 +523,15 @@ func BenchmarkStructFieldsUncached(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = structFields(t)
+	}
+}
+
+func TestHex8(t *testing.T) {
+	for _, x := range []uint32{0, 1, 9, 10, 15, 16, 0x89abcdef, 0x01234567, 0xffffffff, 0xa0b0c0d0} {
+		var got [8]byte
+		binary.BigEndian.PutUint64(got[:], hex8(x))
+		var want [4]byte
+		binary.BigEndian.PutUint32(want[:], x)
+		assert.Equal(t, hex.EncodeToString(want[:]), string(got[:]), "%#x", x)
 	}
 }

@@ -45,7 +45,7 @@ type field struct {
 	encName    []byte // the name encoded as a string
 	index      []int  // path through embedded structs
 	typ        reflect.Type
-	plain      bool // typ has no marshal method and is not a struct: encode by kind
+	scalar     bool // typ is a predeclared boolean, number or string type: encode by kind
 	omitEmpty  bool
 	omitZero   bool
 	zeroMethod bool // typ has an IsZero() bool method
@@ -240,7 +240,7 @@ func structFields(t reflect.Type) []field {
 	for i := range fields {
 		f := &fields[i]
 		f.encName = appendString(nil, f.name)
-		f.plain = isPlain(f.typ)
+		f.scalar = isPredeclared(f.typ)
 		f.zeroMethod = f.typ.Implements(isZeroerType)
 	}
 	return fields
@@ -255,14 +255,6 @@ func hasHidden(t reflect.Type) bool {
 		}
 	}
 	return false
-}
-
-// isPlain reports whether values of t encode by their kind alone, without
-// a type lookup: predeclared scalar types, interfaces, and unnamed slices,
-// arrays, maps and pointers (whose elements are looked up as they are
-// met). Structs and defined types are looked up.
-func isPlain(t reflect.Type) bool {
-	return t.Kind() == reflect.Interface || t.PkgPath() == "" && t.Kind() != reflect.Struct
 }
 
 func hasOption(opts, want string) bool {
