@@ -115,7 +115,7 @@ func replayRecord[T any](ctx context.Context, m *Manager, key, fingerprint strin
 	}
 	v, err := valueOf[T](rec)
 	if err != nil {
-		return Result[T]{Err: fmt.Errorf("key %q: %w", key, err)}
+		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}
 	}
 	return replayResult(ctx, m, key, v, rec.Err)
 }
@@ -132,8 +132,8 @@ func conflictResult[T any](m *Manager, key string, sentinel error) Result[T] {
 	return Result[T]{Err: err}
 }
 
-// wait handles a duplicate of a call in flight in this process. done is
-// false if the caller must start over.
+// wait handles a duplicate of a call in flight in this process, whose
+// landing closes done. ok is false if the caller must start over.
 func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, done <-chan struct{}) (r Result[T], ok bool) {
 	if f.fingerprint != fingerprint {
 		return conflictResult[T](m, key, ErrKeyReuse), true
@@ -159,7 +159,7 @@ func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 	}
 	v, err := valueOf[T](&Record{Value: f.val})
 	if err != nil {
-		return Result[T]{Err: fmt.Errorf("key %q: %w", key, err)}, true
+		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, true
 	}
 	return replayResult(ctx, m, key, v, f.err), true
 }

@@ -25,19 +25,19 @@ func (m *Manager) armRenewal() {
 	if m.renewArmed.Load() || !m.renewArmed.CompareAndSwap(false, true) {
 		return
 	}
-	t := m.renewTimer.Load()
-	if t == nil {
-		// Only the goroutine that armed the timer gets here: create it
-		// stopped, publish it, then start it.
-		t = time.AfterFunc(time.Hour, m.renewLeases)
-		t.Stop()
-		m.renewTimer.Store(t)
-	}
-	t.Reset(renewEvery(m.lease))
+	m.scheduleRenewal()
 }
 
-// renewLeases extends the leases of the running claims and re-arms the
-// timer while there are any.
+// scheduleRenewal starts a timer for the next firing. Each firing makes a
+// new timer rather than resetting one: a timer belongs to the goroutine
+// context that made it (a testing/synctest bubble, for one), and the next
+// timer is made by the firing itself or by the call that armed it.
+func (m *Manager) scheduleRenewal() {
+	time.AfterFunc(renewEvery(m.lease), m.renewLeases)
+}
+
+// renewLeases extends the leases of the running claims and schedules the
+// next firing while there are any.
 func (m *Manager) renewLeases() {
 	type claim struct {
 		key string
@@ -68,9 +68,8 @@ func (m *Manager) renewLeases() {
 			c.f.leaseLost.Store(true) // its completion will report it
 		}
 	}
-	t := m.renewTimer.Load()
 	if len(claims) > 0 {
-		t.Reset(renewEvery(m.lease))
+		m.scheduleRenewal()
 		return
 	}
 	// Disarm, then look again: a leader that marked its flight claimed
@@ -79,6 +78,6 @@ func (m *Manager) renewLeases() {
 	m.renewArmed.Store(false)
 	collect()
 	if len(claims) > 0 && m.renewArmed.CompareAndSwap(false, true) {
-		t.Reset(renewEvery(m.lease))
+		m.scheduleRenewal()
 	}
 }

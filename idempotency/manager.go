@@ -91,7 +91,9 @@ func (p DuplicatePolicy) String() string {
 // While operations run, a Manager keeps one timer that extends their
 // leases every Lease/3. It re-arms itself only while operations run: its
 // last firing, at most Lease/3 after the last call returned, finds nothing
-// to do and stops. Between firings no goroutine runs.
+// to do and stops. Between firings no goroutine runs. (In tests with
+// testing/synctest, make the Manager inside the bubble that uses it, as
+// its timer lives in the bubble that started it.)
 type Manager struct {
 	store       Store
 	mem         *MemoryStore // store, if it is one: replays skip the claim
@@ -106,8 +108,7 @@ type Manager struct {
 	seed    maphash.Seed
 	flights [flightShards]flightShard
 
-	renewArmed atomic.Bool
-	renewTimer atomic.Pointer[time.Timer] // created on first use
+	renewArmed atomic.Bool // a renewal timer is pending or firing
 }
 
 // New returns a Manager over store, configured by cfg. A nil store means
