@@ -167,7 +167,10 @@ func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 // lead claims key in the store and, if the claim succeeds, runs fn and
 // records its result. It lands f in every case, panics included.
 func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, fn bulwark.Func[T]) Result[T] {
-	storeCtx := context.WithoutCancel(ctx)
+	storeCtx := ctx
+	if ctx.Done() != nil { // a context that cannot be cancelled needs no wrapper
+		storeCtx = context.WithoutCancel(ctx)
+	}
 	defer func() {
 		if f.landed {
 			return

@@ -158,8 +158,8 @@ func New(store Store, cfg Config) (*Manager, error) {
 // owner returns the owner token of the seq-th claim led from flight shard
 // i: unique to one claim, as it starts with this Manager's random id.
 func (m *Manager) owner(i, seq uint64) string {
-	b := make([]byte, 0, len(m.id)+24)
-	b = append(b, m.id...)
+	var buf [64]byte // a UUID, '/', two digits, '.', twenty digits
+	b := append(buf[:0], m.id...)
 	b = append(b, '/')
 	b = strconv.AppendUint(b, i, 10)
 	b = append(b, '.')
