@@ -14,12 +14,13 @@ import (
 type MemoryConfig struct {
 	// MaxEntries bounds the number of records held, in progress and
 	// completed together. 0 means 100,000; negative is an error. A claim
-	// that finds the store full first drops expired records, then evicts
-	// the completed record closest to its expiry (a duplicate of that
-	// operation would then run again); if every record is in progress,
-	// the claim fails rather than forget one. Records are spread over
-	// shards by key and each shard holds an equal share, so the store can
-	// start evicting a little before it holds MaxEntries records.
+	// that finds its shard full evicts the completed record closest to
+	// its expiry (a duplicate of that operation would then run again); if
+	// the shard holds only in-progress claims, it drops those whose lease
+	// ran out, and if none did, the claim fails rather than forget one.
+	// Records are spread over shards by key and each shard holds an equal
+	// share, so the store can start evicting a little before it holds
+	// MaxEntries records.
 	MaxEntries int
 }
 
@@ -41,8 +42,9 @@ const DefaultMaxEntries = 100_000
 // do not contend. There is no background goroutine: each claim drops the
 // completed records of its shard whose TTL ran out, and the claims of dead
 // holders (whose leases ran out) are dropped when they are claimed again
-// or when their shard is otherwise full. A MemoryStore is safe for
-// concurrent use.
+// or when their shard is otherwise full. Its methods never block on
+// anything but its own short critical sections, and ignore their
+// context. A MemoryStore is safe for concurrent use.
 type MemoryStore struct {
 	seed   maphash.Seed
 	base   time.Time // expiries are monotonic nanoseconds since base
