@@ -104,11 +104,12 @@ type Manager struct {
 	isPermanent func(error) bool
 	onEvent     bulwark.Listener
 
-	id      string // random prefix of this Manager's owner tokens
-	seed    maphash.Seed
-	flights [flightShards]flightShard
+	id         string // random prefix of this Manager's owner tokens
+	seed       maphash.Seed
+	renewArmed atomic.Bool // a renewal timer is pending or firing; rarely written
 
-	renewArmed atomic.Bool // a renewal timer is pending or firing
+	_       [64]byte // keep the fields above, read by every call, off the shards' lines
+	flights [flightShards]flightShard
 }
 
 // New returns a Manager over store, configured by cfg. A nil store means
