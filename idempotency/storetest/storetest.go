@@ -115,13 +115,13 @@ var cases = []testCase{
 	{"ConcurrentKeys", testConcurrentKeys},
 }
 
-// Sample is a struct result, with the shapes a codec must keep.
-type Sample struct {
+// sample is a struct result, with the shapes a codec must keep.
+type sample struct {
 	Name  string            `json:"name"`
 	Count int               `json:"count"`
 	Tags  []string          `json:"tags"`
 	Attrs map[string]string `json:"attrs"`
-	Next  *Sample           `json:"next"`
+	Next  *sample           `json:"next"`
 }
 
 // ctx is the context of store calls: a case's own.
@@ -265,8 +265,8 @@ func testClaimIsAtomic(t *testing.T, s *suite) {
 }
 
 func testCompleteKeepsValues(t *testing.T, s *suite) {
-	var nilSample *Sample
-	full := Sample{Name: "n", Count: 3, Tags: []string{"a", "b"}, Attrs: map[string]string{"k": "v"}, Next: &Sample{Name: "next"}}
+	var nilSample *sample
+	full := sample{Name: "n", Count: 3, Tags: []string{"a", "b"}, Attrs: map[string]string{"k": "v"}, Next: &sample{Name: "next"}}
 	roundTrip(t, s, "string", "hello")
 	roundTrip(t, s, "empty-string", "")
 	roundTrip(t, s, "int", 42)
@@ -276,7 +276,7 @@ func testCompleteKeepsValues(t *testing.T, s *suite) {
 	roundTrip(t, s, "false", false)
 	roundTrip(t, s, "true", true)
 	roundTrip(t, s, "struct", full)
-	roundTrip(t, s, "zero-struct", Sample{})
+	roundTrip(t, s, "zero-struct", sample{})
 	roundTrip(t, s, "struct-pointer", &full)
 	roundTrip(t, s, "nil-pointer", nilSample)
 	roundTrip(t, s, "slice", []string{"x", "y"})
