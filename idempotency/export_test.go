@@ -5,9 +5,9 @@ func MemoryExpiryLen(s *MemoryStore) int {
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
+		sh.mu.Lock()
 		n += len(sh.expiry)
-		sh.mu.RUnlock()
+		sh.mu.Unlock()
 	}
 	return n
 }

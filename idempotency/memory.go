@@ -53,7 +53,7 @@ type MemoryStore struct {
 }
 
 type memShard struct {
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	entries map[string]memEntry
 	expiry  expiryHeap // completed entries by expiry
 	gen     uint64
@@ -225,8 +225,8 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
 	now := s.now()
 	sh := s.shard(key)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	e, ok := sh.entries[key]
 	if !ok || e.expires <= now {
 		return Record{}, false, nil
@@ -240,12 +240,12 @@ func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
 func (s *MemoryStore) completed(key string) (rec Record, ok bool) {
 	now := s.now()
 	sh := s.shard(key)
-	sh.mu.RLock()
+	sh.mu.Lock()
 	if e, found := sh.entries[key]; found && e.state == Completed && e.expires > now {
 		rec = Record{State: Completed, Fingerprint: e.fingerprint, Value: e.value, Err: e.err}
 		ok = true
 	}
-	sh.mu.RUnlock()
+	sh.mu.Unlock()
 	return rec, ok
 }
 
@@ -255,9 +255,9 @@ func (s *MemoryStore) Len() int {
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.RLock()
+		sh.mu.Lock()
 		n += len(sh.entries)
-		sh.mu.RUnlock()
+		sh.mu.Unlock()
 	}
 	return n
 }
