@@ -1,0 +1,175 @@
+package idempotency
+
+import (
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/google/uuid"
+)
+
+// Defaults of a Config left at its zero value.
+const (
+	DefaultTTL   = 24 * time.Hour
+	DefaultLease = time.Minute
+)
+
+// Config configures a [Manager]. The zero value gives the documented
+// defaults.
+type Config struct {
+	// TTL is how long a completed result is kept and replayed to
+	// duplicates. 0 means DefaultTTL (24h); negative is an error.
+	TTL time.Duration
+
+	// Lease is how long a claim holds a key without news from its
+	// holder: a process that dies mid-operation blocks its key for at
+	// most this long. While the operation runs, the Manager extends the
+	// lease every Lease/3, so a slow operation keeps its claim. 0 means
+	// DefaultLease (1m); negative is an error.
+	Lease time.Duration
+
+	// DuplicatePolicy says what a duplicate does when it arrives while
+	// the first call for its key runs in this process (on this Manager).
+	// The zero value, DuplicateWait, waits for that call and shares its
+	// result. Duplicates from other processes always get ErrInProgress.
+	DuplicatePolicy DuplicatePolicy
+
+	// CacheErrors, when true, stores the errors IsPermanent accepts like
+	// results, so that duplicates get the same error back without
+	// running the operation again. When false (the default), a failed
+	// call releases its claim and the next call runs the operation again.
+	CacheErrors bool
+
+	// IsPermanent reports whether an error of the operation is permanent,
+	// for CacheErrors. nil means errors marked with [Permanent].
+	IsPermanent func(error) bool
+
+	// OnEvent, if not nil, receives idempotency:replayed (a stored or
+	// shared result answered the call) and idempotency:conflict (a
+	// duplicate met a call holding the key, or the key came with another
+	// payload) events, with Key set. It is called synchronously, never
+	// under a lock. nil means no events, and none are built.
+	OnEvent bulwark.Listener
+}
+
+// DuplicatePolicy says what a duplicate does when the first call for its
+// key runs in the same process.
+type DuplicatePolicy uint8
+
+const (
+	// DuplicateWait waits for the running call and shares its result:
+	// value or error. A waiter whose context ends returns its context's
+	// error; the running call and the other waiters go on.
+	DuplicateWait DuplicatePolicy = iota
+	// DuplicateReject returns ErrInProgress at once.
+	DuplicateReject
+)
+
+// String returns "wait" or "reject".
+func (p DuplicatePolicy) String() string {
+	switch p {
+	case DuplicateWait:
+		return "wait"
+	case DuplicateReject:
+		return "reject"
+	}
+	return "DuplicatePolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Manager runs operations at most once per key over a [Store]: see
+// [Execute]. It holds no per-result-type state, so one Manager serves
+// operations of every result type. A Manager is safe for concurrent use.
+//
+// Calls for the same key in this process meet in an in-process table of
+// calls in flight (no goroutine per call), so that duplicates wait for
+// the running call instead of polling the store; calls in other processes
+// meet only in the store.
+//
+// While operations run, a Manager keeps one timer that extends their
+// leases every Lease/3. It re-arms itself only while operations run: its
+// last firing, at most Lease/3 after the last call returned, finds nothing
+// to do and stops. Between firings no goroutine runs. (In tests with
+// testing/synctest, make the Manager inside the bubble that uses it, as
+// its timer lives in the bubble that started it.)
+type Manager struct {
+	store       Store
+	mem         *MemoryStore // store, if it is one: replays skip the claim
+	ttl         time.Duration
+	lease       time.Duration
+	policy      DuplicatePolicy
+	cacheErrors bool
+	isPermanent func(error) bool
+	onEvent     bulwark.Listener
+
+	id         string // random prefix of this Manager's owner tokens
+	seed       maphash.Seed
+	renewArmed atomic.Bool // a renewal timer is pending or firing; rarely written
+
+	_       [64]byte // keep the fields above, read by every call, off the shards' lines
+	flights [flightShards]flightShard
+}
+
+// New returns a Manager over store, configured by cfg. A nil store means
+// a new [MemoryStore] with the default MemoryConfig. New returns an error
+// naming the field if cfg is invalid.
+func New(store Store, cfg Config) (*Manager, error) {
+	if cfg.TTL < 0 {
+		return nil, fmt.Errorf("idempotency: Config.TTL must not be negative, got %v", cfg.TTL)
+	}
+	if cfg.Lease < 0 {
+		return nil, fmt.Errorf("idempotency: Config.Lease must not be negative, got %v", cfg.Lease)
+	}
+	if cfg.DuplicatePolicy > DuplicateReject {
+		return nil, fmt.Errorf("idempotency: Config.DuplicatePolicy %v is not DuplicateWait or DuplicateReject", cfg.DuplicatePolicy)
+	}
+	if store == nil {
+		mem, err := NewMemoryStore(MemoryConfig{})
+		if err != nil {
+			return nil, err
+		}
+		store = mem
+	}
+	m := &Manager{
+		store:       store,
+		ttl:         cfg.TTL,
+		lease:       cfg.Lease,
+		policy:      cfg.DuplicatePolicy,
+		cacheErrors: cfg.CacheErrors,
+		isPermanent: cfg.IsPermanent,
+		onEvent:     cfg.OnEvent,
+		id:          uuid.NewString(),
+		seed:        maphash.MakeSeed(),
+	}
+	m.mem, _ = store.(*MemoryStore)
+	if m.ttl == 0 {
+		m.ttl = DefaultTTL
+	}
+	if m.lease == 0 {
+		m.lease = DefaultLease
+	}
+	if m.isPermanent == nil {
+		m.isPermanent = isMarkedPermanent
+	}
+	return m, nil
+}
+
+// owner returns the owner token of the seq-th claim led from flight shard
+// i: unique to one claim, as it starts with this Manager's random id.
+func (m *Manager) owner(i, seq uint64) string {
+	var buf [64]byte // a UUID, '/', two digits, '.', twenty digits
+	b := append(buf[:0], m.id...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, i, 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, seq, 10)
+	return string(b)
+}
+
+func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
+	if m.onEvent != nil {
+		m.onEvent(bulwark.Event{Kind: kind, Time: time.Now(), Key: key, Err: err})
+	}
+}

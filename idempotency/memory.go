@@ -1,0 +1,354 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"time"
+)
+
+// MemoryConfig configures a [MemoryStore]. The zero value is ready to use.
+type MemoryConfig struct {
+	// MaxEntries bounds the number of records held, in progress and
+	// completed together. 0 means 100,000; negative is an error. A claim
+	// that finds its shard full evicts the completed record closest to
+	// its expiry (a duplicate of that operation would then run again); if
+	// the shard holds only in-progress claims, it drops those whose lease
+	// ran out, and if none did, the claim fails rather than forget one.
+	// Records are spread over shards by key and each shard holds an equal
+	// share, so the store can start evicting a little before it holds
+	// MaxEntries records.
+	MaxEntries int
+}
+
+// DefaultMaxEntries is the MaxEntries of a MemoryConfig left at zero.
+const DefaultMaxEntries = 100_000
+
+// MemoryStore is a [Store] that keeps records in this process's memory:
+// bounded, expiring records by their TTL and leases, and storing values as
+// they are, without serialization. A Manager built with a nil Store uses a
+// new MemoryStore. It suits a single process; processes that must share
+// keys need a shared store.
+//
+// Values are kept, and replayed, as the very values the operation
+// returned: a replayed slice, map or pointer shares memory with the
+// original, so results should be treated as immutable. Stored errors are
+// kept as the original error values.
+//
+// Records are spread over independently locked shards, so unrelated keys
+// do not contend. There is no background goroutine: each claim drops the
+// completed records of its shard whose TTL ran out, and the claims of dead
+// holders (whose leases ran out) are dropped when they are claimed again
+// or when their shard is otherwise full. Its methods never block on
+// anything but its own short critical sections, and ignore their
+// context. A MemoryStore is safe for concurrent use.
+type MemoryStore struct {
+	seed   maphash.Seed
+	base   time.Time // expiries are monotonic nanoseconds since base
+	mask   uint64
+	shards []memShard
+}
+
+type memShard struct {
+	mu      sync.Mutex
+	entries map[string]memEntry
+	expiry  expiryHeap // completed entries by expiry
+	gen     uint64
+	max     int
+	_       [64]byte // keep shards' locks on separate cache lines
+}
+
+type memEntry struct {
+	state       State
+	owner       string
+	fingerprint string
+	expires     int64 // nanoseconds since the store's base time
+	gen         uint64
+	value       any
+	err         error
+}
+
+var errMemoryFull = errors.New("idempotency: memory store full: every record is in progress (raise MaxEntries)")
+
+// NewMemoryStore returns an empty MemoryStore. It returns an error naming
+// the field if cfg is invalid.
+func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
+	if cfg.MaxEntries < 0 {
+		return nil, fmt.Errorf("idempotency: MemoryConfig.MaxEntries must not be negative, got %d", cfg.MaxEntries)
+	}
+	limit := cfg.MaxEntries
+	if limit == 0 {
+		limit = DefaultMaxEntries
+	}
+	// Up to 64 shards, each holding at least 64 records.
+	n := 1
+	if per := limit / 64; per > 1 {
+		n = 1 << min(6, bits.Len(uint(per))-1)
+	}
+	s := &MemoryStore{
+		seed:   maphash.MakeSeed(),
+		base:   time.Now(),
+		mask:   uint64(n - 1),
+		shards: make([]memShard, n),
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.entries = make(map[string]memEntry)
+		sh.max = limit / n
+		if i < limit%n {
+			sh.max++
+		}
+	}
+	return s, nil
+}
+
+func (s *MemoryStore) shard(key string) *memShard {
+	return &s.shards[maphash.String(s.seed, key)&s.mask]
+}
+
+func (s *MemoryStore) now() int64 { return int64(time.Since(s.base)) }
+
+func (s *MemoryStore) record(e memEntry) Record {
+	return Record{
+		State:       e.state,
+		Owner:       e.owner,
+		Fingerprint: e.fingerprint,
+		Expires:     s.base.Add(time.Duration(e.expires)),
+		Value:       e.value,
+		Err:         e.err,
+	}
+}
+
+// Claim implements [Store.Claim]. It returns an error if lease is not
+// positive, or if the store is full of in-progress records.
+func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, lease time.Duration) (Record, bool, error) {
+	if lease <= 0 {
+		return Record{}, false, fmt.Errorf("idempotency: Claim: lease must be positive, got %v", lease)
+	}
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.entries[key]; ok {
+		if e.expires > now {
+			return s.record(e), false, nil
+		}
+		delete(sh.entries, key)
+	}
+	// Dropping what expired costs a look at the heap's top when nothing
+	// did.
+	sh.dropExpired(now)
+	if len(sh.entries) >= sh.max && !sh.evictCompleted() && !sh.dropExpiredClaims(now) {
+		return Record{}, false, errMemoryFull
+	}
+	sh.gen++
+	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: now + int64(lease), gen: sh.gen}
+	sh.entries[key] = e
+	return s.record(e), true, nil
+}
+
+// held returns owner's live in-progress entry for key. The shard's lock
+// must be held.
+func (sh *memShard) held(key, owner string, now int64) (memEntry, bool) {
+	e, ok := sh.entries[key]
+	if !ok || e.state != InProgress || e.owner != owner || e.expires <= now {
+		return memEntry{}, false
+	}
+	return e, true
+}
+
+func leaseLost(op, key string) error {
+	return fmt.Errorf("%w: %s %q", ErrLeaseLost, op, key)
+}
+
+// Extend implements [Store.Extend]. It returns an error if lease is not
+// positive.
+func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("idempotency: Extend: lease must be positive, got %v", lease)
+	}
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.held(key, owner, now)
+	if !ok {
+		return leaseLost("extend", key)
+	}
+	e.expires = now + int64(lease)
+	sh.entries[key] = e
+	return nil
+}
+
+// Complete implements [Store.Complete]. It keeps out.Value and out.Err as
+// they are. It returns an error if ttl is not positive.
+func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("idempotency: Complete: ttl must be positive, got %v", ttl)
+	}
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.held(key, owner, now)
+	if !ok {
+		return leaseLost("complete", key)
+	}
+	e.state = Completed
+	e.expires = now + int64(ttl)
+	e.err = out.Err
+	if out.Err == nil {
+		e.value = out.Value
+	}
+	sh.entries[key] = e
+	sh.expiry.push(expiryItem{expires: e.expires, gen: e.gen, key: key})
+	return nil
+}
+
+// Release implements [Store.Release].
+func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, ok := sh.held(key, owner, now); !ok {
+		return leaseLost("release", key)
+	}
+	delete(sh.entries, key)
+	return nil
+}
+
+// Get implements [Store.Get].
+func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.entries[key]
+	if !ok || e.expires <= now {
+		return Record{}, false, nil
+	}
+	return s.record(e), true, nil
+}
+
+// completed returns key's live completed record, with only the fields a
+// replay needs (no Expires). It is the Manager's replay path: no claim, no
+// context, no error.
+func (s *MemoryStore) completed(key string) (rec Record, ok bool) {
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	if e, found := sh.entries[key]; found && e.state == Completed && e.expires > now {
+		rec = Record{State: Completed, Fingerprint: e.fingerprint, Value: e.value, Err: e.err}
+		ok = true
+	}
+	sh.mu.Unlock()
+	return rec, ok
+}
+
+// Len returns the number of records held, including expired ones not
+// dropped yet.
+func (s *MemoryStore) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.entries)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// dropExpired deletes the completed entries whose TTL ran out, in expiry
+// order. The shard's lock must be held.
+func (sh *memShard) dropExpired(now int64) {
+	for len(sh.expiry) > 0 && sh.expiry[0].expires <= now {
+		it := sh.expiry.pop()
+		if e, ok := sh.entries[it.key]; ok && e.gen == it.gen {
+			delete(sh.entries, it.key)
+		}
+	}
+}
+
+// evictCompleted deletes the completed entry closest to its expiry and
+// reports whether there was one. The shard's lock must be held.
+func (sh *memShard) evictCompleted() bool {
+	for len(sh.expiry) > 0 {
+		it := sh.expiry.pop()
+		if e, ok := sh.entries[it.key]; ok && e.gen == it.gen {
+			delete(sh.entries, it.key)
+			return true
+		}
+	}
+	return false
+}
+
+// dropExpiredClaims deletes the in-progress entries whose lease ran out
+// (their holders died) and reports whether it freed any. It scans the
+// shard, so it runs only when the shard is full of in-progress entries.
+// The shard's lock must be held.
+func (sh *memShard) dropExpiredClaims(now int64) bool {
+	freed := false
+	for key, e := range sh.entries {
+		if e.expires <= now {
+			delete(sh.entries, key)
+			freed = true
+		}
+	}
+	return freed
+}
+
+// expiryItem files a completed entry (by key and generation) under its
+// expiry.
+type expiryItem struct {
+	expires int64
+	gen     uint64
+	key     string
+}
+
+// expiryHeap is a binary min-heap of expiryItems by expiry. A completed
+// entry has exactly one item; in-progress entries have none (they are
+// never evicted). Items of entries deleted otherwise (a claim replacing an
+// expired record) stay until they come up, and are then discarded.
+type expiryHeap []expiryItem
+
+func (h *expiryHeap) push(it expiryItem) {
+	*h = append(*h, it)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].expires <= s[i].expires {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+func (h *expiryHeap) pop() expiryItem {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = expiryItem{}
+	s = s[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s[l].expires < s[least].expires {
+			least = l
+		}
+		if r < len(s) && s[r].expires < s[least].expires {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		s[i], s[least] = s[least], s[i]
+		i = least
+	}
+	*h = s
+	return top
+}

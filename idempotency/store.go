@@ -1,0 +1,166 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Store keeps the record of each key: who holds it while the operation
+// runs, and the result once it completed. A Manager works through these
+// five operations only; each must be atomic, so that a store shared by
+// many processes (Redis, a database) gives the same guarantees as the
+// in-memory one. Every method must be safe for concurrent use.
+//
+// Lifecycle of a key: [Store.Claim] creates an [InProgress] record owned by
+// an owner token, with a lease; [Store.Extend] pushes the lease back while
+// the operation runs; [Store.Complete] turns the record into a [Completed]
+// one holding the result for a TTL; [Store.Release] deletes the claim so
+// the operation can run again. An in-progress record whose lease ran out,
+// and a completed record whose TTL ran out, no longer exist: Get does not
+// find them and Claim replaces them.
+//
+// Values: a store either keeps the Go value it is given ([Record.Value];
+// the in-memory store does, at no serialization cost) or encodes it and
+// hands back the bytes with a decoder ([Record.Data] and [Record.Decode];
+// a shared store must). [ValueOf] reads either form as the caller's type.
+// A stored error comes back as an error with the same message; only a
+// store that keeps Go values returns the original error value.
+//
+// The package idempotency/storetest checks an implementation against this
+// contract.
+type Store interface {
+	// Claim atomically claims key for owner, unless a live record (an
+	// in-progress one whose lease has not run out, or a completed one
+	// within its TTL) exists. On success it creates an InProgress record
+	// with the owner, the fingerprint and a lease that ends after lease,
+	// and returns it with claimed true. Otherwise it returns the existing
+	// record, unchanged, with claimed false; this holds for the same
+	// owner too (claims are not re-entrant). lease is positive.
+	Claim(ctx context.Context, key, owner, fingerprint string, lease time.Duration) (rec Record, claimed bool, err error)
+
+	// Extend pushes back the lease of owner's in-progress claim on key to
+	// end after lease from now. It returns an error wrapping
+	// [ErrLeaseLost] if owner holds no live claim on key.
+	Extend(ctx context.Context, key, owner string, lease time.Duration) error
+
+	// Complete turns owner's in-progress claim on key into a Completed
+	// record holding out, kept for ttl from now, and keeps the
+	// fingerprint. It returns an error wrapping [ErrLeaseLost], and
+	// changes nothing, if owner holds no live claim on key (the lease ran
+	// out, another owner holds it, or it is already completed). ttl is
+	// positive.
+	Complete(ctx context.Context, key, owner string, out Outcome, ttl time.Duration) error
+
+	// Release deletes owner's in-progress claim on key, so that the next
+	// Claim succeeds. It returns an error wrapping [ErrLeaseLost], and
+	// changes nothing, if owner holds no live claim on key.
+	Release(ctx context.Context, key, owner string) error
+
+	// Get returns the live record of key, with found false if there is
+	// none.
+	Get(ctx context.Context, key string) (rec Record, found bool, err error)
+}
+
+// State is the state of a key's record.
+type State uint8
+
+const (
+	// InProgress: an owner claimed the key and runs the operation.
+	InProgress State = iota + 1
+	// Completed: the operation finished; the record holds its result.
+	Completed
+)
+
+// String returns "IN_PROGRESS" or "COMPLETED".
+func (s State) String() string {
+	switch s {
+	case InProgress:
+		return "IN_PROGRESS"
+	case Completed:
+		return "COMPLETED"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// Record is what a Store holds for a key.
+type Record struct {
+	// State is InProgress or Completed.
+	State State
+	// Owner is the token of the claim's holder. A store may leave it
+	// empty on completed records.
+	Owner string
+	// Fingerprint is the payload fingerprint given to Claim, kept for the
+	// record's life; empty if none was given.
+	Fingerprint string
+	// Expires is when the lease (in progress) or the TTL (completed) runs
+	// out; zero if the store does not report it.
+	Expires time.Time
+
+	// The result of a completed record, in one of two forms: Value, for
+	// stores that keep Go values; or Data with Decode, for stores that
+	// encode them. A nil Decode means the first form.
+
+	// Value is the value the operation returned, as given to Complete.
+	Value any
+	// Data is the encoded value.
+	Data []byte
+	// Decode decodes data into v, a non-nil pointer to the caller's result
+	// type (as json.Unmarshal does).
+	Decode func(data []byte, v any) error
+
+	// Err is the stored error of an operation that failed permanently;
+	// nil if it succeeded. A serializing store returns an error with the
+	// original message.
+	Err error
+}
+
+// Outcome is the result of an operation, as handed to [Store.Complete]:
+// a value, or a permanent error (then Value is not stored).
+type Outcome struct {
+	Value any
+	Err   error
+}
+
+// ErrLeaseLost is wrapped by the error a [Store] returns when an owner
+// tries to extend, complete or release a claim it no longer holds: its
+// lease ran out (and perhaps another owner claimed the key), or the key
+// was already completed or released.
+var ErrLeaseLost = errors.New("idempotency: lease lost")
+
+// ErrDecode is wrapped by the error returned when a stored result cannot
+// be read as the caller's type: the value stored for the key has another
+// type (the same key was used for operations with different result
+// types), or its encoded form does not decode.
+var ErrDecode = errors.New("idempotency: cannot decode stored result")
+
+// ValueOf returns the value a completed record holds, as a T: rec.Value
+// asserted to T, or rec.Data decoded with rec.Decode into a new T. A nil
+// Value gives T's zero value. It returns an error wrapping [ErrDecode] if
+// the value is not a T or does not decode. ValueOf is what a Manager uses
+// to replay a result; store implementations can use it to test that
+// values survive a round trip.
+func ValueOf[T any](rec Record) (T, error) {
+	return valueOf[T](&rec)
+}
+
+func valueOf[T any](rec *Record) (T, error) {
+	if rec.Decode != nil {
+		p := new(T) // the decoder keeps no reference, but the compiler cannot know
+		if err := rec.Decode(rec.Data, p); err != nil {
+			return *p, fmt.Errorf("%w as %s: %w", ErrDecode, reflect.TypeFor[T](), err)
+		}
+		return *p, nil
+	}
+	var v T
+	if rec.Value == nil {
+		return v, nil
+	}
+	v, ok := rec.Value.(T)
+	if !ok {
+		return v, fmt.Errorf("%w: stored value is %T, not %s", ErrDecode, rec.Value, reflect.TypeFor[T]())
+	}
+	return v, nil
+}

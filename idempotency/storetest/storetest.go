@@ -1,0 +1,473 @@
+// Package storetest checks that an implementation of idempotency.Store
+// keeps the contract the Manager relies on: atomic claims, owner-only
+// extension, completion and release, lease and TTL expiry, not-found, and
+// results that survive the store whatever form it keeps them in.
+//
+// A store's own tests call [Run] (for stores whose clock is this process's
+// time.Now, such as idempotency.MemoryStore) or [RunWith] (for stores with
+// a clock of their own, such as a Redis server):
+//
+//	func TestStoreContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) idempotency.Store {
+//			s, err := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return s
+//		})
+//	}
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bulwark-go/bulwark/idempotency"
+)
+
+// Options configures [RunWith].
+type Options struct {
+	// Unit is the suite's base duration: leases and TTLs are small
+	// multiples of it, and a case that waits lets a few units pass. It
+	// must be well above the store's expiry precision and the duration
+	// of a store call. 0 means 1s.
+	Unit time.Duration
+
+	// Advance makes d pass for the store: sleeps, or moves a fake
+	// server's clock forward. nil means time.Sleep(d).
+	Advance func(d time.Duration)
+}
+
+// Run runs the contract suite, one subtest per case, each with a fresh
+// store from newStore. Each case runs in its own testing/synctest bubble
+// (newStore is called inside it), so that its waits take no real time;
+// the store must therefore read time with time.Now and start no goroutine
+// that outlives the case.
+func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &suite{store: newStore(t), unit: time.Second, advance: time.Sleep, localClock: true}
+				c.run(t, s)
+			})
+		})
+	}
+}
+
+// RunWith runs the contract suite on real time (or the time opts.Advance
+// moves), one subtest per case, each with a fresh store from newStore.
+// Every case uses keys of its own, so stores may share a backend.
+func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Options) {
+	t.Helper()
+	if opts.Unit < 0 {
+		t.Fatalf("storetest: Options.Unit must not be negative, got %v", opts.Unit)
+	}
+	s := suite{unit: opts.Unit, advance: opts.Advance}
+	if s.unit == 0 {
+		s.unit = time.Second
+	}
+	if s.advance == nil {
+		s.advance = time.Sleep
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := s
+			s.store = newStore(t)
+			c.run(t, &s)
+		})
+	}
+}
+
+type suite struct {
+	store      idempotency.Store
+	unit       time.Duration
+	advance    func(time.Duration)
+	localClock bool // the store's clock is time.Now
+}
+
+type testCase struct {
+	name string
+	run  func(t *testing.T, s *suite)
+}
+
+var cases = []testCase{
+	{"GetMissing", testGetMissing},
+	{"ClaimCreatesInProgress", testClaimCreatesInProgress},
+	{"ClaimOfHeldKeyReturnsHolder", testClaimOfHeldKey},
+	{"ClaimIsAtomic", testClaimIsAtomic},
+	{"CompleteKeepsValues", testCompleteKeepsValues},
+	{"CompleteKeepsError", testCompleteKeepsError},
+	{"CompleteOnlyByOwner", testCompleteOnlyByOwner},
+	{"ClaimOfCompletedKeyReturnsResult", testClaimOfCompletedKey},
+	{"ReleaseOnlyByOwner", testReleaseOnlyByOwner},
+	{"ExtendOnlyByOwner", testExtendOnlyByOwner},
+	{"ExtendKeepsClaim", testExtendKeepsClaim},
+	{"LeaseExpiry", testLeaseExpiry},
+	{"TTLExpiry", testTTLExpiry},
+	{"KeysAreDistinct", testKeysAreDistinct},
+	{"ConcurrentKeys", testConcurrentKeys},
+}
+
+// sample is a struct result, with the shapes a codec must keep.
+type sample struct {
+	Name  string            `json:"name"`
+	Count int               `json:"count"`
+	Tags  []string          `json:"tags"`
+	Attrs map[string]string `json:"attrs"`
+	Next  *sample           `json:"next"`
+}
+
+// ctx is the context of store calls: a case's own.
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func (s *suite) claim(t *testing.T, key, owner, fp string, lease time.Duration) (idempotency.Record, bool) {
+	t.Helper()
+	rec, claimed, err := s.store.Claim(ctx(t), key, owner, fp, lease)
+	if err != nil {
+		t.Fatalf("Claim(%q, %q): unexpected error: %v", key, owner, err)
+	}
+	return rec, claimed
+}
+
+func (s *suite) mustClaim(t *testing.T, key, owner, fp string, lease time.Duration) {
+	t.Helper()
+	if rec, claimed := s.claim(t, key, owner, fp, lease); !claimed {
+		t.Fatalf("Claim(%q, %q) = not claimed, held by %q (%v); want claimed", key, owner, rec.Owner, rec.State)
+	}
+}
+
+func (s *suite) get(t *testing.T, key string) (idempotency.Record, bool) {
+	t.Helper()
+	rec, found, err := s.store.Get(ctx(t), key)
+	if err != nil {
+		t.Fatalf("Get(%q): unexpected error: %v", key, err)
+	}
+	return rec, found
+}
+
+func (s *suite) wantMissing(t *testing.T, key string) {
+	t.Helper()
+	if rec, found := s.get(t, key); found {
+		t.Fatalf("Get(%q) found a %v record of %q; want none", key, rec.State, rec.Owner)
+	}
+}
+
+func (s *suite) wantHeld(t *testing.T, key, owner string) {
+	t.Helper()
+	rec, found := s.get(t, key)
+	if !found || rec.State != idempotency.InProgress || rec.Owner != owner {
+		t.Fatalf("Get(%q) = %v record of %q (found %v); want in progress, owned by %q", key, rec.State, rec.Owner, found, owner)
+	}
+}
+
+func (s *suite) complete(t *testing.T, key, owner string, out idempotency.Outcome, ttl time.Duration) {
+	t.Helper()
+	if err := s.store.Complete(ctx(t), key, owner, out, ttl); err != nil {
+		t.Fatalf("Complete(%q, %q): unexpected error: %v", key, owner, err)
+	}
+}
+
+func wantLeaseLost(t *testing.T, op string, err error) {
+	t.Helper()
+	if !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Fatalf("%s: got error %v; want one wrapping idempotency.ErrLeaseLost", op, err)
+	}
+}
+
+func testGetMissing(t *testing.T, s *suite) {
+	s.wantMissing(t, "missing")
+}
+
+func testClaimCreatesInProgress(t *testing.T, s *suite) {
+	start := time.Now()
+	rec, claimed := s.claim(t, "k", "owner-a", "fp-a", 3*s.unit)
+	if !claimed {
+		t.Fatalf("Claim of a new key: not claimed (held by %q)", rec.Owner)
+	}
+	if rec.State != idempotency.InProgress || rec.Owner != "owner-a" || rec.Fingerprint != "fp-a" {
+		t.Fatalf("Claim returned %+v; want in progress, owner-a, fp-a", rec)
+	}
+	if s.localClock && !rec.Expires.IsZero() && (rec.Expires.Before(start) || rec.Expires.After(start.Add(4*s.unit))) {
+		t.Errorf("Claim: Expires %v is not %v after %v", rec.Expires, 3*s.unit, start)
+	}
+	got, found := s.get(t, "k")
+	if !found || got.State != idempotency.InProgress || got.Owner != "owner-a" || got.Fingerprint != "fp-a" {
+		t.Fatalf("Get after Claim = %+v (found %v); want in progress, owner-a, fp-a", got, found)
+	}
+	// Whatever the store's clock, a reported expiry follows the lease.
+	if err := s.store.Extend(ctx(t), "k", "owner-a", 6*s.unit); err != nil {
+		t.Fatalf("Extend by the owner: %v", err)
+	}
+	extended, _ := s.get(t, "k")
+	if !rec.Expires.IsZero() && !extended.Expires.IsZero() {
+		if d := extended.Expires.Sub(rec.Expires); d < 2*s.unit || d > 4*s.unit {
+			t.Errorf("extending a %v lease to %v moved Expires by %v; want about %v", 3*s.unit, 6*s.unit, d, 3*s.unit)
+		}
+	}
+}
+
+func testClaimOfHeldKey(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "fp-a", 3*s.unit)
+	rec, claimed := s.claim(t, "k", "owner-b", "fp-b", 3*s.unit)
+	if claimed {
+		t.Fatal("a second owner claimed a held key")
+	}
+	if rec.State != idempotency.InProgress || rec.Owner != "owner-a" || rec.Fingerprint != "fp-a" {
+		t.Fatalf("Claim of a held key returned %+v; want the holder's record (owner-a, fp-a)", rec)
+	}
+	if _, claimed := s.claim(t, "k", "owner-a", "fp-a", 3*s.unit); claimed {
+		t.Fatal("the holder claimed its own key again: claims must not be re-entrant")
+	}
+	s.wantHeld(t, "k", "owner-a")
+}
+
+func testClaimIsAtomic(t *testing.T, s *suite) {
+	const keys, contenders = 8, 16
+	for k := range keys {
+		key := fmt.Sprintf("atomic-%d", k)
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			winners []string
+			holders = map[string]int{}
+		)
+		for c := range contenders {
+			owner := fmt.Sprintf("owner-%d", c)
+			wg.Go(func() {
+				rec, claimed, err := s.store.Claim(ctx(t), key, owner, "", 5*s.unit)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					t.Errorf("Claim(%q, %q): %v", key, owner, err)
+				case claimed:
+					winners = append(winners, owner)
+				default:
+					holders[rec.Owner]++
+				}
+			})
+		}
+		wg.Wait()
+		if len(winners) != 1 {
+			t.Fatalf("key %q: %d of %d concurrent claims succeeded (%v); want exactly 1", key, len(winners), contenders, winners)
+		}
+		if holders[winners[0]] != contenders-1 {
+			t.Fatalf("key %q: losers saw holders %v; want all %d to see the winner %q", key, holders, contenders-1, winners[0])
+		}
+	}
+}
+
+func testCompleteKeepsValues(t *testing.T, s *suite) {
+	var nilSample *sample
+	full := sample{Name: "n", Count: 3, Tags: []string{"a", "b"}, Attrs: map[string]string{"k": "v"}, Next: &sample{Name: "next"}}
+	roundTrip(t, s, "string", "hello")
+	roundTrip(t, s, "empty-string", "")
+	roundTrip(t, s, "int", 42)
+	roundTrip(t, s, "zero-int", 0)
+	roundTrip(t, s, "negative-int64", int64(-7))
+	roundTrip(t, s, "float", 2.5)
+	roundTrip(t, s, "false", false)
+	roundTrip(t, s, "true", true)
+	roundTrip(t, s, "struct", full)
+	roundTrip(t, s, "zero-struct", sample{})
+	roundTrip(t, s, "struct-pointer", &full)
+	roundTrip(t, s, "nil-pointer", nilSample)
+	roundTrip(t, s, "slice", []string{"x", "y"})
+	roundTrip(t, s, "map", map[string]int{"a": 1, "b": 2})
+}
+
+// roundTrip completes a claim with v and checks that the record hands v
+// back, as a T, through idempotency.ValueOf.
+func roundTrip[T any](t *testing.T, s *suite, key string, v T) {
+	t.Helper()
+	s.mustClaim(t, key, "owner", "fp-"+key, 3*s.unit)
+	s.complete(t, key, "owner", idempotency.Outcome{Value: v}, 10*s.unit)
+	rec, found := s.get(t, key)
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("%s: Get after Complete = %v (found %v); want completed", key, rec.State, found)
+	}
+	if rec.Fingerprint != "fp-"+key {
+		t.Errorf("%s: completed record has fingerprint %q; want the claim's %q", key, rec.Fingerprint, "fp-"+key)
+	}
+	if rec.Err != nil {
+		t.Errorf("%s: completed record has error %v; want none", key, rec.Err)
+	}
+	got, err := idempotency.ValueOf[T](rec)
+	if err != nil {
+		t.Fatalf("%s: ValueOf: %v", key, err)
+	}
+	if !reflect.DeepEqual(got, v) {
+		t.Fatalf("%s: stored %#v, got back %#v", key, v, got)
+	}
+}
+
+func testCompleteKeepsError(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner", "", 3*s.unit)
+	s.complete(t, "k", "owner", idempotency.Outcome{Err: errors.New("card declined")}, 10*s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("Get after Complete with an error = %v (found %v); want completed", rec.State, found)
+	}
+	if rec.Err == nil || rec.Err.Error() != "card declined" {
+		t.Fatalf("completed record has error %v; want one with the message %q", rec.Err, "card declined")
+	}
+}
+
+func testCompleteOnlyByOwner(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 3*s.unit)
+	wantLeaseLost(t, "Complete by another owner", s.store.Complete(ctx(t), "k", "owner-b", idempotency.Outcome{Value: "b"}, 10*s.unit))
+	s.wantHeld(t, "k", "owner-a")
+
+	wantLeaseLost(t, "Complete of a missing key", s.store.Complete(ctx(t), "missing", "owner-a", idempotency.Outcome{Value: "x"}, 10*s.unit))
+	s.wantMissing(t, "missing")
+
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "first"}, 10*s.unit)
+	wantLeaseLost(t, "Complete of a completed key", s.store.Complete(ctx(t), "k", "owner-a", idempotency.Outcome{Value: "second"}, 10*s.unit))
+	rec, _ := s.get(t, "k")
+	if v, err := idempotency.ValueOf[string](rec); err != nil || v != "first" {
+		t.Fatalf("after a second Complete, the record holds %q (%v); want the first value", v, err)
+	}
+}
+
+func testClaimOfCompletedKey(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "fp", 3*s.unit)
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: 7}, 10*s.unit)
+	rec, claimed := s.claim(t, "k", "owner-b", "fp", 3*s.unit)
+	if claimed {
+		t.Fatal("claimed a completed key within its TTL")
+	}
+	if rec.State != idempotency.Completed || rec.Fingerprint != "fp" {
+		t.Fatalf("Claim of a completed key returned %v, fingerprint %q; want completed, fp", rec.State, rec.Fingerprint)
+	}
+	if v, err := idempotency.ValueOf[int](rec); err != nil || v != 7 {
+		t.Fatalf("Claim of a completed key returned value %v (%v); want 7", v, err)
+	}
+}
+
+func testReleaseOnlyByOwner(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 3*s.unit)
+	wantLeaseLost(t, "Release by another owner", s.store.Release(ctx(t), "k", "owner-b"))
+	s.wantHeld(t, "k", "owner-a")
+	wantLeaseLost(t, "Release of a missing key", s.store.Release(ctx(t), "missing", "owner-a"))
+
+	if err := s.store.Release(ctx(t), "k", "owner-a"); err != nil {
+		t.Fatalf("Release by the owner: %v", err)
+	}
+	s.wantMissing(t, "k")
+	s.mustClaim(t, "k", "owner-b", "", 3*s.unit)
+	wantLeaseLost(t, "Release by a former owner", s.store.Release(ctx(t), "k", "owner-a"))
+	s.wantHeld(t, "k", "owner-b")
+
+	s.complete(t, "k", "owner-b", idempotency.Outcome{Value: 1}, 10*s.unit)
+	wantLeaseLost(t, "Release of a completed key", s.store.Release(ctx(t), "k", "owner-b"))
+	if rec, found := s.get(t, "k"); !found || rec.State != idempotency.Completed {
+		t.Fatalf("Release removed a completed record (%v, found %v)", rec.State, found)
+	}
+}
+
+func testExtendOnlyByOwner(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 3*s.unit)
+	wantLeaseLost(t, "Extend by another owner", s.store.Extend(ctx(t), "k", "owner-b", 3*s.unit))
+	wantLeaseLost(t, "Extend of a missing key", s.store.Extend(ctx(t), "missing", "owner-a", 3*s.unit))
+	s.wantMissing(t, "missing")
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: 1}, 10*s.unit)
+	wantLeaseLost(t, "Extend of a completed key", s.store.Extend(ctx(t), "k", "owner-a", 3*s.unit))
+	if rec, _ := s.get(t, "k"); rec.State != idempotency.Completed {
+		t.Fatalf("Extend changed a completed record to %v", rec.State)
+	}
+}
+
+func testExtendKeepsClaim(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 2*s.unit)
+	s.advance(s.unit)
+	if err := s.store.Extend(ctx(t), "k", "owner-a", 4*s.unit); err != nil {
+		t.Fatalf("Extend by the owner: %v", err)
+	}
+	s.advance(2 * s.unit) // past the first lease, within the extension
+	s.wantHeld(t, "k", "owner-a")
+	if rec, claimed := s.claim(t, "k", "owner-b", "", 2*s.unit); claimed {
+		t.Fatal("claimed a key whose lease was extended")
+	} else if rec.Owner != "owner-a" {
+		t.Fatalf("held by %q; want owner-a", rec.Owner)
+	}
+	s.advance(3 * s.unit) // past the extension
+	s.wantMissing(t, "k")
+	s.mustClaim(t, "k", "owner-b", "", 2*s.unit)
+}
+
+func testLeaseExpiry(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 2*s.unit)
+	s.advance(3 * s.unit)
+	s.wantMissing(t, "k")
+	wantLeaseLost(t, "Extend after the lease ran out", s.store.Extend(ctx(t), "k", "owner-a", 2*s.unit))
+	s.mustClaim(t, "k", "owner-b", "", 5*s.unit)
+	wantLeaseLost(t, "Complete after the lease ran out", s.store.Complete(ctx(t), "k", "owner-a", idempotency.Outcome{Value: "late"}, 10*s.unit))
+	wantLeaseLost(t, "Release after the lease ran out", s.store.Release(ctx(t), "k", "owner-a"))
+	s.wantHeld(t, "k", "owner-b")
+}
+
+func testTTLExpiry(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 2*s.unit)
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 4*s.unit)
+	s.advance(2 * s.unit)
+	if rec, found := s.get(t, "k"); !found || rec.State != idempotency.Completed {
+		t.Fatalf("completed record gone before its TTL (%v, found %v)", rec.State, found)
+	}
+	if _, claimed := s.claim(t, "k", "owner-b", "", 2*s.unit); claimed {
+		t.Fatal("claimed a completed key within its TTL")
+	}
+	s.advance(3 * s.unit) // past the TTL
+	s.wantMissing(t, "k")
+	s.mustClaim(t, "k", "owner-b", "", 2*s.unit)
+}
+
+func testKeysAreDistinct(t *testing.T, s *suite) {
+	long := string(make([]byte, 300))
+	keys := []string{"a", "a ", "A", "a:b", "a/b", "ключ", "k\x00v", long, "64e9f3b1c2a7d8e0f4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7"}
+	for i, key := range keys {
+		s.mustClaim(t, key, fmt.Sprint("owner-", i), "", 5*s.unit)
+	}
+	for i, key := range keys {
+		s.wantHeld(t, key, fmt.Sprint("owner-", i))
+	}
+}
+
+func testConcurrentKeys(t *testing.T, s *suite) {
+	const n = 64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			key, owner := fmt.Sprint("concurrent-", i), fmt.Sprint("owner-", i)
+			if _, claimed, err := s.store.Claim(ctx(t), key, owner, "", 5*s.unit); err != nil || !claimed {
+				t.Errorf("Claim(%q): claimed %v, error %v", key, claimed, err)
+				return
+			}
+			if i%3 == 0 {
+				if err := s.store.Release(ctx(t), key, owner); err != nil {
+					t.Errorf("Release(%q): %v", key, err)
+				}
+				return
+			}
+			if err := s.store.Complete(ctx(t), key, owner, idempotency.Outcome{Value: i}, 10*s.unit); err != nil {
+				t.Errorf("Complete(%q): %v", key, err)
+				return
+			}
+			rec, found, err := s.store.Get(ctx(t), key)
+			if err != nil || !found {
+				t.Errorf("Get(%q): found %v, error %v", key, found, err)
+				return
+			}
+			if v, err := idempotency.ValueOf[int](rec); err != nil || v != i {
+				t.Errorf("Get(%q) = %v (%v); want %d", key, v, err, i)
+			}
+		})
+	}
+	wg.Wait()
+}
