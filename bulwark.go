@@ -58,8 +58,10 @@ func Chain[T any](mws ...Middleware[T]) Middleware[T] {
 }
 
 // ErrRejected is wrapped by every error a layer returns when it refuses a
-// call without running it: an open circuit, a half-open circuit with all
-// probe slots taken, a duplicate rejected while the first call runs.
+// call without running it because the service is presumed unable to serve
+// it now: an open circuit, a half-open circuit with all probe slots taken.
+// (An idempotency duplicate that meets a call in progress is not a
+// rejection: its result is on its way, so it is worth retrying.)
 //
 // Test for it with errors.Is. Retry never retries an error that wraps
 // ErrRejected, and a fallback configured for rejections serves its cached
