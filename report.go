@@ -27,7 +27,13 @@ const (
 	flagRolledBack
 )
 
-type reportKey struct{}
+// ReportKey is the context key under which [ReportFrom] finds a call's
+// *Report. [WithReport] is the usual way to attach a Report; ReportKey is
+// for code that already allocates its own per-call context type (an
+// orchestrator, the pipeline package) and wants to carry a Report inside
+// it without a second allocation: such a context answers Value(ReportKey{})
+// with its *Report.
+type ReportKey struct{}
 
 // reportCtx carries a Report. The Report lives inside the context value, so
 // attaching one costs a single allocation.
@@ -37,7 +43,7 @@ type reportCtx struct {
 }
 
 func (c *reportCtx) Value(key any) any {
-	if key == (reportKey{}) {
+	if key == (ReportKey{}) {
 		return &c.report
 	}
 	return c.Context.Value(key)
@@ -55,7 +61,7 @@ func WithReport(ctx context.Context) (context.Context, *Report) {
 // ReportFrom returns the Report carried by ctx, or nil when there is none.
 // The nil result is safe to use: its setters do nothing.
 func ReportFrom(ctx context.Context) *Report {
-	r, _ := ctx.Value(reportKey{}).(*Report)
+	r, _ := ctx.Value(ReportKey{}).(*Report)
 	return r
 }
 

@@ -100,3 +100,24 @@ func TestWithReportKeepsParent(t *testing.T) {
 	assert.ErrorIs(t, context.Cause(child), cause)
 	assert.ErrorIs(t, ctx.Err(), context.Canceled)
 }
+
+// callContext is a per-call context of another package that carries its
+// Report inline, answering Value(bulwark.ReportKey{}).
+type callContext struct {
+	context.Context
+	report bulwark.Report
+}
+
+func (c *callContext) Value(key any) any {
+	if key == (bulwark.ReportKey{}) {
+		return &c.report
+	}
+	return c.Context.Value(key)
+}
+
+func TestReportKeyLetsOtherContextsCarryAReport(t *testing.T) {
+	c := &callContext{Context: t.Context()}
+	bulwark.ReportFrom(c).SetFromCache()
+	assert.True(t, c.report.FromCache())
+	assert.Same(t, &c.report, bulwark.ReportFrom(c))
+}
