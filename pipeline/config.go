@@ -1,0 +1,119 @@
+package pipeline
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/cache"
+	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/retry"
+	"github.com/bulwark-go/bulwark/rollback"
+)
+
+// Config configures the stack of one executor: one sub-config per layer,
+// applied in the fixed order idempotency → fallback → breaker → retry →
+// rollback → fn. A nil sub-config turns its layer off, so the zero Config
+// is a stack with no layers at all, which calls fn directly; a non-nil
+// sub-config whose fields are zero turns the layer on with that layer's
+// documented defaults. [Reliable], [Unreliable] and [Critical] are
+// ready-made configurations.
+//
+// Each layer's own OnEvent listener, if set, still receives that layer's
+// events (with Executor set); [Stack.Subscribe] receives every layer's.
+type Config struct {
+	// Idempotency makes calls that carry an idempotency key (the
+	// IdempotencyKey or IdempotencyKeyParts call option, or
+	// idempotency.WithKey on the context) run at most once per key, and
+	// replays the stored result to duplicates. Calls without a key skip
+	// the layer. nil: off.
+	Idempotency *IdempotencyConfig
+
+	// Fallback stores every successful result in the executor's cache
+	// and answers a failed call with the last good result of the same
+	// operation, if it is fresh enough. nil: off.
+	Fallback *FallbackConfig
+
+	// Breaker is the executor's circuit breaker, with its request
+	// timeout. Its OnEvent and Logger are used as well as the stack's.
+	// nil: off.
+	Breaker *breaker.Config
+
+	// Retry retries failed attempts with backoff, inside the breaker: one
+	// logical call counts once against the circuit however many attempts
+	// it takes. nil: off.
+	Retry *retry.Config
+
+	// Rollback runs each attempt in its own rollback scope, so that
+	// compensations registered with rollback.OnRollback undo a failed
+	// attempt's partial effects before the next attempt. nil: off (and
+	// rollback.OnRollback then reports rollback.ErrNoScope).
+	Rollback *rollback.Config
+
+	// Logger, if set, logs the executor's circuit state changes (Warn
+	// when it opens, Info otherwise). It is used when Breaker.Logger is
+	// nil. nil: no logging.
+	Logger *slog.Logger
+}
+
+// IdempotencyConfig configures the idempotency layer of an executor.
+type IdempotencyConfig struct {
+	// Store keeps the records. Several executors (and processes) may
+	// share one Store: keys built from IdempotencyKeyParts are namespaced
+	// by executor. nil: each executor gets its own in-memory store, kept
+	// for the Stack's lifetime.
+	Store idempotency.Store
+
+	// Config is the Manager's configuration: TTL (24h), Lease (1m),
+	// DuplicatePolicy, CacheErrors, IsPermanent, OnEvent. Zero fields
+	// mean the idempotency package's defaults.
+	idempotency.Config
+}
+
+// FallbackConfig configures the fallback layer of an executor and the
+// cache behind it. Each executor has one cache, shared by every result
+// type; entries are kept by operation (see the Operation and FallbackKey
+// call options) for at most MaxAge, after which they could not be served.
+type FallbackConfig struct {
+	// MaxEntries bounds the executor's cache. 0: 10000.
+	MaxEntries int
+
+	// FallbackConfig holds When (which failures may be answered from the
+	// cache; nil: every error, cache.OnlyRejections: only refusals such as
+	// an open circuit), MaxAge (the oldest value that may be served; 0:
+	// 5m) and OnEvent.
+	cache.FallbackConfig
+}
+
+// validate reports the first invalid field of every layer, naming it.
+func (c *Config) validate() error {
+	if c.Idempotency != nil {
+		if _, err := idempotency.New(nil, c.Idempotency.Config); err != nil {
+			return fmt.Errorf("Idempotency: %w", err)
+		}
+	}
+	if c.Fallback != nil {
+		if c.Fallback.MaxEntries < 0 {
+			return fmt.Errorf("Fallback.MaxEntries: is %d, must not be negative (0 means %d)", c.Fallback.MaxEntries, cache.DefaultMaxEntries)
+		}
+		if err := c.Fallback.Validate(); err != nil {
+			return fmt.Errorf("Fallback: %w", err)
+		}
+	}
+	if c.Breaker != nil {
+		if _, err := breaker.New("", *c.Breaker); err != nil {
+			return fmt.Errorf("Breaker: %w", err)
+		}
+	}
+	if c.Retry != nil {
+		if _, err := retry.New(*c.Retry); err != nil {
+			return fmt.Errorf("Retry: %w", err)
+		}
+	}
+	if c.Rollback != nil {
+		if err := c.Rollback.Validate(); err != nil {
+			return fmt.Errorf("Rollback: %w", err)
+		}
+	}
+	return nil
+}

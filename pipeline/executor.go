@@ -1,0 +1,234 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/cache"
+	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/retry"
+	"github.com/bulwark-go/bulwark/rollback"
+)
+
+// executor is the state of one remote service: its configuration and the
+// layers built from it. The layers are replaced as a whole when the
+// executor is configured again; calls in progress keep the ones they
+// started with.
+type executor struct {
+	name   string
+	stack  *Stack
+	layers atomic.Pointer[layers]
+
+	// Kept across reconfiguration, under stack.mu.
+	memStore *idempotency.MemoryStore // the in-memory store, made on first need
+}
+
+// layers are the built layers of an executor for one configuration.
+type layers struct {
+	cfg         Config
+	idem        *idempotency.Manager
+	cache       *cache.Cache[string, any]
+	cacheCfg    cache.Config
+	fallbackCfg cache.FallbackConfig
+	breaker     *breaker.Breaker
+	retry       *retry.Retrier
+	rollback    *rollback.Config
+
+	chains sync.Map // reflect.Type of T → bulwark.Func[T]
+}
+
+// configureLocked builds the layers of cfg, keeping the state of the
+// current ones where it can, and publishes them. cfg was validated.
+func (e *executor) configureLocked(cfg Config) error {
+	prev := e.layers.Load()
+	l := &layers{cfg: cfg}
+
+	if c := cfg.Idempotency; c != nil {
+		store := c.Store
+		if store == nil {
+			if e.memStore == nil {
+				ms, err := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+				if err != nil {
+					return e.configError("Idempotency", err)
+				}
+				e.memStore = ms
+			}
+			store = e.memStore
+		}
+		icfg := c.Config
+		icfg.OnEvent = e.listener(icfg.OnEvent)
+		m, err := idempotency.New(store, icfg)
+		if err != nil {
+			return e.configError("Idempotency", err)
+		}
+		l.idem = m
+	}
+
+	if c := cfg.Fallback; c != nil {
+		l.fallbackCfg = c.FallbackConfig
+		l.fallbackCfg.OnEvent = e.listener(c.OnEvent)
+		maxAge := c.MaxAge
+		if maxAge == 0 {
+			maxAge = cache.DefaultMaxAge
+		}
+		// Entries older than MaxAge could never be served: let the cache
+		// drop them.
+		l.cacheCfg = cache.Config{MaxEntries: c.MaxEntries, TTL: maxAge}
+		if prev.cache != nil && prev.cacheCfg == l.cacheCfg {
+			l.cache = prev.cache
+		} else {
+			c, err := cache.New[string, any](l.cacheCfg)
+			if err != nil {
+				return e.configError("Fallback", err)
+			}
+			l.cache = c
+		}
+	}
+
+	if cfg.Breaker != nil {
+		if err := e.stack.breakers.Configure(e.name, e.breakerConfig(cfg)); err != nil {
+			return e.configError("Breaker", err)
+		}
+		l.breaker = e.stack.breakers.Get(e.name)
+	}
+
+	if c := cfg.Retry; c != nil {
+		rcfg := *c
+		rcfg.OnEvent = e.listener(rcfg.OnEvent)
+		r, err := retry.New(rcfg)
+		if err != nil {
+			return e.configError("Retry", err)
+		}
+		l.retry = r
+	}
+
+	if c := cfg.Rollback; c != nil {
+		rcfg := *c
+		rcfg.OnEvent = e.listener(rcfg.OnEvent)
+		l.rollback = &rcfg
+	}
+
+	e.layers.Store(l)
+	return nil
+}
+
+// breakerConfig is cfg.Breaker with the stack's logger and listeners.
+// The breaker gets a listener only when someone listens: a breaker with a
+// listener reads the clock on every call.
+func (e *executor) breakerConfig(cfg Config) breaker.Config {
+	b := *cfg.Breaker
+	if b.Logger == nil {
+		b.Logger = cfg.Logger
+	}
+	if b.OnEvent != nil || e.stack.hasListeners() {
+		b.OnEvent = e.listener(b.OnEvent)
+	}
+	return b
+}
+
+func (e *executor) configError(layer string, err error) error {
+	return fmt.Errorf("%w executor %q: %s: %w", ErrInvalid, e.name, layer, err)
+}
+
+// listener returns the listener a layer of this executor reports to: it
+// sets the executor's name, calls the layer's own listener, if any, and
+// then every subscriber of the stack.
+func (e *executor) listener(own bulwark.Listener) bulwark.Listener {
+	return func(ev bulwark.Event) {
+		ev.Executor = e.name
+		if own != nil {
+			own(ev)
+		}
+		e.stack.publish(ev)
+	}
+}
+
+// chain returns the Func that runs a call of result type T through the
+// layers, built on first use and shared by every later call.
+func chain[T any](l *layers) bulwark.Func[T] {
+	t := reflect.TypeFor[T]()
+	if f, ok := l.chains.Load(t); ok {
+		return f.(bulwark.Func[T])
+	}
+	f, _ := l.chains.LoadOrStore(t, build[T](l))
+	return f.(bulwark.Func[T])
+}
+
+// build assembles the middlewares of l, in the documented order, around
+// the function of the call in the context.
+func build[T any](l *layers) bulwark.Func[T] {
+	mws := make([]bulwark.Middleware[T], 0, 5)
+	if l.idem != nil {
+		mws = append(mws, idempotency.Middleware[T](l.idem, idempotencyKey))
+	}
+	if l.cache != nil {
+		mws = append(mws, cache.FallbackFunc[T](l.cache, fallbackKey, l.fallbackCfg))
+	}
+	if l.breaker != nil {
+		mws = append(mws, breaker.Middleware[T](l.breaker))
+	}
+	if l.retry != nil {
+		mws = append(mws, retry.Middleware[T](l.retry))
+	}
+	if l.rollback != nil {
+		mws = append(mws, rollback.Middleware[T](rollback.WithConfig(*l.rollback)))
+	}
+	return bulwark.Chain(mws...)(invoke[T])
+}
+
+// invoke is the innermost Func of every chain: it runs the call's own
+// function, counting the attempt.
+func invoke[T any](ctx context.Context) (T, error) {
+	c := callFrom(ctx)
+	c.attempts.Add(1)
+	return c.fn.(bulwark.Func[T])(ctx)
+}
+
+// idempotencyKey is the idempotency layer's KeyFunc: the call option, or
+// else a key attached with idempotency.WithKey.
+func idempotencyKey(ctx context.Context) (key, fingerprint string, ok bool) {
+	if c := callFrom(ctx); c != nil && c.opts.hasKey {
+		return c.opts.key, c.opts.fingerprint, true
+	}
+	return idempotency.KeyFrom(ctx)
+}
+
+// fallbackKey is the fallback layer's key function: FallbackKey, or a
+// key attached with cache.WithKey, or else the operation's name. A call
+// with SkipFallback has none.
+func fallbackKey(ctx context.Context) (string, bool) {
+	c := callFrom(ctx)
+	if c == nil {
+		return cache.KeyFrom[string](ctx)
+	}
+	switch {
+	case c.opts.skipFallback:
+		return "", false
+	case c.opts.hasFallbackKey:
+		return c.opts.fallbackKey, true
+	}
+	if k, ok := cache.KeyFrom[string](ctx); ok {
+		return k, true
+	}
+	return c.opts.operation, true
+}
+
+// stats returns the executor's statistics.
+func (e *executor) stats() Stats {
+	l := e.layers.Load()
+	var st Stats
+	if l.breaker != nil {
+		bs := l.breaker.Stats()
+		st.Breaker = &bs
+	}
+	if l.cache != nil {
+		cs := l.cache.Stats()
+		st.Fallback = &cs
+	}
+	return st
+}

@@ -1,0 +1,50 @@
+package pipeline_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/bulwark-go/bulwark"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errDown = errors.New("service unavailable")
+
+// recorder collects events, safe for concurrent use.
+type recorder struct {
+	mu     sync.Mutex
+	events []bulwark.Event
+}
+
+func (r *recorder) listen(e bulwark.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// kinds returns the kinds seen for executor, in order.
+func (r *recorder) kinds(executor string) []bulwark.EventKind {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []bulwark.EventKind
+	for _, e := range r.events {
+		if e.Executor == executor {
+			out = append(out, e.Kind)
+		}
+	}
+	return out
+}
+
+func (r *recorder) count(executor string, kind bulwark.EventKind) int {
+	n := 0
+	for _, k := range r.kinds(executor) {
+		if k == kind {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/bulwark-go/bulwark/idempotency"
+)
+
+// CallOption sets a per-call knob of Execute, Do or Middleware: the
+// idempotency key, the operation's name and fallback key, or skipping the
+// fallback. Options are plain values: passing them costs no allocation.
+type CallOption struct {
+	kind  optionKind
+	s     string
+	parts []any
+}
+
+type optionKind uint8
+
+const (
+	optIdempotencyKey optionKind = iota + 1
+	optIdempotencyKeyParts
+	optFingerprint
+	optOperation
+	optFallbackKey
+	optSkipFallback
+)
+
+// IdempotencyKey makes the call run at most once for key on its executor:
+// a duplicate gets the stored result (Result.Replayed) instead of running
+// fn again. The key is used as given; build it with idempotency.Key and
+// namespace it yourself if executors share a Store, or use
+// [IdempotencyKeyParts]. Without the executor's Idempotency layer the
+// option has no effect.
+func IdempotencyKey(key string) CallOption {
+	return CallOption{kind: optIdempotencyKey, s: key}
+}
+
+// IdempotencyKeyParts sets the call's idempotency key to
+// idempotency.Key(executor, parts...): the SHA-256 of a canonical encoding
+// of the parts, namespaced by the executor's name. A part that cannot be
+// encoded (a func, a channel, a cycle) fails the call with an error
+// wrapping idempotency.ErrInvalidKeyPart, without running anything.
+func IdempotencyKeyParts(parts ...any) CallOption {
+	return CallOption{kind: optIdempotencyKeyParts, parts: parts}
+}
+
+// Fingerprint attaches a fingerprint of the call's payload to its
+// idempotency key: a later call with the same key and another fingerprint
+// fails with idempotency.ErrKeyReuse and runs nothing. Without it the
+// fingerprint is "".
+func Fingerprint(fingerprint string) CallOption {
+	return CallOption{kind: optFingerprint, s: fingerprint}
+}
+
+// Operation names what the call does ("get-page", "list-cards"). Each
+// executor has one fallback cache, and the operation's name is the key
+// the call's result is stored and served under, unless [FallbackKey] says
+// otherwise. Calls without either share the key "": give calls that
+// return different data different operations.
+func Operation(name string) CallOption {
+	return CallOption{kind: optOperation, s: name}
+}
+
+// FallbackKey sets the key under which the call's result is stored in
+// the executor's fallback cache and served from it, overriding
+// [Operation] (e.g. "get-page:" + id, for a value per page).
+func FallbackKey(key string) CallOption {
+	return CallOption{kind: optFallbackKey, s: key}
+}
+
+// SkipFallback turns the fallback off for this call: its result is not
+// stored, and its failure is not answered from the cache. Use it for calls
+// that must never see an old result, such as payments. It is the call
+// option form of cache.SkipFallback, which is honoured as well.
+func SkipFallback() CallOption {
+	return CallOption{kind: optSkipFallback}
+}
+
+// callOptions are the options of one call, resolved.
+type callOptions struct {
+	key, fingerprint string
+	hasKey           bool
+	fallbackKey      string
+	hasFallbackKey   bool
+	operation        string
+	skipFallback     bool
+}
+
+// apply resolves opts for a call to executor.
+func (o *callOptions) apply(executor string, opts []CallOption) error {
+	for _, opt := range opts {
+		switch opt.kind {
+		case optIdempotencyKey:
+			o.key, o.hasKey = opt.s, true
+		case optIdempotencyKeyParts:
+			key, err := idempotency.Key(append([]any{executor}, opt.parts...)...)
+			if err != nil {
+				return fmt.Errorf("%w: executor %q: IdempotencyKeyParts: %w", ErrInvalid, executor, err)
+			}
+			o.key, o.hasKey = key, true
+		case optFingerprint:
+			o.fingerprint = opt.s
+		case optOperation:
+			o.operation = opt.s
+		case optFallbackKey:
+			o.fallbackKey, o.hasFallbackKey = opt.s, true
+		case optSkipFallback:
+			o.skipFallback = true
+		default:
+			return fmt.Errorf("%w: executor %q: zero CallOption (use the option functions)", ErrInvalid, executor)
+		}
+	}
+	return nil
+}

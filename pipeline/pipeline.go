@@ -1,0 +1,182 @@
+// Package pipeline stacks bulwark's layers per executor — one executor per
+// remote service ("notion", "slack", "payments") — in a fixed order:
+//
+//	caller
+//	  └─ idempotency   same operation twice → one execution, the stored result replayed
+//	      └─ fallback  breaker open or call failed → last good result, if fresh enough
+//	          └─ breaker   service down → fail fast; probe; recover; request timeout
+//	              └─ retry     transient error → back off and try again (Retry-After aware)
+//	                  └─ rollback  attempt failed → undo its partial effects, in reverse
+//	                      └─ your function
+//
+// A [Stack] holds the configuration of every executor ([New] takes the
+// defaults, [Stack.Configure] overrides one executor) and the executor's
+// state: its circuit breaker, fallback cache and idempotency store, made
+// on first use and shared by every call to that executor whatever its
+// result type. [Execute] runs one call and returns a [Result] saying what
+// happened (served from cache, replayed, rejected, rolled back, attempts);
+// [Do] is the same returning (T, error); [Middleware] wraps a function for
+// bulwark.Chain. Per-call knobs are [CallOption] values.
+//
+// [Stack.Subscribe] receives the events of every layer of every executor;
+// [Stack.Stats] and [Stack.Summary] report on the breakers and caches.
+// [Reliable], [Unreliable] and [Critical] are ready-made configurations.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bulwark-go/bulwark/breaker"
+)
+
+// ErrInvalid is wrapped by the errors of calls that cannot run as asked:
+// a nil Stack or function, an empty executor name, or an invalid call
+// option. Configuration errors from New and Configure wrap it too.
+var ErrInvalid = errors.New("pipeline: invalid")
+
+// Stack runs calls through the layers configured for their executor. Make
+// one with [New] and share it: all its methods, and the functions of this
+// package that take it, are safe for concurrent use. The zero Stack is not
+// usable.
+type Stack struct {
+	mu        sync.Mutex                           // serializes configuration and subscriptions
+	defaults  Config                               // for executors not configured
+	execs     atomic.Pointer[map[string]*executor] // copy on write
+	breakers  breaker.Group                        // one breaker per executor that has one
+	listeners atomic.Pointer[[]subscriber]         // copy on write
+	nextSub   uint64                               // under mu
+}
+
+// New returns a Stack whose executors use defaults unless configured
+// otherwise with [Stack.Configure]. It returns an error naming the layer
+// and field if defaults is invalid. New copies defaults: changing it (or
+// the sub-configs it points to) afterwards has no effect.
+func New(defaults Config) (*Stack, error) {
+	if err := defaults.validate(); err != nil {
+		return nil, fmt.Errorf("%w defaults: %w", ErrInvalid, err)
+	}
+	return &Stack{defaults: clone(defaults)}, nil
+}
+
+// Configure gives executor its own Config, which replaces the defaults for
+// it entirely (layers are not merged: start from [Reliable] or the like and
+// change what differs). It returns an error naming the executor, layer and
+// field if cfg is invalid, and then changes nothing.
+//
+// Configure may be called before or after the executor's first use. After
+// it, the executor keeps its state where the layer stays on: the breaker
+// keeps its state and statistics (see breaker.Group.Configure), the
+// fallback cache keeps its entries unless MaxEntries or MaxAge changed, and
+// the in-memory idempotency store keeps its records. Calls in progress
+// finish with the layers they started with.
+func (s *Stack) Configure(executor string, cfg Config) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil Stack", ErrInvalid)
+	}
+	if executor == "" {
+		return fmt.Errorf("%w: empty executor name", ErrInvalid)
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("%w executor %q: %w", ErrInvalid, executor, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.lookup(executor)
+	if e == nil {
+		e = s.addLocked(executor)
+	}
+	return e.configureLocked(clone(cfg))
+}
+
+// Executors returns the names of the executors that exist (configured or
+// used), sorted.
+func (s *Stack) Executors() []string {
+	m := s.execs.Load()
+	if m == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(*m))
+}
+
+// Breaker returns the circuit breaker of executor, or nil if the executor
+// does not exist yet or has no breaker. Use it for operator controls
+// (Reset, ForceOpen) and state checks.
+func (s *Stack) Breaker(executor string) *breaker.Breaker {
+	if e := s.lookup(executor); e != nil {
+		return e.layers.Load().breaker
+	}
+	return nil
+}
+
+// lookup returns the executor named name, or nil. It takes no lock.
+func (s *Stack) lookup(name string) *executor {
+	if m := s.execs.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
+}
+
+// executor returns the executor named name, making it from the defaults
+// on first use.
+func (s *Stack) executor(name string) (*executor, error) {
+	if e := s.lookup(name); e != nil {
+		return e, nil
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: empty executor name", ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.lookup(name); e != nil {
+		return e, nil
+	}
+	e := s.addLocked(name)
+	if err := e.configureLocked(s.defaults); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// addLocked makes the executor name, without layers yet, and publishes it.
+func (s *Stack) addLocked(name string) *executor {
+	e := &executor{name: name, stack: s}
+	e.layers.Store(&layers{})
+	next := make(map[string]*executor)
+	if m := s.execs.Load(); m != nil {
+		maps.Copy(next, *m)
+	}
+	next[name] = e
+	s.execs.Store(&next)
+	return e
+}
+
+// clone copies cfg and the sub-configs it points to.
+func clone(cfg Config) Config {
+	c := cfg
+	if cfg.Idempotency != nil {
+		v := *cfg.Idempotency
+		c.Idempotency = &v
+	}
+	if cfg.Fallback != nil {
+		v := *cfg.Fallback
+		c.Fallback = &v
+	}
+	if cfg.Breaker != nil {
+		v := *cfg.Breaker
+		c.Breaker = &v
+	}
+	if cfg.Retry != nil {
+		v := *cfg.Retry
+		c.Retry = &v
+	}
+	if cfg.Rollback != nil {
+		v := *cfg.Rollback
+		c.Rollback = &v
+	}
+	return c
+}
