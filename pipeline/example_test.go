@@ -1,0 +1,130 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/retry"
+)
+
+// The README's quick start: one stack, a per-executor override, and a call
+// whose first attempt fails.
+func Example() {
+	stack, err := pipeline.New(pipeline.Reliable()) // defaults for every executor
+	if err != nil {
+		panic(err)
+	}
+	if err := stack.Configure("payments", pipeline.Critical()); err != nil {
+		panic(err)
+	}
+
+	attempts := 0
+	createPage := func(ctx context.Context) (string, error) {
+		attempts++
+		if attempts == 1 {
+			return "", errors.New("502 bad gateway") // transient: retried
+		}
+		return "page-42", nil
+	}
+
+	res := pipeline.Execute(context.Background(), stack, "notion", createPage,
+		pipeline.IdempotencyKeyParts("create-page", "Q3 roadmap"))
+	fmt.Println(res.Value, res.Err, res.Attempts, res.Replayed)
+
+	// The same operation again is replayed, not executed.
+	res = pipeline.Execute(context.Background(), stack, "notion", createPage,
+		pipeline.IdempotencyKeyParts("create-page", "Q3 roadmap"))
+	fmt.Println(res.Value, res.Err, res.Attempts, res.Replayed)
+	// Output:
+	// page-42 <nil> 2 false
+	// page-42 <nil> 0 true
+}
+
+// A flaky read API behind the Unreliable preset: once the circuit opens,
+// calls are answered from the last good result.
+func ExampleUnreliable() {
+	cfg := pipeline.Unreliable()
+	cfg.Retry = &retry.Config{MaxAttempts: 1} // keep the example short
+	stack, err := pipeline.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	up := true
+	status := func(context.Context) (string, error) {
+		if up {
+			return "all systems go", nil
+		}
+		return "", errors.New("503 service unavailable")
+	}
+
+	pipeline.Do(ctx, stack, "statuspage", status, pipeline.Operation("status"))
+	up = false
+	for range 4 {
+		res := pipeline.Execute(ctx, stack, "statuspage", status, pipeline.Operation("status"))
+		fmt.Printf("%q cache=%v rejected=%v state=%s\n",
+			res.Value, res.FromCache, res.Rejected, stack.Breaker("statuspage").State())
+	}
+	// Output:
+	// "all systems go" cache=true rejected=false state=CLOSED
+	// "all systems go" cache=true rejected=false state=CLOSED
+	// "all systems go" cache=true rejected=false state=OPEN
+	// "all systems go" cache=true rejected=true state=OPEN
+}
+
+func ExampleStack_Subscribe() {
+	stack, err := pipeline.New(pipeline.Config{Retry: &retry.Config{NoWait: true}})
+	if err != nil {
+		panic(err)
+	}
+	cancel := stack.Subscribe(func(e bulwark.Event) {
+		fmt.Println(e.Executor, e.Kind, e.Attempt, e.Err)
+	})
+	defer cancel()
+
+	pipeline.Do(context.Background(), stack, "slack", func(context.Context) (int, error) {
+		return 0, errors.New("timeout")
+	})
+	// Output:
+	// slack retry:attempt 1 timeout
+	// slack retry:attempt 2 timeout
+	// slack retry:exhausted 3 retry: gave up after 3 attempts: attempts exhausted; last error: timeout
+}
+
+func ExampleMiddleware() {
+	stack, err := pipeline.New(pipeline.Reliable())
+	if err != nil {
+		panic(err)
+	}
+	post := func(ctx context.Context) (string, error) { return "message sent", nil }
+
+	// Wrap once, call many times: every call goes through the slack executor.
+	send := bulwark.Chain(pipeline.Middleware[string](stack, "slack", pipeline.SkipFallback()))(post)
+	v, err := send(context.Background())
+	fmt.Println(v, err)
+	// Output: message sent <nil>
+}
+
+func ExampleStack_Summary() {
+	stack, err := pipeline.New(pipeline.Reliable())
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	ok := func(context.Context) (int, error) { return 1, nil }
+	for range 3 {
+		pipeline.Do(ctx, stack, "notion", ok)
+	}
+	pipeline.Do(ctx, stack, "slack", ok)
+	stack.Breaker("slack").ForceOpen()
+	pipeline.Do(ctx, stack, "slack", ok)
+
+	fmt.Print(stack.Summary())
+	// Output:
+	// EXECUTOR  STATE   SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE
+	// notion    CLOSED  100.0%        3      0         0           0       -             -
+	// slack     OPEN    100.0%        2      0         1           1       forced open   -
+}
