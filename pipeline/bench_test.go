@@ -37,7 +37,7 @@ func benchStack(b *testing.B, cfg pipeline.Config) *pipeline.Stack {
 	return s
 }
 
-func getPage(context.Context) (*page, error) { return thePage, nil }
+func getPage(context.Context) (*page, error)   { return thePage, nil }
 func getTitle(context.Context) (string, error) { return "Roadmap", nil }
 
 func BenchmarkStack(b *testing.B) {
