@@ -91,14 +91,45 @@ func Do[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T
 // and cache.SkipFallback are honoured when opts do not set them.
 //
 // The returned middleware, and the Funcs it builds, are safe for
-// concurrent use.
+// concurrent use. They find the executor and its chain once and reuse
+// them until the executor is configured again.
 func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Middleware[T] {
 	opts = append([]CallOption(nil), opts...)
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		var cached atomic.Pointer[boundChain[T]]
 		return func(ctx context.Context) (T, error) {
-			return Do(ctx, s, executor, next, opts...)
+			b := cached.Load()
+			if b == nil || b.exec.layers.Load() != b.layers {
+				if s == nil || next == nil {
+					return Do(ctx, s, executor, next, opts...)
+				}
+				e, err := s.executor(executor)
+				if err != nil {
+					var zero T
+					return zero, err
+				}
+				l := e.layers.Load()
+				b = &boundChain[T]{exec: e, layers: l, run: chain[T](l)}
+				cached.Store(b)
+			}
+			c := &call{Context: ctx, fn: next}
+			if len(opts) > 0 {
+				if err := c.opts.apply(executor, opts); err != nil {
+					var zero T
+					return zero, err
+				}
+			}
+			return b.run(c)
 		}
 	}
+}
+
+// boundChain is a chain found for a Middleware, valid while its executor
+// keeps the same layers.
+type boundChain[T any] struct {
+	exec   *executor
+	layers *layers
+	run    bulwark.Func[T]
 }
 
 // prepare makes the call's context and finds the chain to run it with.

@@ -39,7 +39,14 @@ type layers struct {
 	retry       *retry.Retrier
 	rollback    *rollback.Config
 
-	chains sync.Map // reflect.Type of T → bulwark.Func[T]
+	mu     sync.Mutex                 // serializes adding chains
+	chains atomic.Pointer[[]typedFunc] // copy on write; an executor sees few result types
+}
+
+// typedFunc is the chain built for one result type.
+type typedFunc struct {
+	t  reflect.Type
+	fn any // bulwark.Func[T] for T = t
 }
 
 // configureLocked builds the layers of cfg, keeping the state of the
@@ -152,11 +159,28 @@ func (e *executor) listener(own bulwark.Listener) bulwark.Listener {
 // layers, built on first use and shared by every later call.
 func chain[T any](l *layers) bulwark.Func[T] {
 	t := reflect.TypeFor[T]()
-	if f, ok := l.chains.Load(t); ok {
-		return f.(bulwark.Func[T])
+	if fs := l.chains.Load(); fs != nil {
+		for _, f := range *fs {
+			if f.t == t {
+				return f.fn.(bulwark.Func[T])
+			}
+		}
 	}
-	f, _ := l.chains.LoadOrStore(t, build[T](l))
-	return f.(bulwark.Func[T])
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var next []typedFunc
+	if fs := l.chains.Load(); fs != nil {
+		for _, f := range *fs {
+			if f.t == t {
+				return f.fn.(bulwark.Func[T])
+			}
+		}
+		next = append(next, *fs...)
+	}
+	fn := build[T](l)
+	next = append(next, typedFunc{t: t, fn: fn})
+	l.chains.Store(&next)
+	return fn
 }
 
 // build assembles the middlewares of l, in the documented order, around

@@ -652,3 +652,27 @@ func TestZeroConfigCallsFnDirectly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, v)
 }
+
+func TestMiddlewareFollowsConfigure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Config{})
+		fn := pipeline.Middleware[int](s, "svc")(func(context.Context) (int, error) { return 0, errDown })
+		_, err := fn(t.Context())
+		assert.ErrorIs(t, err, errDown)
+
+		// Configured after the middleware was built and used: the next call sees the breaker.
+		require.NoError(t, s.Configure("svc", pipeline.Config{Breaker: &breaker.Config{FailureThreshold: 1}}))
+		_, err = fn(t.Context())
+		assert.ErrorIs(t, err, errDown)
+		_, err = fn(t.Context())
+		assert.ErrorIs(t, err, breaker.ErrOpen)
+
+		// Invalid uses are errors, not panics.
+		_, err = pipeline.Middleware[int](nil, "svc")(func(context.Context) (int, error) { return 1, nil })(t.Context())
+		assert.ErrorIs(t, err, pipeline.ErrInvalid)
+		_, err = pipeline.Middleware[int](s, "svc")(nil)(t.Context())
+		assert.ErrorIs(t, err, pipeline.ErrInvalid)
+		_, err = pipeline.Middleware[int](s, "")(func(context.Context) (int, error) { return 1, nil })(t.Context())
+		assert.ErrorIs(t, err, pipeline.ErrInvalid)
+	})
+}
