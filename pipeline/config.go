@@ -85,35 +85,36 @@ type FallbackConfig struct {
 	cache.FallbackConfig
 }
 
-// validate reports the first invalid field of every layer, naming it.
-func (c *Config) validate() error {
+// validate reports the first invalid field of every layer, with the name
+// of its layer.
+func (c *Config) validate() (layer string, err error) {
 	if c.Idempotency != nil {
 		if _, err := idempotency.New(nil, c.Idempotency.Config); err != nil {
-			return fmt.Errorf("Idempotency: %w", err)
+			return "Idempotency", err
 		}
 	}
 	if c.Fallback != nil {
 		if c.Fallback.MaxEntries < 0 {
-			return fmt.Errorf("Fallback.MaxEntries: is %d, must not be negative (0 means %d)", c.Fallback.MaxEntries, cache.DefaultMaxEntries)
+			return "Fallback", fmt.Errorf("MaxEntries is %d, must not be negative (0 means %d)", c.Fallback.MaxEntries, cache.DefaultMaxEntries)
 		}
 		if err := c.Fallback.Validate(); err != nil {
-			return fmt.Errorf("Fallback: %w", err)
+			return "Fallback", err
 		}
 	}
 	if c.Breaker != nil {
 		if _, err := breaker.New("", *c.Breaker); err != nil {
-			return fmt.Errorf("Breaker: %w", err)
+			return "Breaker", err
 		}
 	}
 	if c.Retry != nil {
 		if _, err := retry.New(*c.Retry); err != nil {
-			return fmt.Errorf("Retry: %w", err)
+			return "Retry", err
 		}
 	}
 	if c.Rollback != nil {
 		if err := c.Rollback.Validate(); err != nil {
-			return fmt.Errorf("Rollback: %w", err)
+			return "Rollback", err
 		}
 	}
-	return nil
+	return "", nil
 }

@@ -57,8 +57,8 @@ type Stack struct {
 // and field if defaults is invalid. New copies defaults: changing it (or
 // the sub-configs it points to) afterwards has no effect.
 func New(defaults Config) (*Stack, error) {
-	if err := defaults.validate(); err != nil {
-		return nil, fmt.Errorf("%w defaults: %w", ErrInvalid, err)
+	if layer, err := defaults.validate(); err != nil {
+		return nil, fmt.Errorf("%w defaults: %s: %w", ErrInvalid, layer, err)
 	}
 	return &Stack{defaults: clone(defaults)}, nil
 }
@@ -81,8 +81,8 @@ func (s *Stack) Configure(executor string, cfg Config) error {
 	if executor == "" {
 		return fmt.Errorf("%w: empty executor name", ErrInvalid)
 	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("%w executor %q: %w", ErrInvalid, executor, err)
+	if layer, err := cfg.validate(); err != nil {
+		return fmt.Errorf("%w executor %q: %s: %w", ErrInvalid, executor, layer, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
