@@ -43,15 +43,6 @@ const (
 	latency  = 50 * time.Millisecond
 )
 
-// The breaker's shortened settings, and the production values they stand
-// for (the breaker's defaults).
-var breakerConfig = breaker.Config{
-	FailureThreshold: 5,                       // production: 5
-	FailureWindow:    6 * time.Second,         // production: 1m
-	ResetTimeout:     1500 * time.Millisecond, // production: 30s
-	SuccessThreshold: 2,                       // production: 2
-}
-
 // notion is an in-memory fake of the Notion API: each read of the roadmap
 // page takes latency and returns the page's current revision, unless the
 // service is down.
@@ -108,6 +99,15 @@ func (r *recorder) take() []bulwark.Event {
 }
 
 func run(w io.Writer) error {
+	// The breaker's shortened settings, and the production values they
+	// stand for (the breaker's defaults). Retry is off, so each row of the
+	// table is one attempt.
+	breakerConfig := breaker.Config{
+		FailureThreshold: 5,                       // production: 5
+		FailureWindow:    6 * time.Second,         // production: 1m
+		ResetTimeout:     1500 * time.Millisecond, // production: 30s
+		SuccessThreshold: 2,                       // production: 2
+	}
 	cfg := pipeline.Config{
 		Fallback: &pipeline.FallbackConfig{},
 		Breaker:  &breakerConfig,
