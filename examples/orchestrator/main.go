@@ -54,56 +54,58 @@ type step struct {
 	do func(ctx context.Context, ws *workspace, out map[string]string) (string, error)
 }
 
-// plan is the agent's plan.
-var plan = []step{
-	{
-		name:      "create-page",
-		executor:  "notion",
-		reasoning: "The team asked for one place to collect the sprint 7 retro notes; a Notion page with the retro template fits.",
-		do: func(ctx context.Context, ws *workspace, _ map[string]string) (string, error) {
-			id := ws.createPage(ctx, "Sprint 7 retro")
-			// Register the undo as soon as the page exists: if the next
-			// request fails, this attempt's scope deletes the page.
-			if err := rollback.OnRollback(ctx, "delete page "+id, func(ctx context.Context) error {
-				return ws.deletePage(ctx, id)
-			}); err != nil {
-				return "", err
-			}
-			if err := ws.appendBlocks(ctx, id, 3); err != nil {
-				return "", err
-			}
-			return id, nil
+// agentPlan returns the agent's plan.
+func agentPlan() []step {
+	return []step{
+		{
+			name:      "create-page",
+			executor:  "notion",
+			reasoning: "The team asked for one place to collect the sprint 7 retro notes; a Notion page with the retro template fits.",
+			do: func(ctx context.Context, ws *workspace, _ map[string]string) (string, error) {
+				id := ws.createPage(ctx, "Sprint 7 retro")
+				// Register the undo as soon as the page exists: if the next
+				// request fails, this attempt's scope deletes the page.
+				if err := rollback.OnRollback(ctx, "delete page "+id, func(ctx context.Context) error {
+					return ws.deletePage(ctx, id)
+				}); err != nil {
+					return "", err
+				}
+				if err := ws.appendBlocks(ctx, id, 3); err != nil {
+					return "", err
+				}
+				return id, nil
+			},
 		},
-	},
-	{
-		name:      "create-card",
-		executor:  "trello",
-		reasoning: "The flaky deploys came up in every standup; a card on the sprint board gives the follow-up an owner.",
-		do: func(ctx context.Context, ws *workspace, _ map[string]string) (string, error) {
-			id := ws.createCard(ctx, "Fix flaky deploys")
-			return id, rollback.OnRollback(ctx, "delete card "+id, func(ctx context.Context) error {
-				return ws.deleteCard(ctx, id)
-			})
+		{
+			name:      "create-card",
+			executor:  "trello",
+			reasoning: "The flaky deploys came up in every standup; a card on the sprint board gives the follow-up an owner.",
+			do: func(ctx context.Context, ws *workspace, _ map[string]string) (string, error) {
+				id := ws.createCard(ctx, "Fix flaky deploys")
+				return id, rollback.OnRollback(ctx, "delete card "+id, func(ctx context.Context) error {
+					return ws.deleteCard(ctx, id)
+				})
+			},
 		},
-	},
-	{
-		name:      "post-message",
-		executor:  "slack",
-		reasoning: "Tell #sprint-7 where the retro notes and the follow-up card are, so nobody has to ask.",
-		do: func(ctx context.Context, ws *workspace, out map[string]string) (string, error) {
-			text := fmt.Sprintf("Retro notes: %s, follow-up: %s", out["create-page"], out["create-card"])
-			ts, err := ws.postMessage(ctx, "#sprint-7", text)
-			if errors.Is(err, errChannelNotFound) {
-				return "", retry.Permanent(err) // asking again cannot create the channel
-			}
-			if err != nil {
-				return "", err
-			}
-			return ts, rollback.OnRollback(ctx, "delete message "+ts, func(ctx context.Context) error {
-				return ws.deleteMessage(ctx, ts)
-			})
+		{
+			name:      "post-message",
+			executor:  "slack",
+			reasoning: "Tell #sprint-7 where the retro notes and the follow-up card are, so nobody has to ask.",
+			do: func(ctx context.Context, ws *workspace, out map[string]string) (string, error) {
+				text := fmt.Sprintf("Retro notes: %s, follow-up: %s", out["create-page"], out["create-card"])
+				ts, err := ws.postMessage(ctx, "#sprint-7", text)
+				if errors.Is(err, errChannelNotFound) {
+					return "", retry.Permanent(err) // asking again cannot create the channel
+				}
+				if err != nil {
+					return "", err
+				}
+				return ts, rollback.OnRollback(ctx, "delete message "+ts, func(ctx context.Context) error {
+					return ws.deleteMessage(ctx, ts)
+				})
+			},
 		},
-	},
+	}
 }
 
 // orchestrator runs plans over a stack.
@@ -204,6 +206,7 @@ func run(w io.Writer) error {
 	ws := newWorkspace(w)
 	o := &orchestrator{w: w, stack: stack, keys: keys, ws: ws}
 	ctx := context.Background()
+	plan := agentPlan()
 
 	fmt.Fprintln(w, "The agent's plan (idempotency key = hash of executor, step name and reasoning):")
 	for i, st := range plan {
