@@ -5,7 +5,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Every directory holding a go.mod, the core module first.
 MODULES     := $(shell find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
-DEMO        ?= ./examples/chain
+DEMO        ?= ./examples/outage
 
 .PHONY: all demo test race bench lint cover
 

@@ -3,7 +3,7 @@
 // first and the result last, and layers annotate a per-call Report through
 // the context.
 //
-// Run it with `go run ./examples/chain` (or `make demo`).
+// Run it with `go run ./examples/chain`.
 package main
 
 import (

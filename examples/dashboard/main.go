@@ -1,0 +1,175 @@
+// Command dashboard sends different traffic to several executors of one
+// Stack (a healthy service, a flaky one, one that goes down, one an
+// operator holds open for maintenance, one without layers), then prints
+// what an operator's dashboard would show: each executor's Stats, the
+// events counted by a subscriber, and the Summary table.
+//
+// Run it with `go run ./examples/dashboard`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/retry"
+)
+
+func main() {
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dashboard:", err)
+		os.Exit(1)
+	}
+}
+
+// service is an in-memory fake: each request takes latency; it fails
+// while down, and every failEvery-th request fails (0: never).
+type service struct {
+	name      string
+	latency   time.Duration
+	failEvery int
+
+	mu       sync.Mutex
+	down     bool
+	requests int
+}
+
+func (s *service) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *service) call(ctx context.Context) (string, error) {
+	t := time.NewTimer(s.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	if s.down || (s.failEvery > 0 && s.requests%s.failEvery == 0) {
+		return "", fmt.Errorf("%s: 503 Service Unavailable", s.name)
+	}
+	return fmt.Sprintf("%s response %d", s.name, s.requests), nil
+}
+
+// counter counts events by executor and kind; safe for concurrent use.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]map[bulwark.EventKind]int
+}
+
+func (c *counter) listen(e bulwark.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[e.Executor] == nil {
+		c.n[e.Executor] = map[bulwark.EventKind]int{}
+	}
+	c.n[e.Executor][e.Kind]++
+}
+
+func (c *counter) String(executor string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(c.n[executor])) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, c.n[executor][k]))
+	}
+	if parts == nil {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+func run(w io.Writer) error {
+	fastRetry := &retry.Config{MaxAttempts: 3, InitialInterval: 20 * time.Millisecond, NoJitter: true}
+	reliable := pipeline.Reliable()
+	reliable.Retry = fastRetry
+	stack, err := pipeline.New(reliable) // notion: the defaults
+	if err != nil {
+		return err
+	}
+	unreliable := pipeline.Unreliable()
+	unreliable.Retry = fastRetry
+	critical := pipeline.Critical()
+	critical.Retry = nil
+	for name, cfg := range map[string]pipeline.Config{
+		"slack":    unreliable,
+		"trello":   unreliable,
+		"payments": critical,
+		"github":   {}, // no layers: calls go straight through
+	} {
+		if err := stack.Configure(name, cfg); err != nil {
+			return err
+		}
+	}
+	events := &counter{n: map[string]map[bulwark.EventKind]int{}}
+	defer stack.Subscribe(events.listen)()
+
+	services := map[string]*service{
+		"notion":   {name: "notion", latency: 30 * time.Millisecond},
+		"slack":    {name: "slack", latency: 10 * time.Millisecond, failEvery: 4},
+		"trello":   {name: "trello", latency: 20 * time.Millisecond},
+		"payments": {name: "payments", latency: 40 * time.Millisecond},
+		"github":   {name: "github", latency: 15 * time.Millisecond},
+	}
+	// Calls per round: notion gets the most traffic.
+	traffic := []string{"notion", "notion", "notion", "slack", "slack", "trello", "payments", "github"}
+
+	fmt.Fprintln(w, "Sending 10 rounds of traffic: notion is healthy, slack fails every 4th request (retried),")
+	fmt.Fprintln(w, "trello goes down in round 5, an operator holds payments open from round 7 (maintenance),")
+	fmt.Fprintln(w, "github has no layers.")
+	ctx := context.Background()
+	for round := 1; round <= 10; round++ {
+		switch round {
+		case 5:
+			services["trello"].setDown(true)
+		case 7:
+			stack.Breaker("payments").ForceOpen()
+		}
+		for _, name := range traffic {
+			pipeline.Execute(ctx, stack, name, services[name].call, pipeline.Operation("list"))
+		}
+	}
+
+	fmt.Fprintln(w, "\nStats() by executor:")
+	stats := stack.Stats()
+	for _, name := range stack.Executors() {
+		st := stats[name]
+		fmt.Fprintf(w, "%s\n", name)
+		if b := st.Breaker; b != nil {
+			forced := ""
+			if b.Forced {
+				forced = " (forced)"
+			}
+			fmt.Fprintf(w, "  breaker:  %v%s; calls %d: successes %d, failures %d, rejections %d; times opened %d; mean latency %v\n",
+				b.State, forced, b.Total, b.Successes, b.Failures, b.Rejections, b.TimesOpened, b.MeanLatency.Round(time.Millisecond))
+		} else {
+			fmt.Fprintln(w, "  breaker:  none")
+		}
+		if f := st.Fallback; f != nil && f.Hits+f.Misses > 0 {
+			fmt.Fprintf(w, "  fallback: %d failed calls served from cache, %d found nothing (hit ratio %.0f%%)\n", f.Hits, f.Misses, 100*f.HitRatio())
+		} else if f != nil {
+			fmt.Fprintln(w, "  fallback: no failed call needed it")
+		} else {
+			fmt.Fprintln(w, "  fallback: none")
+		}
+		fmt.Fprintf(w, "  events:   %s\n", events.String(name))
+	}
+
+	fmt.Fprintln(w, "\nSummary():")
+	fmt.Fprint(w, stack.Summary())
+	return nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/idempotency/storetest"
+)
+
+func TestRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var out strings.Builder
+		require.NoError(t, run(&out))
+		s := out.String()
+		t.Log("\n" + s)
+
+		_, rest, ok := strings.Cut(s, "\nRun 1:")
+		require.True(t, ok)
+		run1, rest, ok := strings.Cut(rest, "\nRun 2:")
+		require.True(t, ok)
+		run2, run3, ok := strings.Cut(rest, "\nRun 3:")
+		require.True(t, ok)
+
+		// Run 1: the transient 503 is retried, the failed attempt's page
+		// deleted before the retry; the permanent Slack error is not
+		// retried and the workflow undoes the card, then the page.
+		assert.Contains(t, run1, ""+
+			"      notion PATCH /v1/blocks/page-1/children (3 blocks) → 503 Service Unavailable\n"+
+			"      notion DELETE /v1/pages/page-1 → 200 OK\n"+
+			"    failed attempt undone: delete page page-1\n"+
+			"      notion POST /v1/pages \"Sprint 7 retro\" → page-2\n")
+		assert.Contains(t, run1, "    executed: page-2 in 2 attempt(s), the failed attempt undone before the retry\n")
+		assert.Contains(t, run1, "    executed: card-1 in 1 attempt(s)\n")
+		assert.Equal(t, 1, strings.Count(run1, "chat.postMessage"), "a permanent error is not retried")
+		assert.Contains(t, run1, "    FAILED after 1 attempt(s): slack: channel_not_found\n")
+		assert.Contains(t, run1, ""+
+			"      trello DELETE /1/cards/card-1 → 200 OK\n"+
+			"    undone: delete card card-1\n"+
+			"    undone: forget key of create-page\n"+
+			"      notion DELETE /v1/pages/page-2 → 200 OK\n"+
+			"    undone: delete page page-2\n")
+		assert.Contains(t, run1, "  result: step post-message: slack: channel_not_found (workflow rolled back: true)\n")
+		assert.Contains(t, run1, "  notion pages: none; trello cards: none; slack messages: none; requests so far: 9\n")
+
+		// Run 2: the undone steps run again (no stale replay of page-2).
+		assert.NotContains(t, run2, "replayed")
+		assert.Contains(t, run2, "    executed: page-3 in 1 attempt(s)\n")
+		assert.Contains(t, run2, "    executed: card-2 in 1 attempt(s)\n")
+		assert.Contains(t, run2, `"Retro notes: page-3, follow-up: card-2" → msg-1`)
+		assert.Contains(t, run2, "  notion pages: page-3; trello cards: card-2; slack messages: msg-1; requests so far: 13\n")
+
+		// Run 3: everything replayed, nothing sent.
+		for _, line := range []string{
+			"    replayed: page-3 (no request sent)\n",
+			"    replayed: card-2 (no request sent)\n",
+			"    replayed: msg-1 (no request sent)\n",
+			"  notion pages: page-3; trello cards: card-2; slack messages: msg-1; requests so far: 13\n",
+		} {
+			assert.Contains(t, run3, line)
+		}
+		assert.NotContains(t, run3, "executed")
+	})
+}
+
+// TestForgettingStoreKeepsTheContract runs the idempotency store contract
+// suite against the example's store, before and after forgetting keys.
+func TestForgettingStoreKeepsTheContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) idempotency.Store {
+		s, err := newForgettingStore()
+		require.NoError(t, err)
+		return s
+	})
+}
+
+func TestForgetMakesTheNextCallRun(t *testing.T) {
+	s, err := newForgettingStore()
+	require.NoError(t, err)
+	m, err := idempotency.New(s, idempotency.Config{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	runs := 0
+	op := func(context.Context) (int, error) { runs++; return runs, nil }
+
+	v, err := idempotency.Do(ctx, m, "k", op)
+	require.NoError(t, err)
+	assert.Equal(t, 1, v)
+	v, _ = idempotency.Do(ctx, m, "k", op)
+	assert.Equal(t, 1, v, "replayed")
+
+	s.Forget("k")
+	v, _ = idempotency.Do(ctx, m, "k", op)
+	assert.Equal(t, 2, v, "forgotten: runs again")
+	v, _ = idempotency.Do(ctx, m, "k", op)
+	assert.Equal(t, 2, v, "and is remembered again")
+	assert.Equal(t, 2, runs)
+}
