@@ -156,6 +156,12 @@ func (g *globalLockStore) Get(ctx context.Context, key string) (idempotency.Reco
 	return g.s.Get(ctx, key)
 }
 
+func (g *globalLockStore) Forget(ctx context.Context, key string) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.s.Forget(ctx, key)
+}
+
 // globalFlights is the baseline the first-execution path must beat under
 // parallel load: deduplication behind one global mutex, singleflight
 // style, with no store and no lease.

@@ -799,3 +799,41 @@ func TestStorePanicDoesNotStrandWaiters(t *testing.T) {
 		assert.ErrorIs(t, <-waiter, idempotency.ErrPanicked)
 	})
 }
+
+func TestForgetLetsTheOperationRunAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		m := newManager(t, nil, idempotency.Config{})
+		var runs atomic.Int32
+		fn := counted(&runs, value("page-1"))
+		_, err := idempotency.Do(ctx, m, "k", fn)
+		require.NoError(t, err)
+
+		forgotten, err := m.Forget(ctx, "k")
+		require.NoError(t, err)
+		assert.True(t, forgotten)
+		r := idempotency.Execute(ctx, m, "k", "", fn)
+		require.NoError(t, r.Err)
+		assert.False(t, r.Replayed, "forgotten: executes again")
+		assert.Equal(t, int32(2), runs.Load())
+
+		forgotten, err = m.Forget(ctx, "never-used")
+		require.NoError(t, err)
+		assert.False(t, forgotten)
+
+		var nilManager *idempotency.Manager
+		_, err = nilManager.Forget(ctx, "k")
+		assert.Error(t, err)
+	})
+}
+
+func TestForgetStoreFailureIsReported(t *testing.T) {
+	store := newJSONStore(time.Now)
+	m := newManager(t, store, idempotency.Config{})
+	boom := errors.New("connection refused")
+	store.failOn("forget", boom)
+	forgotten, err := m.Forget(context.Background(), "k")
+	assert.False(t, forgotten)
+	assert.ErrorIs(t, err, idempotency.ErrStore)
+	assert.ErrorIs(t, err, boom)
+}

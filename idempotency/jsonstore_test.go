@@ -170,6 +170,24 @@ func (s *jsonStore) Get(ctx context.Context, key string) (idempotency.Record, bo
 	return s.record(r), true, nil
 }
 
+func (s *jsonStore) Forget(ctx context.Context, key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls["forget"]++
+	if err := s.fail["forget"]; err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	r, ok := s.live(key)
+	if !ok || r.state != idempotency.Completed {
+		return false, nil
+	}
+	delete(s.records, key)
+	return true, nil
+}
+
 // fakeClock is a clock that moves only when told to.
 type fakeClock struct {
 	mu sync.Mutex

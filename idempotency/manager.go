@@ -1,6 +1,7 @@
 package idempotency
 
 import (
+	"context"
 	"fmt"
 	"hash/maphash"
 	"strconv"
@@ -172,4 +173,22 @@ func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
 	if m.onEvent != nil {
 		m.onEvent(bulwark.Event{Kind: kind, Time: time.Now(), Key: key, Err: err})
 	}
+}
+
+// Forget deletes the stored result of key, so that the next call with the
+// key runs the operation again. Use it when the operation's effects were
+// undone (a workflow rolled back the step): replaying a result that names
+// something deleted would be wrong. A key whose operation is still in
+// progress is left alone, and so is a key without a stored result;
+// forgotten reports whether a result was deleted. A store failure is
+// returned wrapped in [ErrStore]. Forget is safe for concurrent use.
+func (m *Manager) Forget(ctx context.Context, key string) (forgotten bool, err error) {
+	if m == nil {
+		return false, errNilManager
+	}
+	forgotten, err = m.store.Forget(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("%w: forget %q: %w", ErrStore, key, err)
+	}
+	return forgotten, nil
 }

@@ -221,6 +221,22 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 	return nil
 }
 
+// Forget implements [Store.Forget].
+func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.entries[key]
+	if !ok || e.expires <= now || e.state != Completed {
+		return false, nil
+	}
+	// The entry's expiry item stays in the heap and is discarded when it
+	// comes up (its generation no longer matches).
+	delete(sh.entries, key)
+	return true, nil
+}
+
 // Get implements [Store.Get].
 func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
 	now := s.now()

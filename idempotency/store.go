@@ -10,7 +10,7 @@ import (
 
 // Store keeps the record of each key: who holds it while the operation
 // runs, and the result once it completed. A Manager works through these
-// five operations only; each must be atomic, so that a store shared by
+// six operations only; each must be atomic, so that a store shared by
 // many processes (Redis, a database) gives the same guarantees as the
 // in-memory one. Every method must be safe for concurrent use.
 //
@@ -18,7 +18,9 @@ import (
 // an owner token, with a lease; [Store.Extend] pushes the lease back while
 // the operation runs; [Store.Complete] turns the record into a [Completed]
 // one holding the result for a TTL; [Store.Release] deletes the claim so
-// the operation can run again. An in-progress record whose lease ran out,
+// the operation can run again; [Store.Forget] deletes a completed record,
+// so that an operation whose effects were undone can run again. An
+// in-progress record whose lease ran out,
 // and a completed record whose TTL ran out, no longer exist: Get does not
 // find them and Claim replaces them.
 //
@@ -62,6 +64,12 @@ type Store interface {
 	// Get returns the live record of key, with found false if there is
 	// none.
 	Get(ctx context.Context, key string) (rec Record, found bool, err error)
+	// Forget deletes key's completed record, so that the next Claim
+	// succeeds and the operation runs again (its effects were undone). It
+	// leaves an in-progress claim alone, and reports with forgotten
+	// whether it deleted a record; a key without a live completed record
+	// is not an error.
+	Forget(ctx context.Context, key string) (forgotten bool, err error)
 }
 
 // State is the state of a key's record.

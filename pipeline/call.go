@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/rollback"
 )
 
 // call is the context of one call through the stack. It carries the call's
@@ -56,11 +58,11 @@ func callFrom(ctx context.Context) *call {
 // Result.Duration.
 func Execute[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T], opts ...CallOption) Result[T] {
 	start := time.Now()
-	c, run, err := prepare(ctx, s, executor, fn, opts)
+	c, l, run, err := prepare(ctx, s, executor, fn, opts)
 	if err != nil {
 		return Result[T]{Err: err, Duration: time.Since(start)}
 	}
-	v, err := run(c)
+	v, err := runCall(c, l, run)
 	return Result[T]{
 		Value:      v,
 		Err:        err,
@@ -76,12 +78,12 @@ func Execute[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 // Do is [Execute] returning only the value and the error. It is the form
 // to use on hot paths: it reads no clock of its own.
 func Do[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T], opts ...CallOption) (T, error) {
-	c, run, err := prepare(ctx, s, executor, fn, opts)
+	c, l, run, err := prepare(ctx, s, executor, fn, opts)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	return run(c)
+	return runCall(c, l, run)
 }
 
 // Middleware returns a middleware that runs every call of the wrapped
@@ -119,7 +121,7 @@ func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Mi
 					return zero, err
 				}
 			}
-			return b.run(c)
+			return runCall(c, b.layers, b.run)
 		}
 	}
 }
@@ -132,23 +134,69 @@ type boundChain[T any] struct {
 	run    bulwark.Func[T]
 }
 
-// prepare makes the call's context and finds the chain to run it with.
-func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T], opts []CallOption) (*call, bulwark.Func[T], error) {
+// prepare makes the call's context and finds the layers and chain to run
+// it with.
+func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T], opts []CallOption) (*call, *layers, bulwark.Func[T], error) {
 	if s == nil {
-		return nil, nil, fmt.Errorf("%w: nil Stack", ErrInvalid)
+		return nil, nil, nil, fmt.Errorf("%w: nil Stack", ErrInvalid)
 	}
 	if fn == nil {
-		return nil, nil, fmt.Errorf("%w: executor %q: nil function", ErrInvalid, executor)
+		return nil, nil, nil, fmt.Errorf("%w: executor %q: nil function", ErrInvalid, executor)
 	}
 	e, err := s.executor(executor)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	c := &call{Context: ctx, fn: fn}
 	if len(opts) > 0 {
 		if err := c.opts.apply(executor, opts); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return c, chain[T](e.layers.Load()), nil
+	l := e.layers.Load()
+	return c, l, chain[T](l), nil
+}
+
+// runCall runs c through run. A call with an idempotency key made inside
+// an enclosing rollback scope (a workflow run with rollback.Do) registers
+// with that scope, before anything runs, a compensation that forgets the
+// key: if the workflow fails later, the call's own compensations (handed
+// to the scope when it succeeded, so registered after this one) undo its
+// effects first, and then its stored result is deleted, so that a rerun
+// executes the step again instead of replaying a result whose effects no
+// longer exist. Only a call that executed (or was answered from the
+// fallback cache) forgets its key; a replayed or failed one does not.
+func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
+	if l.idem == nil {
+		return run(c)
+	}
+	key, _, ok := idempotencyKey(c)
+	if !ok || key == "" {
+		return run(c)
+	}
+	f := &forgetter{m: l.idem, key: key}
+	if rollback.OnRollback(c.Context, l.forgetName, f.forget) != nil {
+		return run(c) // no enclosing scope
+	}
+	v, err := run(c)
+	if err == nil && !c.report.Replayed() {
+		f.armed.Store(true)
+	}
+	return v, err
+}
+
+// forgetter deletes an idempotency key's stored result when a workflow
+// rolls back, if the call it belongs to executed.
+type forgetter struct {
+	m     *idempotency.Manager
+	key   string
+	armed atomic.Bool
+}
+
+func (f *forgetter) forget(ctx context.Context) error {
+	if !f.armed.Load() {
+		return nil
+	}
+	_, err := f.m.Forget(ctx, f.key)
+	return err
 }

@@ -32,6 +32,7 @@ type executor struct {
 type layers struct {
 	cfg         Config
 	idem        *idempotency.Manager
+	forgetName  string // the name of the compensation that forgets a key
 	cache       *cache.Cache[string, any]
 	cacheCfg    cache.Config
 	fallbackCfg cache.FallbackConfig
@@ -39,7 +40,7 @@ type layers struct {
 	retry       *retry.Retrier
 	rollback    *rollback.Config
 
-	mu     sync.Mutex                 // serializes adding chains
+	mu     sync.Mutex                  // serializes adding chains
 	chains atomic.Pointer[[]typedFunc] // copy on write; an executor sees few result types
 }
 
@@ -74,6 +75,7 @@ func (e *executor) configureLocked(cfg Config) error {
 			return e.configError("Idempotency", err)
 		}
 		l.idem = m
+		l.forgetName = "forget " + e.name + " idempotency key"
 	}
 
 	if c := cfg.Fallback; c != nil {

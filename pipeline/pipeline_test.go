@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -674,5 +675,57 @@ func TestMiddlewareFollowsConfigure(t *testing.T) {
 		assert.ErrorIs(t, err, pipeline.ErrInvalid)
 		_, err = pipeline.Middleware[int](s, "")(func(context.Context) (int, error) { return 1, nil })(t.Context())
 		assert.ErrorIs(t, err, pipeline.ErrInvalid)
+	})
+}
+
+func TestWorkflowRollbackForgetsTheKeysOfUndoneSteps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Reliable())
+		ctx := t.Context()
+		var log []string
+		pages := 0
+		createPage := func(ctx context.Context) (string, error) {
+			pages++
+			id := fmt.Sprintf("page-%d", pages)
+			log = append(log, "create "+id)
+			return id, rollback.OnRollback(ctx, "delete "+id, func(context.Context) error {
+				log = append(log, "delete "+id)
+				return nil
+			})
+		}
+		later := errors.New("a later step failed")
+
+		// Run 1: the page is created, a later step fails, the workflow rolls back.
+		_, err := rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			r := pipeline.Execute(ctx, s, "notion", createPage, pipeline.IdempotencyKeyParts("create-page", "retro"))
+			require.NoError(t, r.Err)
+			require.False(t, r.Replayed)
+			return 0, later
+		})
+		require.ErrorIs(t, err, later)
+		assert.Equal(t, []string{"create page-1", "delete page-1"}, log)
+
+		// Run 2: the undone step runs again instead of replaying page-1.
+		_, err = rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			r := pipeline.Execute(ctx, s, "notion", createPage, pipeline.IdempotencyKeyParts("create-page", "retro"))
+			require.NoError(t, r.Err)
+			assert.False(t, r.Replayed, "the key was forgotten with the undo")
+			assert.Equal(t, "page-2", r.Value)
+			return 0, nil
+		})
+		require.NoError(t, err)
+
+		// Run 3 replays it; a failure after a replayed step does not forget the key.
+		_, err = rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			r := pipeline.Execute(ctx, s, "notion", createPage, pipeline.IdempotencyKeyParts("create-page", "retro"))
+			require.NoError(t, r.Err)
+			assert.True(t, r.Replayed)
+			return 0, later
+		})
+		require.ErrorIs(t, err, later)
+		r := pipeline.Execute(ctx, s, "notion", createPage, pipeline.IdempotencyKeyParts("create-page", "retro"))
+		assert.True(t, r.Replayed)
+		assert.Equal(t, "page-2", r.Value)
+		assert.Equal(t, []string{"create page-1", "delete page-1", "create page-2"}, log)
 	})
 }

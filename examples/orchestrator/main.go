@@ -16,8 +16,9 @@
 //     calling the services again.
 //
 // A step undone by a rollback must not be replayed (its result names a page
-// that no longer exists), so the workflow also forgets the keys of the
-// steps it undoes; see store.go.
+// that no longer exists): the pipeline registers, with the workflow's
+// scope, the forgetting of each executed step's key, which runs after the
+// step's own undo, so a rerun executes the undone steps again.
 //
 // Run it with `go run ./examples/orchestrator`.
 package main
@@ -112,7 +113,6 @@ func agentPlan() []step {
 type orchestrator struct {
 	w     io.Writer
 	stack *pipeline.Stack
-	keys  *forgettingStore
 	ws    *workspace
 }
 
@@ -157,17 +157,6 @@ func (o *orchestrator) runPlan(ctx context.Context, steps []step) error {
 					note = ", the failed attempt undone before the retry"
 				}
 				fmt.Fprintf(o.w, "    executed: %s in %d attempt(s)%s\n", r.Value, r.Attempts, note)
-				// If the workflow fails later, the step's compensation
-				// (handed to this scope when the step succeeded) undoes
-				// its effect; then its key must be forgotten too, or a
-				// rerun would replay a result that no longer exists.
-				k := key(st)
-				if err := rollback.OnRollback(ctx, "forget key of "+st.name, func(context.Context) error {
-					o.keys.Forget(k)
-					return nil
-				}); err != nil {
-					return struct{}{}, err
-				}
 			}
 			out[st.name] = r.Value
 		}
@@ -183,12 +172,7 @@ func (o *orchestrator) runPlan(ctx context.Context, steps []step) error {
 }
 
 func run(w io.Writer) error {
-	keys, err := newForgettingStore()
-	if err != nil {
-		return err
-	}
-	cfg := pipeline.Reliable()
-	cfg.Idempotency.Store = keys // shared by the three executors: keys are namespaced by executor
+	cfg := pipeline.Reliable() // idempotency in memory, one store per executor
 	cfg.Retry = &retry.Config{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond, NoJitter: true}
 	stack, err := pipeline.New(cfg)
 	if err != nil {
@@ -204,7 +188,7 @@ func run(w io.Writer) error {
 		}
 	})()
 	ws := newWorkspace(w)
-	o := &orchestrator{w: w, stack: stack, keys: keys, ws: ws}
+	o := &orchestrator{w: w, stack: stack, ws: ws}
 	ctx := context.Background()
 	plan := agentPlan()
 
@@ -223,7 +207,7 @@ func run(w io.Writer) error {
 	fmt.Fprintln(w, "\nSomeone creates #sprint-7.")
 	ws.createChannel("#sprint-7")
 
-	fmt.Fprintln(w, "\nRun 2: the same plan again. The steps run 1 undid run again (their keys were forgotten with the undo).")
+	fmt.Fprintln(w, "\nRun 2: the same plan again. The steps run 1 undid run again: the pipeline forgot their keys after the undo.")
 	if err := o.runPlan(ctx, plan); err != nil {
 		return err
 	}

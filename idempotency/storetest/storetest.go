@@ -111,6 +111,8 @@ var cases = []testCase{
 	{"ExtendKeepsClaim", testExtendKeepsClaim},
 	{"LeaseExpiry", testLeaseExpiry},
 	{"TTLExpiry", testTTLExpiry},
+	{"ForgetDeletesCompleted", testForgetDeletesCompleted},
+	{"ForgetLeavesClaimsAlone", testForgetLeavesClaimsAlone},
 	{"KeysAreDistinct", testKeysAreDistinct},
 	{"ConcurrentKeys", testConcurrentKeys},
 }
@@ -470,4 +472,43 @@ func testConcurrentKeys(t *testing.T, s *suite) {
 		})
 	}
 	wg.Wait()
+}
+
+func (s *suite) forget(t *testing.T, key string) bool {
+	t.Helper()
+	forgotten, err := s.store.Forget(ctx(t), key)
+	if err != nil {
+		t.Fatalf("Forget(%q): unexpected error: %v", key, err)
+	}
+	return forgotten
+}
+
+func testForgetDeletesCompleted(t *testing.T, s *suite) {
+	if s.forget(t, "k") {
+		t.Fatalf("Forget of a missing key reported a deletion")
+	}
+	s.mustClaim(t, "k", "owner-a", "", 3*s.unit)
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 10*s.unit)
+	if !s.forget(t, "k") {
+		t.Fatalf("Forget of a completed key: not forgotten")
+	}
+	s.wantMissing(t, "k")
+	if s.forget(t, "k") {
+		t.Fatalf("second Forget reported a deletion")
+	}
+	// The operation can run again.
+	s.mustClaim(t, "k", "owner-b", "", 3*s.unit)
+	s.wantHeld(t, "k", "owner-b")
+}
+
+func testForgetLeavesClaimsAlone(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 3*s.unit)
+	if s.forget(t, "k") {
+		t.Fatalf("Forget of an in-progress key reported a deletion")
+	}
+	s.wantHeld(t, "k", "owner-a")
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 10*s.unit)
+	if rec, found := s.get(t, "k"); !found || rec.State != idempotency.Completed {
+		t.Fatalf("after Forget of the claim, Complete by its owner: got %v (found %v); want completed", rec.State, found)
+	}
 }
