@@ -22,7 +22,7 @@ type Result[T any] struct {
 	// answered it: check FromCache.
 	Rejected bool
 	// RolledBack reports that compensations ran because an attempt
-	// failed.
+	// failed, also when a later attempt then succeeded.
 	RolledBack bool
 	// Attempts is how many times fn ran: 0 when the call was replayed or
 	// rejected, more than 1 when retry ran it again.
