@@ -108,7 +108,7 @@ func race() error {
 			// Hold the claim until the other racer has met it (a call of
 			// its got ErrInProgress and said so in met): so every key is
 			// contended across the processes, whichever racer runs first.
-			if err := client.BLPop(ctx, time.Minute, met).Err(); err != nil {
+			if err := client.BLPop(ctx, 20*time.Second, met).Err(); err != nil {
 				return "", fmt.Errorf("waiting for the other racer to meet the claim: %w", err)
 			}
 			return fmt.Sprintf("pid %d, execution %d", pid, n), nil
