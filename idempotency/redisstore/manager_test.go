@@ -37,9 +37,10 @@ func newManagers(t *testing.T, addr, prefix string, n int, cfg idempotency.Confi
 
 func TestTwoManagersExactlyOnce(t *testing.T) {
 	const keys, dups = 50, 20
-	ms, client := newManagers(t, redisAddr(t), testPrefix(), 2, idempotency.Config{})
+	prefix := testPrefix()
+	ms, client := newManagers(t, redisAddr(t), prefix, 2, idempotency.Config{})
 	ctx := t.Context()
-	counter := testPrefix() + "runs:"
+	counter := prefix + "runs:"
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex

@@ -31,7 +31,8 @@ import (
 const addrEnv = "BULWARK_REDIS_ADDR"
 
 const howTo = "to run them, install redis-server (e.g. apt-get install redis-server: the tests start their own on a free loopback port) " +
-	"or set " + addrEnv + "=host:port to a Redis server they may write to (they use random \"bulwark-test:\" key prefixes); " +
+	"or set " + addrEnv + "=host:port to a Redis server they may write to (keys under random \"bulwark-test:\" prefixes, deleted at the end, " +
+	"and the examples' under \"example:\", expiring within an hour); " +
 	"with CI=true they fail instead of skipping"
 
 // shared is the server of the tests that do not stop it, set by TestMain:

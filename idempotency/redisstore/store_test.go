@@ -52,8 +52,11 @@ func TestNewNilClient(t *testing.T) {
 func TestDial(t *testing.T) {
 	addr := redisAddr(t)
 	ctx := t.Context()
-	for _, a := range []string{addr, "redis://" + addr + "/0"} {
-		s, err := redisstore.Dial(ctx, a, redisstore.Config{Prefix: testPrefix()})
+	prefix := testPrefix()
+	client := newClient(t, addr)
+	t.Cleanup(func() { deleteKeys(client, prefix) })
+	for i, a := range []string{addr, "redis://" + addr + "/0"} {
+		s, err := redisstore.Dial(ctx, a, redisstore.Config{Prefix: prefix + strconv.Itoa(i)})
 		if err != nil {
 			t.Fatalf("Dial(%q): %v", a, err)
 		}
