@@ -199,3 +199,22 @@ func TestCrashedHolderReclaimedOnce(t *testing.T) {
 		t.Fatalf("the dead holder's late Complete: %v; want ErrLeaseLost", err)
 	}
 }
+
+// TestFullRedisFailsClosed: a Redis out of memory under the noeviction
+// policy refuses the claim scripts, and the Manager fails closed.
+func TestFullRedisFailsClosed(t *testing.T) {
+	srv := ownRedis(t, "--maxmemory-policy", "noeviction")
+	s, client := newStore(t, srv.Addr(), redisstore.Config{})
+	if err := client.ConfigSet(t.Context(), "maxmemory", "1").Err(); err != nil { // less than it holds already
+		t.Fatal(err)
+	}
+	m, err := idempotency.New(s, idempotency.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	_, err = idempotency.Do(t.Context(), m, "k", func(context.Context) (int, error) { ran = true; return 1, nil })
+	if !errors.Is(err, idempotency.ErrStore) || !strings.Contains(err.Error(), `redisstore: claim "k": OOM`) || ran {
+		t.Fatalf("claim on a full Redis: %v (ran %v); want ErrStore with Redis's OOM error, nothing run", err, ran)
+	}
+}
