@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -31,9 +32,10 @@ type Config struct {
 }
 
 // Store is an [idempotency.Store] kept in Redis, for Managers in several
-// processes that must share keys. Each operation is one Lua script run
-// atomically by Redis on the key's record (a hash): a claim, and only the
-// lease's owner's extend, complete or release. Leases and TTLs are Redis
+// processes that must share keys. Each operation is one Lua script that
+// Redis runs atomically on the key's record (a hash): a claim succeeds
+// only where no live record exists, and only the claim's owner can
+// extend, complete or release it. Leases and TTLs are Redis
 // key expiries, so they run on the Redis server's clock: the clocks of the
 // processes do not matter. Completed records vanish after their TTL
 // without any sweeping.
@@ -67,6 +69,9 @@ type Store struct {
 func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: New: nil client")
+	}
+	if v := reflect.ValueOf(client); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, fmt.Errorf("redisstore: New: nil client (%T)", client)
 	}
 	s := &Store{client: client, prefix: cfg.Prefix, codec: cfg.Codec}
 	if s.prefix == "" {
@@ -119,7 +124,9 @@ func (s *Store) Close() error {
 }
 
 // Claim implements [idempotency.Store.Claim]. It returns an error if
-// lease is not positive, or if Redis fails.
+// lease is not positive, or if Redis fails. A claim whose answer was lost
+// (its context ended, or the connection broke, after Redis ran it) holds
+// the key until its lease runs out; nobody can complete or release it.
 func (s *Store) Claim(ctx context.Context, key, owner, fingerprint string, lease time.Duration) (idempotency.Record, bool, error) {
 	if lease <= 0 {
 		return idempotency.Record{}, false, fmt.Errorf("redisstore: Claim: lease must be positive, got %v", lease)
@@ -152,8 +159,8 @@ func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Durati
 
 // Complete implements [idempotency.Store.Complete]. A value is encoded
 // with the store's Codec, an error kept as its message. It returns an
-// error, changing nothing, if ttl is not positive, if the value does not
-// encode, or if Redis fails.
+// error, changing nothing, if ttl is not positive or the value does not
+// encode; and an error if Redis fails.
 func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: Complete: ttl must be positive, got %v", ttl)

@@ -44,8 +44,11 @@ func TestStoreContract(t *testing.T) {
 }
 
 func TestNewNilClient(t *testing.T) {
-	if _, err := redisstore.New(nil, redisstore.Config{}); err == nil || !strings.Contains(err.Error(), "nil client") {
-		t.Fatalf("New(nil) = %v; want an error about the nil client", err)
+	var typed *redis.Client
+	for _, client := range []redis.UniversalClient{nil, typed} {
+		if _, err := redisstore.New(client, redisstore.Config{}); err == nil || !strings.Contains(err.Error(), "redisstore: New: nil client") {
+			t.Errorf("New(%#v) = %v; want an error about the nil client", client, err)
+		}
 	}
 }
 
