@@ -25,6 +25,8 @@ var (
 	completeLua string
 	//go:embed lua/release.lua
 	releaseLua string
+	//go:embed lua/forget.lua
+	forgetLua string
 )
 
 // The scripts are built once and never change.
@@ -34,6 +36,7 @@ var (
 	extendScript   = redis.NewScript(recordLua + extendLua)
 	completeScript = redis.NewScript(recordLua + completeLua)
 	releaseScript  = redis.NewScript(recordLua + releaseLua)
+	forgetScript   = redis.NewScript(forgetLua)
 )
 
 // Answers of the extend, complete and release scripts (see held in

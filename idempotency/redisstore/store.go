@@ -186,6 +186,16 @@ func (s *Store) Release(ctx context.Context, key, owner string) error {
 	return s.settle("release", key, code, err)
 }
 
+// Forget implements [idempotency.Store.Forget]: it deletes key's record
+// if it is completed, atomically. It returns an error if Redis fails.
+func (s *Store) Forget(ctx context.Context, key string) (bool, error) {
+	n, err := forgetScript.Run(ctx, s.client, []string{s.prefix + key}).Int64()
+	if err != nil {
+		return false, failed("forget", key, err)
+	}
+	return n == 1, nil
+}
+
 // Get implements [idempotency.Store.Get]. It returns an error if Redis
 // fails.
 func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
