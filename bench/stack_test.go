@@ -356,4 +356,3 @@ func (l *lastGood) get(key string) (int, bool) {
 	}
 	return s.v, true
 }
-
