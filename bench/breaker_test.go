@@ -36,7 +36,32 @@ func BenchmarkBreakerOpen(b *testing.B) { bench(b, breakerOpen) }
 // every goroutine.
 func BenchmarkBreakerOpenParallel(b *testing.B) { bench(b, breakerOpenParallel) }
 
+// BenchmarkBreakerClosedNoCapture and BenchmarkBreakerClosedMiddleware are
+// reference rows, bulwark only: the closed path in the two forms that need
+// no function value per call, a function that captures nothing and a
+// Middleware built once over the service. What separates them from
+// BreakerClosed's bulwark column is the per-call function value that
+// breaker.Do moves to the heap (see docs/performance.md).
+func BenchmarkBreakerClosedNoCapture(b *testing.B) { bench(b, breakerClosedNoCapture) }
+
+func BenchmarkBreakerClosedMiddleware(b *testing.B) { bench(b, breakerClosedMiddleware) }
+
 var (
+	breakerClosedNoCapture = row{name: "BreakerClosedNoCapture", impls: []impl{
+		{"bulwark", func(tb testing.TB) func(context.Context) error {
+			br := newBreaker(tb, resetTimeout, -1)
+			return func(ctx context.Context) error {
+				return checkOK(breaker.Do(ctx, br, answer))
+			}
+		}},
+	}}
+	breakerClosedMiddleware = row{name: "BreakerClosedMiddleware", impls: []impl{
+		{"bulwark", func(tb testing.TB) func(context.Context) error {
+			call := breaker.Middleware[int](newBreaker(tb, resetTimeout, -1))(newUp().call)
+			return func(ctx context.Context) error { return checkOK(call(ctx)) }
+		}},
+	}}
+
 	breakerClosedImpls = []impl{
 		{"bulwark", func(tb testing.TB) func(context.Context) error {
 			br := newBreaker(tb, resetTimeout, -1)
@@ -101,6 +126,9 @@ var (
 	breakerOpen         = row{name: "BreakerOpen", impls: breakerOpenImpls}
 	breakerOpenParallel = row{name: "BreakerOpenParallel", parallel: true, impls: breakerOpenImpls}
 )
+
+// answer is the good answer from a function that captures nothing.
+func answer(context.Context) (int, error) { return good, nil }
 
 // newBreaker returns a bulwark breaker with the common thresholds.
 func newBreaker(tb testing.TB, reset, requestTimeout time.Duration) *breaker.Breaker {

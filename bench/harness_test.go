@@ -61,6 +61,7 @@ func bench(b *testing.B, r row) {
 // rows lists every row, for TestRows.
 var rows = []row{
 	breakerClosed, breakerClosedParallel,
+	breakerClosedNoCapture, breakerClosedMiddleware,
 	breakerOpen, breakerOpenParallel,
 	retryFirstTry, retryFailTwice,
 	retryBreaker, retryBreakerFailTwice,
