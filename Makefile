@@ -33,13 +33,16 @@ bench:
 	done
 
 ## bench-compare: run the side-by-side benchmarks of bench/ (bulwark against
-## gobreaker, failsafe-go and backoff) 6 times and write the benchstat table,
-## libraries side by side, to bench/results.txt (raw runs: bench/raw.txt).
+## gobreaker, failsafe-go and backoff) 6 times, then write benchstat's table,
+## libraries side by side, to bench/results.txt and the same medians as the
+## Markdown table of docs/performance.md to bench/results.md (raw runs:
+## bench/raw.txt; none of the three is committed).
 bench-compare:
-	@echo "== go test -bench -count 6 ./bench (about 5 minutes)"
+	@echo "== go test -bench -count 6 ./bench (about 6 minutes)"
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 . > raw.txt || { cat raw.txt; exit 1; }
 	cd bench && $(GO) run $(BENCHSTAT) -col /lib raw.txt > results.txt
-	@echo "== wrote bench/results.txt"; cat bench/results.txt
+	cd bench && $(GO) run $(BENCHSTAT) -format csv -col /lib raw.txt | $(GO) run ./cmd/perftable > results.md
+	@cat bench/results.txt bench/results.md; echo "== wrote bench/results.txt and bench/results.md"
 
 ## lint: gofmt, go vet and staticcheck (pinned) over every module.
 lint:
