@@ -72,8 +72,9 @@ func OnlyRejections(err error) bool {
 // T is usually given and K and V inferred, as in
 // cache.Fallback[Page](c, "dashboard", cfg); c may hold T itself or an
 // interface type that T implements, so one *Cache[string, any] can back the
-// fallbacks of every result type. The returned middleware, and the Func it
-// builds, are safe for concurrent use.
+// fallbacks of every result type. Fallback finds the key's shard once, so
+// its calls skip the hash that FallbackFunc's make. The returned
+// middleware, and the Func it builds, are safe for concurrent use.
 func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackConfig) bulwark.Middleware[T] {
 	keyFunc := func(context.Context) (K, bool) { return key, true }
 	if c == nil || !reflect.ValueOf(key).Comparable() || key != key {
