@@ -6,8 +6,9 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Every directory holding a go.mod, the core module first.
 MODULES     := $(shell find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
 DEMO        ?= ./examples/outage
+BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-.PHONY: all demo test race bench lint cover
+.PHONY: all demo test race bench bench-compare lint cover
 
 all: lint test
 
@@ -30,6 +31,18 @@ bench:
 	@set -e; for m in $(MODULES); do \
 		(cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); \
 	done
+
+## bench-compare: run the side-by-side benchmarks of bench/ (bulwark against
+## gobreaker, failsafe-go and backoff) 6 times, then write benchstat's table,
+## libraries side by side, to bench/results.txt and the same medians as the
+## Markdown table of docs/performance.md to bench/results.md (raw runs:
+## bench/raw.txt; none of the three is committed).
+bench-compare:
+	@echo "== go test -bench -count 6 ./bench (about 6 minutes)"
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 . > raw.txt || { cat raw.txt; exit 1; }
+	cd bench && $(GO) run $(BENCHSTAT) -col /lib raw.txt > results.txt
+	cd bench && $(GO) run $(BENCHSTAT) -format csv -col /lib raw.txt | $(GO) run ./cmd/perftable > results.md
+	@cat bench/results.txt bench/results.md; echo "== wrote bench/results.txt and bench/results.md"
 
 ## lint: gofmt, go vet and staticcheck (pinned) over every module.
 lint:

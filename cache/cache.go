@@ -158,7 +158,11 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 // had expired. Marking an entry visited that then turns out expired is
 // harmless: the eviction hand takes expired entries whatever their mark.
 func (c *Cache[K, V]) lookup(key K, maxAge int64) (value V, age int64, ok bool) {
-	s := c.shardFor(key)
+	return c.lookupIn(c.shardFor(key), key, maxAge)
+}
+
+// lookupIn is lookup in s, which must be key's shard.
+func (c *Cache[K, V]) lookupIn(s *shard[K, V], key K, maxAge int64) (value V, age int64, ok bool) {
 	s.mu.RLock()
 	e := s.items[key]
 	if e == nil {
@@ -214,7 +218,11 @@ func (c *Cache[K, V]) set(key K, value V, ttl int64) {
 		// map never deletes it. Storing it would only waste a slot.
 		return
 	}
-	s := c.shardFor(key)
+	c.setIn(c.shardFor(key), key, value, ttl)
+}
+
+// setIn is set in s, which must be key's shard, for a key equal to itself.
+func (c *Cache[K, V]) setIn(s *shard[K, V], key K, value V, ttl int64) {
 	now := c.now()
 	expires := now + ttl
 	if expires < now { // overflow: the entry never expires

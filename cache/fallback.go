@@ -72,10 +72,18 @@ func OnlyRejections(err error) bool {
 // T is usually given and K and V inferred, as in
 // cache.Fallback[Page](c, "dashboard", cfg); c may hold T itself or an
 // interface type that T implements, so one *Cache[string, any] can back the
-// fallbacks of every result type. The returned middleware, and the Func it
-// builds, are safe for concurrent use.
+// fallbacks of every result type. Fallback finds the key's shard once, so
+// its calls skip the hash that FallbackFunc's make. The returned
+// middleware, and the Func it builds, are safe for concurrent use.
 func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackConfig) bulwark.Middleware[T] {
-	return FallbackFunc[T](c, func(context.Context) (K, bool) { return key, true }, cfg)
+	keyFunc := func(context.Context) (K, bool) { return key, true }
+	if c == nil || !reflect.ValueOf(key).Comparable() || key != key {
+		// Report the nil cache, or fail at each call as FallbackFunc does
+		// (an uncomparable key panics like a map's, a NaN is never stored).
+		return FallbackFunc[T](c, keyFunc, cfg)
+	}
+	// The key is fixed: hash it to its shard once, not at every call.
+	return fallback[T](c, keyFunc, c.shardFor(key), cfg)
 }
 
 // FallbackFunc returns a middleware that stores every successful result of
@@ -108,6 +116,12 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 // while they run. The returned middleware, and the Func it builds, are
 // safe for concurrent use.
 func FallbackFunc[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.Context) (K, bool), cfg FallbackConfig) bulwark.Middleware[T] {
+	return fallback[T](c, key, nil, cfg)
+}
+
+// fallback builds the middleware of FallbackFunc. s, if not nil, is the
+// shard of every key that key returns.
+func fallback[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.Context) (K, bool), s *shard[K, V], cfg FallbackConfig) bulwark.Middleware[T] {
 	p, err := checkFallback[T](c, cfg)
 	if err == nil && key == nil {
 		err = fmt.Errorf("%w: nil key function given to FallbackFunc", ErrInvalidConfig)
@@ -133,7 +147,7 @@ func FallbackFunc[T any, K comparable, V any](c *Cache[K, V], key func(ctx conte
 			if !ok {
 				return v, err
 			}
-			return complete(ctx, c, k, &p, v, err)
+			return complete(ctx, c, s, k, &p, v, err)
 		}
 	}
 }
@@ -156,7 +170,7 @@ func DoFallback[T any, K comparable, V any](ctx context.Context, c *Cache[K, V],
 	if skipped(ctx) || (err != nil && !p.matches(err)) {
 		return v, err
 	}
-	return complete(ctx, c, key, &p, v, err)
+	return complete(ctx, c, nil, key, &p, v, err)
 }
 
 // policy is a validated FallbackConfig.
@@ -229,13 +243,27 @@ func toT[T, V any](v V) (T, bool) {
 
 // complete finishes a call that is not skipped and whose failure, if any,
 // matches the policy: a success is stored under key, a failure is answered
-// from the cache if the value there is fresh enough.
-func complete[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], key K, p *policy, v T, err error) (T, error) {
+// from the cache if the value there is fresh enough. s is key's shard, or
+// nil to find it from key; a key with a known shard is equal to itself.
+func complete[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], s *shard[K, V], key K, p *policy, v T, err error) (T, error) {
 	if err == nil {
-		c.Set(key, toV[T, V](v))
+		if s != nil {
+			c.setIn(s, key, toV[T, V](v), c.ttl)
+		} else {
+			c.Set(key, toV[T, V](v))
+		}
 		return v, nil
 	}
-	cached, age, ok := c.lookup(key, p.maxAge)
+	var (
+		cached V
+		age    int64
+		ok     bool
+	)
+	if s != nil {
+		cached, age, ok = c.lookupIn(s, key, p.maxAge)
+	} else {
+		cached, age, ok = c.lookup(key, p.maxAge)
+	}
 	if !ok {
 		return v, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -519,3 +520,49 @@ func TestFallbackCallbackPanicsPropagate(t *testing.T) {
 }
 
 const name0 = "callback panic"
+
+// Fallback hashes its fixed key to a shard once; the values it stores and
+// serves must be those of the key's shard, as Get and Set see them.
+func TestFallbackFixedKeysFindTheirShards(t *testing.T) {
+	c := newCache[string, int](t, Config{})
+	require.Greater(t, len(c.shards), 1, "the test needs a sharded cache")
+	for i := range 200 {
+		key := "key-" + strconv.Itoa(i)
+		mw := Fallback[int](c, key, FallbackConfig{})
+		v, err := mw(func(context.Context) (int, error) { return i, nil })(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, i, v)
+		got, ok := c.Get(key)
+		require.True(t, ok, "Get does not find what the fallback stored under %q", key)
+		require.Equal(t, i, got)
+
+		c.Set(key, i+1000)
+		v, err = mw(func(context.Context) (int, error) { return 0, errDown })(context.Background())
+		require.NoError(t, err, "the fallback does not serve what Set stored under %q", key)
+		require.Equal(t, i+1000, v)
+	}
+}
+
+// A fixed key that a cache cannot hold behaves as with FallbackFunc: a NaN
+// is never stored, and a key of an interface type holding an uncomparable
+// value panics at each call, like a map's, not when the middleware is built.
+func TestFallbackFixedKeysThatCannotBeStored(t *testing.T) {
+	t.Run("NaN", func(t *testing.T) {
+		c := newCache[float64, int](t, Config{})
+		mw := Fallback[int](c, math.NaN(), FallbackConfig{})
+		v, err := mw(func(context.Context) (int, error) { return 1, nil })(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+		assert.Zero(t, c.Len())
+		_, err = mw(func(context.Context) (int, error) { return 0, errDown })(context.Background())
+		assert.ErrorIs(t, err, errDown)
+	})
+	t.Run("uncomparable", func(t *testing.T) {
+		c := newCache[any, int](t, Config{})
+		var mw bulwark.Middleware[int]
+		require.NotPanics(t, func() { mw = Fallback[int](c, any([]int{1}), FallbackConfig{}) })
+		call := mw(func(context.Context) (int, error) { return 1, nil })
+		assert.Panics(t, func() { _, _ = call(context.Background()) })
+		assert.Zero(t, c.Len())
+	})
+}
