@@ -18,6 +18,7 @@ import (
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/cache"
+	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
 
@@ -118,17 +119,10 @@ var (
 		}},
 	}}
 
-	// TODO(pipeline): when the pipeline package lands, add its row to
-	// stackImpls and stackOpenFallbackImpls below, e.g.
-	//
-	//	{"pipeline", pipelineStackSuccess},
-	//
-	// where the function builds a pipeline.Stack whose executor "bench"
-	// has the same layers as newBulwarkStack (fallback with maxAge under
-	// fallbackKey, breaker with the common thresholds and requestTimeout,
-	// retry with retry.Config{}) and calls pipeline.Do with fallbackKey as
-	// the call's cache key. benchstat then shows lib=pipeline next to the
-	// others; docs/performance.md should gain the column.
+	// The pipeline rows run the same stack through pipeline.Do, with the
+	// layers the executor "bench" is configured with: what a pipeline
+	// user pays over hand-chaining the middlewares (the per-call context,
+	// finding the executor and its chain, the rollback layer being off).
 	stackImpls = []impl{
 		{"bulwark", func(tb testing.TB) func(context.Context) error {
 			s := newBulwarkStack(tb, resetTimeout)
@@ -142,6 +136,13 @@ var (
 		{"failsafe", func(tb testing.TB) func(context.Context) error {
 			s := newFailsafeStack(tb, resetTimeout)
 			return func(ctx context.Context) error { return s.svc.check(s.do(ctx, s.svc.call)) }
+		}},
+		{"pipeline", func(tb testing.TB) func(context.Context) error {
+			st := newPipelineStack(tb, resetTimeout)
+			svc := newService(tb)
+			return func(ctx context.Context) error {
+				return svc.check(pipeline.Do(ctx, st, "bench", svc.call, pipeline.FallbackKey(fallbackKey)))
+			}
 		}},
 	}
 	stack         = row{name: "Stack", impls: stackImpls}
@@ -157,6 +158,19 @@ var (
 			})
 			call := s.mw(d.call)
 			return func(ctx context.Context) error { return d.checkServed(call(ctx)) }
+		}},
+		{"pipeline", func(tb testing.TB) func(context.Context) error {
+			st := newPipelineStack(tb, longReset)
+			svc := newService(tb)
+			do := func(ctx context.Context, fn func(context.Context) (int, error)) (int, error) {
+				return pipeline.Do(ctx, st, "bench", fn, pipeline.FallbackKey(fallbackKey))
+			}
+			prime(tb, svc, do)
+			d := tripped(tb, func(fn func(context.Context) (int, error)) error {
+				_, err := breaker.Do(tb.Context(), st.Breaker("bench"), fn)
+				return err
+			})
+			return func(ctx context.Context) error { return d.checkServed(do(ctx, d.call)) }
 		}},
 		{"gobreaker", func(tb testing.TB) func(context.Context) error {
 			s := newGobreakerStack(tb, longReset)
@@ -244,6 +258,28 @@ func newBulwarkStack(tb testing.TB, reset time.Duration) *bulwarkStack {
 			retry.Middleware[int](newRetrier(tb, retry.Config{})),
 		),
 	}
+}
+
+// newPipelineStack is the same stack as newBulwarkStack, as the executor
+// "bench" of a pipeline.Stack.
+func newPipelineStack(tb testing.TB, reset time.Duration) *pipeline.Stack {
+	tb.Helper()
+	fb := &pipeline.FallbackConfig{}
+	fb.MaxAge = maxAge
+	st, err := pipeline.New(pipeline.Config{
+		Fallback: fb,
+		Breaker: &breaker.Config{
+			FailureThreshold: failureThreshold,
+			SuccessThreshold: successThreshold,
+			ResetTimeout:     reset,
+			RequestTimeout:   requestTimeout,
+		},
+		Retry: &retry.Config{},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }
 
 // primeBulwark stores a good value by one successful call.
