@@ -171,12 +171,12 @@ func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 		return run(c)
 	}
 	key, _, ok := idempotencyKey(c)
-	if !ok || key == "" {
+	if !ok || key == "" || !rollback.InScope(c.Context) {
 		return run(c)
 	}
 	f := &forgetter{m: l.idem, key: key}
 	if rollback.OnRollback(c.Context, l.forgetName, f.forget) != nil {
-		return run(c) // no enclosing scope
+		return run(c) // the scope ended meanwhile
 	}
 	v, err := run(c)
 	if err == nil && !c.report.Replayed() {

@@ -241,7 +241,7 @@ func fallbackKey(ctx context.Context) (string, bool) {
 	if k, ok := cache.KeyFrom[string](ctx); ok {
 		return k, true
 	}
-	return c.opts.operation, true
+	return c.opts.fallbackKey, true // the operation's name
 }
 
 // stats returns the executor's statistics.

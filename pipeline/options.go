@@ -77,13 +77,13 @@ func SkipFallback() CallOption {
 	return CallOption{kind: optSkipFallback}
 }
 
-// callOptions are the options of one call, resolved.
+// callOptions are the options of one call, resolved. They live in the
+// call's context, so they are kept small.
 type callOptions struct {
 	key, fingerprint string
+	fallbackKey      string // FallbackKey, else Operation
 	hasKey           bool
-	fallbackKey      string
-	hasFallbackKey   bool
-	operation        string
+	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
 }
 
@@ -102,7 +102,9 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 		case optFingerprint:
 			o.fingerprint = opt.s
 		case optOperation:
-			o.operation = opt.s
+			if !o.hasFallbackKey {
+				o.fallbackKey = opt.s
+			}
 		case optFallbackKey:
 			o.fallbackKey, o.hasFallbackKey = opt.s, true
 		case optSkipFallback:

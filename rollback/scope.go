@@ -100,6 +100,20 @@ func begin(ctx context.Context, cfg *settings) *scopeCtx {
 	return c
 }
 
+// InScope reports whether ctx carries an open rollback scope, that is
+// whether [OnRollback] with ctx would register a compensation. Code that
+// builds a compensation only to register it can ask first and save the
+// work when nothing would register it. InScope is safe for concurrent use.
+func InScope(ctx context.Context) bool {
+	s, _ := ctx.Value(scopeKey{}).(*Scope)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == scopeOpen
+}
+
 // OnRollback registers undo, under name, with the rollback scope carried
 // by ctx: if the protected call fails or panics, undo runs, in reverse
 // order of registration, on a context that is not cancelled with the

@@ -237,3 +237,26 @@ func TestNestedDoOutlivingItsEnclosingCall(t *testing.T) {
 	assert.Zero(t, r.v, "its work was undone, so no value is returned")
 	assert.Equal(t, []string{"late"}, j.names())
 }
+
+func TestInScope(t *testing.T) {
+	assert.False(t, rollback.InScope(context.Background()))
+	ctx, sc, err := rollback.Begin(context.Background())
+	require.NoError(t, err)
+	assert.True(t, rollback.InScope(ctx))
+	require.NoError(t, sc.Commit())
+	assert.False(t, rollback.InScope(ctx), "an ended scope registers nothing")
+
+	ran := false
+	failed := errors.New("step failed")
+	_, err = rollback.Do(context.Background(), func(ctx context.Context) (int, error) {
+		assert.True(t, rollback.InScope(ctx))
+		require.NoError(t, rollback.OnRollback(ctx, "undo", func(ctx context.Context) error {
+			ran = true
+			assert.False(t, rollback.InScope(ctx), "compensations see no scope")
+			return nil
+		}))
+		return 0, failed
+	})
+	require.ErrorIs(t, err, failed)
+	assert.True(t, ran)
+}
