@@ -19,8 +19,10 @@ type subscriber struct {
 // Listeners are called synchronously on the goroutine of the call that
 // caused the event, never under a lock, in the order they subscribed;
 // they must be safe for concurrent use and should return quickly. While
-// nobody listens, the breakers emit no per-call events and read no clock
-// for them.
+// nobody listens (no subscriber, no listener in the layer's own config),
+// the breaker, fallback, retry and rollback layers build no events and
+// read no clock for them; subscribing or cancelling the last subscription
+// rebuilds them, keeping their state.
 func (s *Stack) Subscribe(listener bulwark.Listener) (cancel func()) {
 	if s == nil || listener == nil {
 		return func() {}
@@ -35,7 +37,7 @@ func (s *Stack) Subscribe(listener bulwark.Listener) (cancel func()) {
 	next = append(next, subscriber{id: id, fn: listener})
 	s.listeners.Store(&next)
 	if len(next) == 1 {
-		s.rewireBreakersLocked()
+		s.rewireLocked()
 	}
 	s.mu.Unlock()
 
@@ -53,7 +55,7 @@ func (s *Stack) Subscribe(listener bulwark.Listener) (cancel func()) {
 		next := slices.Delete(slices.Clone(*cur), i, i+1)
 		s.listeners.Store(&next)
 		if len(next) == 0 {
-			s.rewireBreakersLocked()
+			s.rewireLocked()
 		}
 	}
 }
@@ -75,20 +77,17 @@ func (s *Stack) publish(ev bulwark.Event) {
 	}
 }
 
-// rewireBreakersLocked gives every breaker a listener, or takes it away,
-// after the first subscriber came or the last one left. The breakers keep
-// their state.
-func (s *Stack) rewireBreakersLocked() {
+// rewireLocked gives every layer whose events cost something a listener,
+// or takes it away, after the first subscriber came or the last one left.
+// The layers keep their state.
+func (s *Stack) rewireLocked() {
 	m := s.execs.Load()
 	if m == nil {
 		return
 	}
-	for name, e := range *m {
-		l := e.layers.Load()
-		if l.cfg.Breaker == nil {
-			continue
-		}
-		// The configuration was validated when it was given.
-		_ = s.breakers.Configure(name, e.breakerConfig(l.cfg))
+	for _, e := range *m {
+		// The configuration was validated when it was given, and its
+		// layers were built from it once already.
+		_ = e.rewireLocked()
 	}
 }

@@ -53,10 +53,36 @@ type typedFunc struct {
 // configureLocked builds the layers of cfg, keeping the state of the
 // current ones where it can, and publishes them. cfg was validated.
 func (e *executor) configureLocked(cfg Config) error {
+	return e.buildLocked(cfg, false)
+}
+
+// rewireLocked rebuilds the layers of the current configuration after the
+// stack's first subscriber came or its last one left, so that the layers
+// whose events cost something on a hot path (the breaker's per-call
+// events, the fallback's) report only while someone listens. Every
+// layer's state is kept, the idempotency Manager included (its listener is
+// always installed: its events are rare).
+func (e *executor) rewireLocked() error {
+	return e.buildLocked(e.layers.Load().cfg, true)
+}
+
+// optionalListener is listener(own) when someone listens (own is set, or
+// the stack has subscribers), and nil otherwise, so that the layer builds
+// no events at all.
+func (e *executor) optionalListener(own bulwark.Listener) bulwark.Listener {
+	if own == nil && !e.stack.hasListeners() {
+		return nil
+	}
+	return e.listener(own)
+}
+
+func (e *executor) buildLocked(cfg Config, keepManager bool) error {
 	prev := e.layers.Load()
 	l := &layers{cfg: cfg}
 
-	if c := cfg.Idempotency; c != nil {
+	if keepManager && prev.idem != nil {
+		l.idem, l.forgetName = prev.idem, prev.forgetName
+	} else if c := cfg.Idempotency; c != nil {
 		store := c.Store
 		if store == nil {
 			if e.memStore == nil {
@@ -80,7 +106,7 @@ func (e *executor) configureLocked(cfg Config) error {
 
 	if c := cfg.Fallback; c != nil {
 		l.fallbackCfg = c.FallbackConfig
-		l.fallbackCfg.OnEvent = e.listener(c.OnEvent)
+		l.fallbackCfg.OnEvent = e.optionalListener(c.OnEvent)
 		maxAge := c.MaxAge
 		if maxAge == 0 {
 			maxAge = cache.DefaultMaxAge
@@ -108,7 +134,7 @@ func (e *executor) configureLocked(cfg Config) error {
 
 	if c := cfg.Retry; c != nil {
 		rcfg := *c
-		rcfg.OnEvent = e.listener(rcfg.OnEvent)
+		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent)
 		r, err := retry.New(rcfg)
 		if err != nil {
 			return e.configError("Retry", err)
@@ -118,7 +144,7 @@ func (e *executor) configureLocked(cfg Config) error {
 
 	if c := cfg.Rollback; c != nil {
 		rcfg := *c
-		rcfg.OnEvent = e.listener(rcfg.OnEvent)
+		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent)
 		l.rollback = &rcfg
 	}
 
@@ -134,9 +160,7 @@ func (e *executor) breakerConfig(cfg Config) breaker.Config {
 	if b.Logger == nil {
 		b.Logger = cfg.Logger
 	}
-	if b.OnEvent != nil || e.stack.hasListeners() {
-		b.OnEvent = e.listener(b.OnEvent)
-	}
+	b.OnEvent = e.optionalListener(b.OnEvent)
 	return b
 }
 
