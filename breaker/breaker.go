@@ -338,28 +338,43 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 		if st.successes.Load()&sampleMask == sampleMask {
 			return doSampled(ctx, b, fn, w, st)
 		}
-		// The fast path: CLOSED, no clock, no lock, no allocation.
-		returned := false
-		defer func() {
-			if !returned {
-				b.closedPanic(w, st, -1)
-			}
-		}()
+		// The fast path: CLOSED, no clock, no lock, no allocation. After fn
+		// returns, the path reads b, w and st back from g, which the
+		// deferred check holds anyway, so that they are spilled once.
+		g := closedCall{b: b, w: w, st: st}
+		defer g.check()
 		v, err = fn(ctx)
-		returned = true
+		g.returned = true
 		if err != nil {
-			return v, b.closedError(ctx, w, st, err)
+			return v, g.b.closedError(ctx, g.w, g.st, err)
 		}
-		b.inc(&st.successes)
-		if w&(bitRun|bitStamp) != 0 || b.word.Load() != w {
-			b.closedSuccess(w)
+		g.b.inc(&g.st.successes)
+		if g.w&(bitRun|bitStamp) != 0 || g.b.word.Load() != g.w {
+			g.b.closedSuccess(g.w)
 		}
-		return v, nil
+		return v, err // err is nil; returning it spares a store
 	}
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
 		return v, b.rejectFast(ctx)
 	}
 	return doSlow(ctx, b, fn, w, nil)
+}
+
+// closedCall is a call on Do's fast path, as its deferred check sees it.
+type closedCall struct {
+	b        *Breaker
+	w        uint64  // the state word the call was admitted under
+	st       *stripe // its counters
+	returned bool    // fn returned: the call did not panic
+}
+
+// check counts the call as a failure if fn panicked. It is deferred by
+// Do's fast path: a method on a struct on the stack makes a cheaper defer
+// than a closure that captures the same variables.
+func (c *closedCall) check() {
+	if !c.returned {
+		c.b.closedPanic(c.w, c.st, -1)
+	}
 }
 
 // sampleMask selects the calls that measure their latency when nothing
