@@ -355,7 +355,11 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 		return v, err // err is nil; returning it spares a store
 	}
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
-		return v, b.rejectFast(ctx)
+		// rejectFast, written out: the call would cost about as much as
+		// the rest of the rejection.
+		b.inc(&b.pick().rejections)
+		bulwark.ReportFrom(ctx).SetRejected()
+		return v, ErrOpen
 	}
 	return doSlow(ctx, b, fn, w, nil)
 }
