@@ -336,35 +336,81 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 	if w&(stateMask|bitTimed) == uint64(Closed) {
 		st := b.pick()
 		if st.successes.Load()&sampleMask == sampleMask {
-			return doSlow(ctx, b, fn, w, st)
+			return doSampled(ctx, b, fn, w, st)
 		}
-		// The fast path: CLOSED, no clock, no lock, no allocation.
-		returned := false
-		defer func() {
-			if !returned {
-				b.closedPanic(w, st)
-			}
-		}()
+		// The fast path: CLOSED, no clock, no lock, no allocation. After fn
+		// returns, the path reads b, w and st back from g, which the
+		// deferred check holds anyway, so that they are spilled once.
+		g := closedCall{b: b, w: w, st: st}
+		defer g.check()
 		v, err = fn(ctx)
-		returned = true
+		g.returned = true
 		if err != nil {
-			return v, b.closedError(ctx, w, st, err)
+			return v, g.b.closedError(ctx, g.w, g.st, err)
 		}
-		b.inc(&st.successes)
-		if w&(bitRun|bitStamp) != 0 || b.word.Load() != w {
-			b.closedSuccess(w)
+		g.b.inc(&g.st.successes)
+		if g.w&(bitRun|bitStamp) != 0 || g.b.word.Load() != g.w {
+			g.b.closedSuccess(g.w)
 		}
-		return v, nil
+		return v, err // err is nil; returning it spares a store
 	}
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
-		return v, b.rejectFast(ctx)
+		// rejectFast, written out: the call would cost about as much as
+		// the rest of the rejection.
+		b.inc(&b.pick().rejections)
+		bulwark.ReportFrom(ctx).SetRejected()
+		return v, ErrOpen
 	}
 	return doSlow(ctx, b, fn, w, nil)
+}
+
+// closedCall is a call on Do's fast path, as its deferred check sees it.
+type closedCall struct {
+	b        *Breaker
+	w        uint64  // the state word the call was admitted under
+	st       *stripe // its counters
+	returned bool    // fn returned: the call did not panic
+}
+
+// check counts the call as a failure if fn panicked. It is deferred by
+// Do's fast path: a method on a struct on the stack makes a cheaper defer
+// than a closure that captures the same variables.
+func (c *closedCall) check() {
+	if !c.returned {
+		c.b.closedPanic(c.w, c.st, -1)
+	}
 }
 
 // sampleMask selects the calls that measure their latency when nothing
 // else reads the clock: one in 64 per stripe.
 const sampleMask = 63
+
+// doSampled is the fast path's call that measures its latency (see
+// sampleMask). Nothing else needs the time of day, so it reads only the
+// monotonic clock (time.Since has a shortcut for that), which costs about
+// half as much as time.Now.
+func doSampled[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, st *stripe) (v T, err error) {
+	start := time.Since(b.epoch)
+	returned := false
+	defer func() {
+		if !returned {
+			b.closedPanic(w, st, start)
+		}
+	}()
+	v, err = fn(ctx)
+	returned = true
+	if err != nil {
+		t := ticket{w: w, s: b.set.Load(), st: st, measure: true, start: b.epoch.Add(start)}
+		return v, b.finish(ctx, ctx, &t, err)
+	}
+	end := time.Since(b.epoch)
+	b.inc(&st.successes)
+	st.latencySum.Add(int64(end - start))
+	st.latencyN.Add(1)
+	st.lastSuccess.Store(int64(end) + 1) // as sinceEpoch
+	b.notify(b.successSlow(w>>genShift, false, b.epoch.Add(end)))
+	return v, nil
+}
 
 // closedSuccess finishes counting a success of the fast path when the state
 // word says the core must see it. It is kept out of line so that the fast
@@ -375,11 +421,16 @@ func (b *Breaker) closedSuccess(w uint64) {
 	b.notify(b.successSlow(w>>genShift, false, time.Time{}))
 }
 
-// closedPanic counts a panic of the fast path.
+// closedPanic counts a panic of the fast path. start is the call's start
+// (time since the epoch) if it was measured, negative if not.
 //
 //go:noinline
-func (b *Breaker) closedPanic(w uint64, st *stripe) {
-	b.panicked(&ticket{w: w, s: b.set.Load(), st: st})
+func (b *Breaker) closedPanic(w uint64, st *stripe, start time.Duration) {
+	t := ticket{w: w, s: b.set.Load(), st: st}
+	if start >= 0 {
+		t.measure, t.start = true, b.epoch.Add(start)
+	}
+	b.panicked(&t)
 }
 
 // closedError counts an error of the fast path.

@@ -76,3 +76,41 @@ func TestStatsLatencySampledOnTheFastPath(t *testing.T) {
 		assert.WithinDuration(t, time.Now(), st.LastSuccess, 64*time.Millisecond)
 	})
 }
+
+// The fast path's sampled call (doSampled) measures failures and panics as
+// it measures successes, so that the sample is not biased.
+func TestStatsSampledCallMeasuresEveryOutcome(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{RequestTimeout: -1, FailureThreshold: 10})
+		c := newClock()
+		ctx := context.Background()
+		sampled := func(d time.Duration, err error, panicValue any) {
+			doSampled(ctx, b, func(context.Context) (int, error) {
+				time.Sleep(d)
+				if panicValue != nil {
+					panic(panicValue)
+				}
+				return 1, err
+			}, b.word.Load(), b.pick())
+		}
+		sampled(100*time.Millisecond, nil, nil)
+		sampled(200*time.Millisecond, errBoom, nil)
+		func() {
+			defer func() { assert.Equal(t, "sampled", recover(), "the panic goes on unchanged") }()
+			sampled(600*time.Millisecond, nil, "sampled")
+		}()
+		st := b.Stats()
+		assert.Equal(t, int64(1), st.Successes)
+		assert.Equal(t, int64(2), st.Failures, "the error and the panic")
+		assert.Equal(t, int64(2), st.ConsecutiveFailures)
+		assert.Equal(t, 300*time.Millisecond, st.MeanLatency, "all three calls measured")
+		assert.Equal(t, c.start.Add(100*time.Millisecond), st.LastSuccess)
+		assert.Equal(t, c.start.Add(900*time.Millisecond), st.LastFailure)
+
+		// A sampled success after failures clears the run exactly.
+		sampled(100*time.Millisecond, nil, nil)
+		st = b.Stats()
+		assert.Zero(t, st.ConsecutiveFailures)
+		assert.Equal(t, c.start.Add(time.Second), st.LastSuccess)
+	})
+}
