@@ -329,6 +329,11 @@ func (b *Breaker) resetDue() {
 // is classified by Config.IsFailure. An error caused by the breaker's own
 // timeout wraps [ErrTimeout].
 //
+// Do runs fn on the caller's goroutine and waits for it, whatever
+// Config.AbandonOnTimeout says (see there, and [Middleware]); so a
+// function passed to Do need not live on the heap, and a call that
+// succeeds in the CLOSED state allocates nothing, even with a closure.
+//
 // A panic in fn counts as a failure and then propagates unchanged. Do is
 // safe for concurrent use.
 func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err error) {
@@ -361,7 +366,7 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 		bulwark.ReportFrom(ctx).SetRejected()
 		return v, ErrOpen
 	}
-	return doSlow(ctx, b, fn, w, nil)
+	return doSlow(ctx, b, fn, w, nil, nil)
 }
 
 // closedCall is a call on Do's fast path, as its deferred check sees it.
@@ -444,14 +449,22 @@ func (b *Breaker) closedError(ctx context.Context, w uint64, st *stripe, err err
 // doSlow serves every call that is not a plain CLOSED success: timed calls,
 // probes, rejections that must read the clock, calls with AbandonOnTimeout.
 // sampled is the stripe of a CLOSED call picked to measure its latency.
-func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled *stripe) (v T, err error) {
+//
+// abandon runs the call in a goroutine of its own when AbandonOnTimeout is
+// set; it is nil for Do, which always runs fn on the caller's goroutine.
+// Only a Middleware, whose function is allocated once when it is built,
+// passes one: were fn itself handed to a goroutine here, every function
+// passed to Do would have to live on the heap, and each call would cost
+// its caller an allocation.
+func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled *stripe, abandon abandoner[T]) (v T, err error) {
 	var t ticket
 	if err := b.admit(ctx, &t, w, sampled); err != nil {
 		return v, err
 	}
 	callCtx, cancel := b.callContext(ctx, &t)
-	if t.s.abandon {
-		return doAbandon(ctx, callCtx, cancel, b, &t, fn)
+	if t.s.abandon && abandon != nil {
+		at := t // only this path puts the ticket on the heap
+		return abandon(ctx, callCtx, cancel, b, &at)
 	}
 	returned := false
 	defer func() {
@@ -531,12 +544,24 @@ func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b
 	return zero, err
 }
 
-// Middleware returns a middleware that runs every call through b with
-// [Do]. The returned middleware and the functions it builds are safe for
-// concurrent use.
+// abandoner runs a call admitted as t in a goroutine of its own
+// (AbandonOnTimeout); see doAbandon.
+type abandoner[T any] func(ctx, callCtx context.Context, cancel context.CancelFunc, b *Breaker, t *ticket) (T, error)
+
+// Middleware returns a middleware that runs every call through b as [Do]
+// does, and that honours Config.AbandonOnTimeout: when it is set, the
+// wrapped function runs in a goroutine of its own and the caller returns
+// as soon as the call's context ends. The returned middleware and the
+// functions it builds are safe for concurrent use.
 func Middleware[T any](b *Breaker) bulwark.Middleware[T] {
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		abandon := func(ctx, callCtx context.Context, cancel context.CancelFunc, b *Breaker, t *ticket) (T, error) {
+			return doAbandon(ctx, callCtx, cancel, b, t, next)
+		}
 		return func(ctx context.Context) (T, error) {
+			if b.set.Load().abandon {
+				return doSlow(ctx, b, next, b.word.Load(), nil, abandon)
+			}
 			return Do(ctx, b, next)
 		}
 	}

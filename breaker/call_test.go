@@ -130,11 +130,11 @@ func TestAbandonOnTimeoutReturnsAtTheDeadline(t *testing.T) {
 			RequestTimeout: 2 * time.Second, AbandonOnTimeout: true, OnEvent: rec.listen})
 		c := newClock()
 		finished := make(chan struct{})
-		_, err := Do(context.Background(), b, func(ctx context.Context) (int, error) {
+		_, err := Middleware[int](b)(func(ctx context.Context) (int, error) {
 			defer close(finished)
 			time.Sleep(4 * time.Second) // ignores its context
 			return 1, nil
-		})
+		})(context.Background())
 		assert.Equal(t, 2*time.Second, c.since(), "the caller returns at the deadline")
 		assert.ErrorIs(t, err, ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -166,7 +166,7 @@ func TestAbandonOnCallerCancel(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		time.AfterFunc(time.Second, func() { cancel(cause) })
 		release := make(chan struct{})
-		_, err := Do(ctx, b, func(context.Context) (int, error) { <-release; return 0, errBoom })
+		_, err := Middleware[int](b)(func(context.Context) (int, error) { <-release; return 0, errBoom })(ctx)
 		assert.Equal(t, cause, err, "the caller gets its context's cause")
 		close(release)
 		synctest.Wait()
@@ -180,13 +180,13 @@ func TestAbandonOnCallerCancel(t *testing.T) {
 func TestAbandonReturnsResultsInTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBreakerT(t, Config{RequestTimeout: time.Minute, AbandonOnTimeout: true, OnEvent: func(bulwark.Event) {}})
-		v, err := Do(context.Background(), b, func(context.Context) (string, error) {
+		v, err := Middleware[string](b)(func(context.Context) (string, error) {
 			time.Sleep(time.Second)
 			return "ok", nil
-		})
+		})(context.Background())
 		assert.Equal(t, "ok", v)
 		assert.NoError(t, err)
-		_, err = Do(context.Background(), b, func(context.Context) (string, error) { return "", errBoom })
+		_, err = Middleware[string](b)(func(context.Context) (string, error) { return "", errBoom })(context.Background())
 		assert.ErrorIs(t, err, errBoom)
 		st := b.Stats()
 		assert.Equal(t, int64(1), st.Successes)
@@ -200,9 +200,36 @@ func TestAbandonPanicReachesTheCaller(t *testing.T) {
 		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: time.Minute, AbandonOnTimeout: true})
 		func() {
 			defer func() { assert.Equal(t, "bad", recover()) }()
-			Do(context.Background(), b, func(context.Context) (int, error) { panic("bad") })
-			t.Fatal("Do returned")
+			Middleware[int](b)(func(context.Context) (int, error) { panic("bad") })(context.Background())
+			t.Fatal("the call returned")
 		}()
 		assert.Equal(t, Open, b.State())
 	})
+}
+
+func TestDoWaitsEvenWithAbandonOnTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{RequestTimeout: 2 * time.Second, AbandonOnTimeout: true})
+		c := newClock()
+		v, err := Do(context.Background(), b, func(ctx context.Context) (int, error) {
+			time.Sleep(3 * time.Second) // ignores its context
+			return 1, nil
+		})
+		assert.Equal(t, 3*time.Second, c.since(), "Do runs fn on the caller's goroutine")
+		assert.Equal(t, 1, v)
+		assert.NoError(t, err, "fn answered, late")
+	})
+}
+
+func TestDoWithAClosureAllocatesNothing(t *testing.T) {
+	b := newBreakerT(t, Config{RequestTimeout: -1})
+	ctx := context.Background()
+	n := 41
+	allocs := testing.AllocsPerRun(1000, func() {
+		v, err := Do(ctx, b, func(context.Context) (int, error) { return n + 1, nil })
+		if v != 42 || err != nil {
+			t.Fatal(v, err)
+		}
+	})
+	assert.Zero(t, allocs, "a capturing closure passed to Do stays on the caller's stack")
 }

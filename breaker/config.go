@@ -106,12 +106,18 @@ type Config struct {
 	// at least 100ms; must be 0 outside ratio mode.
 	SamplingWindow time.Duration
 
-	// AbandonOnTimeout makes the caller return as soon as the call's
-	// context ends (RequestTimeout or the caller's own cancellation) even
-	// if the function ignores its context. The function then runs in its
-	// own goroutine, which may outlive the call; its late result is
-	// discarded and cannot change the circuit. Default false: the breaker
-	// calls the function on the caller's goroutine and waits for it.
+	// AbandonOnTimeout makes the caller of a function wrapped by
+	// [Middleware] return as soon as the call's context ends
+	// (RequestTimeout or the caller's own cancellation) even if the
+	// function ignores its context. The function then runs in its own
+	// goroutine, which may outlive the call; its late result is discarded
+	// and cannot change the circuit. Default false: the breaker calls the
+	// function on the caller's goroutine and waits for it.
+	//
+	// [Do] always waits: handing its function to a goroutine would force
+	// every function passed to Do onto the heap, an allocation per call
+	// even with the option off. To abandon a function you hold, call
+	// Middleware(b)(fn)(ctx), or better, wrap it once.
 	AbandonOnTimeout bool
 
 	// OnEvent receives circuit events (circuit:opened, circuit:half-open,
