@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/rollback"
 )
@@ -92,46 +93,123 @@ func Do[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T
 // with idempotency.WithKey, a fallback key attached with cache.WithKey,
 // and cache.SkipFallback are honoured when opts do not set them.
 //
-// The returned middleware, and the Funcs it builds, are safe for
-// concurrent use. They find the executor and its chain once and reuse
-// them until the executor is configured again.
+// Middleware is the form for hot paths: it finds the executor and builds
+// the layers around the wrapped function once (again after the executor is
+// configured anew), and a call then costs only what its layers cost, with
+// no context or allocation of the pipeline's own. An invalid option or
+// executor name is reported by every call. The returned middleware, and
+// the Funcs it builds, are safe for concurrent use.
 func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Middleware[T] {
-	opts = append([]CallOption(nil), opts...)
+	var o callOptions
+	optErr := o.apply(executor, opts)
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
-		var cached atomic.Pointer[boundChain[T]]
+		var bound atomic.Pointer[boundChain[T]]
 		return func(ctx context.Context) (T, error) {
-			b := cached.Load()
+			b := bound.Load()
 			if b == nil || b.exec.layers.Load() != b.layers {
-				if s == nil || next == nil {
-					return Do(ctx, s, executor, next, opts...)
-				}
-				e, err := s.executor(executor)
-				if err != nil {
+				var err error
+				if b, err = bind(s, executor, next, &o, optErr); err != nil {
 					var zero T
 					return zero, err
 				}
-				l := e.layers.Load()
-				b = &boundChain[T]{exec: e, layers: l, run: chain[T](l)}
-				cached.Store(b)
+				bound.Store(b)
 			}
-			c := &call{Context: ctx, fn: next}
-			if len(opts) > 0 {
-				if err := c.opts.apply(executor, opts); err != nil {
-					var zero T
-					return zero, err
-				}
-			}
-			return runCall(c, b.layers, b.run)
+			return b.run(ctx)
 		}
 	}
 }
 
-// boundChain is a chain found for a Middleware, valid while its executor
-// keeps the same layers.
+// boundChain is the chain a Middleware built around its function, valid
+// while its executor keeps the same layers.
 type boundChain[T any] struct {
 	exec   *executor
 	layers *layers
 	run    bulwark.Func[T]
+}
+
+// bind builds a Middleware's chain around next for the executor's current
+// layers. The call options are fixed, so the key functions read them from
+// the closure instead of from a per-call context.
+func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions, optErr error) (*boundChain[T], error) {
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("%w: nil Stack", ErrInvalid)
+	case next == nil:
+		return nil, fmt.Errorf("%w: executor %q: nil function", ErrInvalid, executor)
+	case optErr != nil:
+		return nil, optErr
+	}
+	e, err := s.executor(executor)
+	if err != nil {
+		return nil, err
+	}
+	l := e.layers.Load()
+	idemKey := func(ctx context.Context) (string, string, bool) {
+		if o.hasKey {
+			return o.key, o.fingerprint, true
+		}
+		return idempotency.KeyFrom(ctx)
+	}
+	fbKey := func(ctx context.Context) (string, bool) {
+		switch {
+		case o.skipFallback:
+			return "", false
+		case o.hasFallbackKey:
+			return o.fallbackKey, true
+		}
+		if k, ok := cache.KeyFrom[string](ctx); ok {
+			return k, true
+		}
+		return o.fallbackKey, true // the operation's name
+	}
+	run := build[T](l, idemKey, fbKey, next)
+	if l.idem != nil {
+		// Forget the key if an enclosing workflow rolls back, as runCall
+		// does for Do and Execute.
+		chained := run
+		run = func(ctx context.Context) (T, error) {
+			key, _, ok := idemKey(ctx)
+			if !ok || key == "" || !rollback.InScope(ctx) {
+				return chained(ctx)
+			}
+			f := &forgetter{m: l.idem, key: key}
+			if rollback.OnRollback(ctx, l.forgetName, f.forget) != nil {
+				return chained(ctx)
+			}
+			outer := bulwark.ReportFrom(ctx)
+			ctx, report := bulwark.WithReport(ctx) // to see whether it replayed
+			v, err := chained(ctx)
+			if err == nil && !report.Replayed() {
+				f.armed.Store(true)
+			}
+			passOn(report, outer)
+			return v, err
+		}
+	}
+	return &boundChain[T]{exec: e, layers: l, run: run}, nil
+}
+
+// passOn records what r recorded in outer, the caller's Report (which may
+// be nil).
+func passOn(r, outer *bulwark.Report) {
+	if outer == nil {
+		return
+	}
+	if n := r.Attempts(); n > 0 {
+		outer.SetAttempts(n)
+	}
+	if r.FromCache() {
+		outer.SetFromCache()
+	}
+	if r.Replayed() {
+		outer.SetReplayed()
+	}
+	if r.Rejected() {
+		outer.SetRejected()
+	}
+	if r.RolledBack() {
+		outer.SetRolledBack()
+	}
 }
 
 // prepare makes the call's context and finds the layers and chain to run

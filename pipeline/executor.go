@@ -203,21 +203,21 @@ func chain[T any](l *layers) bulwark.Func[T] {
 		}
 		next = append(next, *fs...)
 	}
-	fn := build[T](l)
+	fn := build[T](l, idempotencyKey, fallbackKey, invoke[T])
 	next = append(next, typedFunc{t: t, fn: fn})
 	l.chains.Store(&next)
 	return fn
 }
 
 // build assembles the middlewares of l, in the documented order, around
-// the function of the call in the context.
-func build[T any](l *layers) bulwark.Func[T] {
+// inner. idemKey and fbKey give each call's idempotency and fallback keys.
+func build[T any](l *layers, idemKey idempotency.KeyFunc, fbKey func(context.Context) (string, bool), inner bulwark.Func[T]) bulwark.Func[T] {
 	mws := make([]bulwark.Middleware[T], 0, 5)
 	if l.idem != nil {
-		mws = append(mws, idempotency.Middleware[T](l.idem, idempotencyKey))
+		mws = append(mws, idempotency.Middleware[T](l.idem, idemKey))
 	}
 	if l.cache != nil {
-		mws = append(mws, cache.FallbackFunc[T](l.cache, fallbackKey, l.fallbackCfg))
+		mws = append(mws, cache.FallbackFunc[T](l.cache, fbKey, l.fallbackCfg))
 	}
 	if l.breaker != nil {
 		mws = append(mws, breaker.Middleware[T](l.breaker))
@@ -228,7 +228,7 @@ func build[T any](l *layers) bulwark.Func[T] {
 	if l.rollback != nil {
 		mws = append(mws, rollback.Middleware[T](rollback.WithConfig(*l.rollback)))
 	}
-	return bulwark.Chain(mws...)(invoke[T])
+	return bulwark.Chain(mws...)(inner)
 }
 
 // invoke is the innermost Func of every chain: it runs the call's own

@@ -86,11 +86,11 @@ func (s *Stack) Configure(executor string, cfg Config) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.lookup(executor)
-	if e == nil {
-		e = s.addLocked(executor)
+	if e := s.lookup(executor); e != nil {
+		return e.configureLocked(clone(cfg))
 	}
-	return e.configureLocked(clone(cfg))
+	_, err := s.addLocked(executor, clone(cfg))
+	return err
 }
 
 // Executors returns the names of the executors that exist (configured or
@@ -135,24 +135,24 @@ func (s *Stack) executor(name string) (*executor, error) {
 	if e := s.lookup(name); e != nil {
 		return e, nil
 	}
-	e := s.addLocked(name)
-	if err := e.configureLocked(s.defaults); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return s.addLocked(name, s.defaults)
 }
 
-// addLocked makes the executor name, without layers yet, and publishes it.
-func (s *Stack) addLocked(name string) *executor {
+// addLocked makes the executor name with the layers of cfg and publishes
+// it: no call can see an executor whose layers are not built yet.
+func (s *Stack) addLocked(name string, cfg Config) (*executor, error) {
 	e := &executor{name: name, stack: s}
 	e.layers.Store(&layers{})
+	if err := e.configureLocked(cfg); err != nil {
+		return nil, err
+	}
 	next := make(map[string]*executor)
 	if m := s.execs.Load(); m != nil {
 		maps.Copy(next, *m)
 	}
 	next[name] = e
 	s.execs.Store(&next)
-	return e
+	return e, nil
 }
 
 // clone copies cfg and the sub-configs it points to.

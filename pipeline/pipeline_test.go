@@ -729,3 +729,93 @@ func TestWorkflowRollbackForgetsTheKeysOfUndoneSteps(t *testing.T) {
 		assert.Equal(t, []string{"create page-1", "delete page-1", "create page-2"}, log)
 	})
 }
+
+func TestMiddlewareForgetsKeysOfUndoneSteps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Reliable())
+		pages := 0
+		create := pipeline.Middleware[string](s, "notion", pipeline.IdempotencyKey("create-page"))(
+			func(ctx context.Context) (string, error) {
+				pages++
+				return fmt.Sprintf("page-%d", pages), rollback.OnRollback(ctx, "delete", func(context.Context) error { return nil })
+			})
+		later := errors.New("later step failed")
+		_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+			_, err := create(ctx)
+			require.NoError(t, err)
+			return 0, later
+		})
+		require.ErrorIs(t, err, later)
+
+		// The undone step runs again; then it is replayed, and the caller's
+		// report still learns about it.
+		v, err := create(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, "page-2", v)
+		_, err = rollback.Do(t.Context(), func(ctx context.Context) (string, error) {
+			ctx, report := bulwark.WithReport(ctx)
+			v, err := create(ctx)
+			assert.True(t, report.Replayed())
+			return v, err
+		})
+		require.NoError(t, err)
+		assert.Equal(t, 2, pages)
+	})
+}
+
+func TestMiddlewareCallAllocatesOnlyItsLayers(t *testing.T) {
+	cfg := pipeline.Config{Fallback: &pipeline.FallbackConfig{}, Breaker: &breaker.Config{RequestTimeout: -1}, Retry: &retry.Config{}}
+	s := newStack(t, cfg)
+	page := &struct{ ID string }{"p1"}
+	fn := pipeline.Middleware[*struct{ ID string }](s, "notion", pipeline.Operation("get"))(
+		func(context.Context) (*struct{ ID string }, error) { return page, nil })
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if v, err := fn(ctx); err != nil || v != page {
+			t.Fatal(v, err)
+		}
+	})
+	assert.Zero(t, allocs, "fallback, breaker and retry through a Middleware allocate nothing")
+}
+
+func TestDoFullStackAllocatesAtMostTwice(t *testing.T) {
+	cfg := pipeline.Config{
+		Fallback: &pipeline.FallbackConfig{}, Breaker: &breaker.Config{RequestTimeout: -1},
+		Retry: &retry.Config{}, Rollback: &rollback.Config{},
+	}
+	s := newStack(t, cfg)
+	page := &struct{ ID string }{"p1"}
+	fn := func(context.Context) (*struct{ ID string }, error) { return page, nil }
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if v, err := pipeline.Do(ctx, s, "notion", fn); err != nil || v != page {
+			t.Fatal(v, err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 2.0, "the call's context and the rollback scope")
+}
+
+// Concurrent first calls to a new executor all run through its layers:
+// none may see the executor before its layers are built.
+func TestConcurrentFirstCallsSeeTheLayers(t *testing.T) {
+	for round := range 50 {
+		s := newStack(t, pipeline.Config{Breaker: &breaker.Config{RequestTimeout: 10 * time.Second}})
+		var bare atomic.Int64
+		fn := func(ctx context.Context) (int, error) {
+			if ctx.Done() == nil { // no request timeout: the breaker was skipped
+				bare.Add(1)
+			}
+			return 1, nil
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 20 {
+					_, _ = pipeline.Do(context.Background(), s, "new", fn)
+				}
+			})
+		}
+		wg.Wait()
+		require.Zero(t, bare.Load(), "round %d: calls ran without the executor's layers", round)
+	}
+}
