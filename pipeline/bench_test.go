@@ -90,6 +90,29 @@ func BenchmarkStack(b *testing.B) {
 			}
 		}
 	})
+	b.Run("fallback-breaker-retry-no-timeout/Middleware", func(b *testing.B) {
+		cfg := fullStack()
+		cfg.Rollback = nil
+		s := benchStack(b, cfg)
+		fn := pipeline.Middleware[*page](s, "notion")(getPage)
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err := fn(ctx); err != nil || v != thePage {
+				b.Fatal(v, err)
+			}
+		}
+	})
+	b.Run("fallback-breaker-retry-no-timeout/Do", func(b *testing.B) {
+		cfg := fullStack()
+		cfg.Rollback = nil
+		s := benchStack(b, cfg)
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err := pipeline.Do(ctx, s, "notion", getPage); err != nil || v != thePage {
+				b.Fatal(v, err)
+			}
+		}
+	})
 	b.Run("breaker-only-no-timeout/Do", func(b *testing.B) {
 		s := benchStack(b, pipeline.Config{Breaker: &breaker.Config{RequestTimeout: -1}})
 		b.ReportAllocs()
