@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
-	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/rollback"
 )
@@ -144,46 +143,18 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 		return nil, err
 	}
 	l := e.layers.Load()
-	idemKey := func(ctx context.Context) (string, string, bool) {
-		if o.hasKey {
-			return o.key, o.fingerprint, true
-		}
-		return idempotency.KeyFrom(ctx)
-	}
-	fbKey := func(ctx context.Context) (string, bool) {
-		switch {
-		case o.skipFallback:
-			return "", false
-		case o.hasFallbackKey:
-			return o.fallbackKey, true
-		}
-		if k, ok := cache.KeyFrom[string](ctx); ok {
-			return k, true
-		}
-		return o.fallbackKey, true // the operation's name
-	}
-	run := build[T](l, idemKey, fbKey, next)
+	run := build[T](l, o.idempotencyKey, o.fallbackKeyOf, next)
 	if l.idem != nil {
-		// Forget the key if an enclosing workflow rolls back, as runCall
-		// does for Do and Execute.
 		chained := run
 		run = func(ctx context.Context) (T, error) {
-			key, _, ok := idemKey(ctx)
-			if !ok || key == "" || !rollback.InScope(ctx) {
-				return chained(ctx)
-			}
-			f := &forgetter{m: l.idem, key: key}
-			if rollback.OnRollback(ctx, l.forgetName, f.forget) != nil {
+			key, ok := forgettableKey(ctx, l, o.idempotencyKey)
+			if !ok {
 				return chained(ctx)
 			}
 			outer := bulwark.ReportFrom(ctx)
-			ctx, report := bulwark.WithReport(ctx) // to see whether it replayed
-			v, err := chained(ctx)
-			if err == nil && !report.Replayed() {
-				f.armed.Store(true)
-			}
-			passOn(report, outer)
-			return v, err
+			rctx, report := bulwark.WithReport(ctx) // to see whether it replayed
+			defer passOn(report, outer)
+			return forgettable(ctx, l, key, func() (T, error) { return chained(rctx) }, report.Replayed)
 		}
 	}
 	return &boundChain[T]{exec: e, layers: l, run: run}, nil
@@ -245,19 +216,34 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 // longer exist. Only a call that executed (or was answered from the
 // fallback cache) forgets its key; a replayed or failed one does not.
 func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
+	key, ok := forgettableKey(c, l, idempotencyKey)
+	if !ok {
+		return run(c)
+	}
+	return forgettable(c.Context, l, key, func() (T, error) { return run(c) }, c.report.Replayed)
+}
+
+// forgettableKey returns the idempotency key of a call made with ctx, if
+// the call has one and runs inside an open rollback scope, so that its key
+// must be forgotten if that scope rolls back.
+func forgettableKey(ctx context.Context, l *layers, keyOf idempotency.KeyFunc) (string, bool) {
 	if l.idem == nil {
-		return run(c)
+		return "", false
 	}
-	key, _, ok := idempotencyKey(c)
-	if !ok || key == "" || !rollback.InScope(c.Context) {
-		return run(c)
-	}
+	key, _, ok := keyOf(ctx)
+	return key, ok && key != "" && rollback.InScope(ctx)
+}
+
+// forgettable registers with the rollback scope of scope the forgetting
+// of key (see runCall), then runs the call; the forgetting is armed only
+// if the call succeeded without being replayed.
+func forgettable[T any](scope context.Context, l *layers, key string, call func() (T, error), replayed func() bool) (T, error) {
 	f := &forgetter{m: l.idem, key: key}
-	if rollback.OnRollback(c.Context, l.forgetName, f.forget) != nil {
-		return run(c) // the scope ended meanwhile
+	if rollback.OnRollback(scope, l.forgetName, f.forget) != nil {
+		return call() // the scope ended meanwhile
 	}
-	v, err := run(c)
-	if err == nil && !c.report.Replayed() {
+	v, err := call()
+	if err == nil && !replayed() {
 		f.armed.Store(true)
 	}
 	return v, err

@@ -239,33 +239,22 @@ func invoke[T any](ctx context.Context) (T, error) {
 	return c.fn.(bulwark.Func[T])(ctx)
 }
 
-// idempotencyKey is the idempotency layer's KeyFunc: the call option, or
-// else a key attached with idempotency.WithKey.
+// idempotencyKey is the idempotency layer's KeyFunc for Do and Execute:
+// the key of the call's options.
 func idempotencyKey(ctx context.Context) (key, fingerprint string, ok bool) {
-	if c := callFrom(ctx); c != nil && c.opts.hasKey {
-		return c.opts.key, c.opts.fingerprint, true
+	if c := callFrom(ctx); c != nil {
+		return c.opts.idempotencyKey(ctx)
 	}
 	return idempotency.KeyFrom(ctx)
 }
 
-// fallbackKey is the fallback layer's key function: FallbackKey, or a
-// key attached with cache.WithKey, or else the operation's name. A call
-// with SkipFallback has none.
+// fallbackKey is the fallback layer's key function for Do and Execute: the
+// fallback key of the call's options.
 func fallbackKey(ctx context.Context) (string, bool) {
-	c := callFrom(ctx)
-	if c == nil {
-		return cache.KeyFrom[string](ctx)
+	if c := callFrom(ctx); c != nil {
+		return c.opts.fallbackKeyOf(ctx)
 	}
-	switch {
-	case c.opts.skipFallback:
-		return "", false
-	case c.opts.hasFallbackKey:
-		return c.opts.fallbackKey, true
-	}
-	if k, ok := cache.KeyFrom[string](ctx); ok {
-		return k, true
-	}
-	return c.opts.fallbackKey, true // the operation's name
+	return cache.KeyFrom[string](ctx)
 }
 
 // stats returns the executor's statistics.

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
 )
 
@@ -85,6 +87,31 @@ type callOptions struct {
 	hasKey           bool
 	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
+}
+
+// idempotencyKey is the call's idempotency key: the option's, or else a
+// key attached to ctx with idempotency.WithKey.
+func (o *callOptions) idempotencyKey(ctx context.Context) (key, fingerprint string, ok bool) {
+	if o.hasKey {
+		return o.key, o.fingerprint, true
+	}
+	return idempotency.KeyFrom(ctx)
+}
+
+// fallbackKeyOf is the call's fallback key: FallbackKey, or a key attached
+// to ctx with cache.WithKey, or else the operation's name. A call with
+// SkipFallback has none.
+func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
+	switch {
+	case o.skipFallback:
+		return "", false
+	case o.hasFallbackKey:
+		return o.fallbackKey, true
+	}
+	if k, ok := cache.KeyFrom[string](ctx); ok {
+		return k, true
+	}
+	return o.fallbackKey, true // the operation's name
 }
 
 // apply resolves opts for a call to executor.
