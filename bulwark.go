@@ -9,6 +9,11 @@
 //   - [ErrRejected] is wrapped by every fail-fast refusal (an open circuit,
 //     too many half-open probes), so retry can refuse to retry it and a
 //     fallback can serve a cached value instead.
+//   - [ErrFinal], marked with [Final], is the service's final answer: it
+//     answered and refused the request on its merits (an HTTP 404, a
+//     declined card). No layer treats it as an outage: it is not retried,
+//     not counted against the circuit and never answered from the
+//     fallback cache.
 //   - [Event], [EventKind] and [Listener] let one subscriber watch every
 //     layer of the stack.
 //   - [Report] carries per-call metadata (attempts, served from cache,

@@ -72,23 +72,43 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// rejection is the type of the breaker's rejection sentinels: its message
-// is the breaker's own and it unwraps to bulwark.ErrRejected.
-type rejection struct{ msg string }
+// rejection is the type of the breaker's rejections: its message names
+// the breaker, it unwraps to bulwark.ErrRejected, and it matches kind (one
+// of the sentinels below) with errors.Is. Each breaker makes its two
+// rejections once, when it is created, so that rejecting allocates nothing.
+type rejection struct {
+	msg  string
+	kind error // ErrOpen or ErrTooManyProbes; nil for those sentinels themselves
+}
 
-func (e *rejection) Error() string { return e.msg }
-func (e *rejection) Unwrap() error { return bulwark.ErrRejected }
+func (e *rejection) Error() string        { return e.msg }
+func (e *rejection) Unwrap() error        { return bulwark.ErrRejected }
+func (e *rejection) Is(target error) bool { return e.kind != nil && target == e.kind }
 
 var (
-	// ErrOpen is returned, without running the call, while the circuit is
-	// OPEN. errors.Is(err, bulwark.ErrRejected) holds for it.
-	ErrOpen error = &rejection{"breaker: circuit open"}
+	// ErrOpen matches (with errors.Is) the error returned, without running
+	// the call, while the circuit is OPEN. The error itself names the
+	// breaker ("breaker notion: circuit open"); errors.Is(err,
+	// bulwark.ErrRejected) holds for it too.
+	ErrOpen error = &rejection{msg: "breaker: circuit open"}
 
-	// ErrTooManyProbes is returned, without running the call, while the
-	// circuit is HALF_OPEN and HalfOpenMaxCalls probes are already running.
-	// errors.Is(err, bulwark.ErrRejected) holds for it.
-	ErrTooManyProbes error = &rejection{"breaker: too many half-open probes"}
+	// ErrTooManyProbes matches (with errors.Is) the error returned, without
+	// running the call, while the circuit is HALF_OPEN and HalfOpenMaxCalls
+	// probes are already running. The error names the breaker ("breaker
+	// notion: too many half-open probes"); errors.Is(err,
+	// bulwark.ErrRejected) holds for it too.
+	ErrTooManyProbes error = &rejection{msg: "breaker: too many half-open probes"}
 )
+
+// rejections returns the breaker named name's two rejection errors: the
+// sentinels themselves for an unnamed breaker.
+func rejections(name string) (open, probes error) {
+	if name == "" {
+		return ErrOpen, ErrTooManyProbes
+	}
+	return &rejection{msg: "breaker " + name + ": circuit open", kind: ErrOpen},
+		&rejection{msg: "breaker " + name + ": too many half-open probes", kind: ErrTooManyProbes}
+}
 
 // The state word packs what the lock-free paths need into one atomic
 // uint64: the generation in the high bits, the state and flags in the low
@@ -120,6 +140,7 @@ type Breaker struct {
 	nextAttempt atomic.Int64 // OPEN: nanoseconds after epoch; math.MaxInt64 otherwise
 	ignoredN    atomic.Int64
 	timeoutN    atomic.Int64
+	finalN      atomic.Int64 // final answers counted as successes
 
 	mu          sync.Mutex
 	c           core
@@ -143,6 +164,8 @@ type readMostly struct {
 	win       atomic.Pointer[window]  // ratio mode only
 	allowDone atomic.Pointer[genDone] // Allow's allocation-free done for the current CLOSED generation
 	name      string
+	errOpen   error     // ErrOpen naming this breaker
+	errProbes error     // ErrTooManyProbes naming this breaker
 	epoch     time.Time // creation: the base of the nanosecond times
 }
 
@@ -161,6 +184,7 @@ func New(name string, cfg Config) (*Breaker, error) {
 func newBreaker(name string, s *settings) *Breaker {
 	b := &Breaker{stamp: true}
 	b.name, b.epoch, b.counters = name, time.Now(), newStripes()
+	b.errOpen, b.errProbes = rejections(name)
 	b.set.Store(s)
 	b.nextAttempt.Store(math.MaxInt64)
 	if s.ratio > 0 {
@@ -321,9 +345,10 @@ func (b *Breaker) resetDue() {
 
 // Do calls fn through the breaker b and returns its result.
 //
-// If the circuit rejects the call, fn is not called and Do returns
-// [ErrOpen] or [ErrTooManyProbes] (both wrap [bulwark.ErrRejected]) and
-// marks the call's [bulwark.Report] as rejected. Otherwise fn receives a
+// If the circuit rejects the call, fn is not called and Do returns an
+// error matching [ErrOpen] or [ErrTooManyProbes] (both wrap
+// [bulwark.ErrRejected]; the message names the breaker) and marks the
+// call's [bulwark.Report] as rejected. Otherwise fn receives a
 // context bounded by RequestTimeout (unless the caller's deadline is
 // earlier) and its outcome is counted: a nil error is a success; an error
 // is classified by Config.IsFailure. An error caused by the breaker's own
@@ -364,7 +389,7 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 		// the rest of the rejection.
 		b.inc(&b.pick().rejections)
 		bulwark.ReportFrom(ctx).SetRejected()
-		return v, ErrOpen
+		return v, b.errOpen
 	}
 	return doSlow(ctx, b, fn, w, nil, nil)
 }

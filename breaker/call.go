@@ -19,10 +19,15 @@ var ErrTimeout = errors.New("breaker: request timeout")
 type timeoutError struct {
 	err   error
 	after time.Duration
+	name  string // the breaker's
 }
 
 func (e *timeoutError) Error() string {
-	return "breaker: request timeout after " + e.after.String() + ": " + e.err.Error()
+	prefix := "breaker: "
+	if e.name != "" {
+		prefix = "breaker " + e.name + ": "
+	}
+	return prefix + "request timeout after " + e.after.String() + ": " + e.err.Error()
 }
 
 func (e *timeoutError) Is(target error) bool { return target == ErrTimeout }
@@ -71,7 +76,7 @@ func (b *Breaker) admit(ctx context.Context, t *ticket, w uint64, sampled *strip
 		return nil
 	case Open:
 		if w&bitDue == 0 && (now.IsZero() || int64(now.Sub(b.epoch)) < b.nextAttempt.Load()) {
-			return b.reject(ctx, t, ErrOpen, now)
+			return b.reject(ctx, t, b.errOpen, now)
 		}
 	}
 	if now.IsZero() {
@@ -96,11 +101,19 @@ func (b *Breaker) admit(ctx context.Context, t *ticket, w uint64, sampled *strip
 func (b *Breaker) rejectFast(ctx context.Context) error {
 	b.inc(&b.pick().rejections)
 	bulwark.ReportFrom(ctx).SetRejected()
-	return ErrOpen
+	return b.errOpen
 }
 
-// reject counts a rejection of the call t with err and reports it.
+// reject counts a rejection of the call t with err and reports it. err is
+// one of the core's sentinels or the breaker's own rejection; the caller
+// gets the breaker's own.
 func (b *Breaker) reject(ctx context.Context, t *ticket, err error, now time.Time) error {
+	switch err {
+	case ErrOpen:
+		err = b.errOpen
+	case ErrTooManyProbes:
+		err = b.errProbes
+	}
 	b.inc(&t.st.rejections)
 	bulwark.ReportFrom(ctx).SetRejected()
 	if on := t.s.onEvent; on != nil {
@@ -139,10 +152,13 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 		if timedOut {
 			b.timeoutN.Add(1)
 			if !errors.Is(err, ErrTimeout) {
-				err = &timeoutError{err: err, after: t.s.requestTimeout}
+				err = &timeoutError{err: err, after: t.s.requestTimeout, name: b.name}
 			}
 		}
 		o = classify(t.s, ctx, callCtx, err)
+		if o == success && bulwark.IsFinal(err) {
+			b.finalN.Add(1)
+		}
 	}
 	var now time.Time
 	if t.measure || o == failure {
@@ -174,7 +190,8 @@ func classify(s *settings, ctx, callCtx context.Context, err error) outcome {
 	switch {
 	case s.failure(ctx, err):
 		return failure
-	case callCtx.Err() != nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case callCtx.Err() != nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, bulwark.ErrRejected):
 		return ignored
 	}
 	return success

@@ -30,7 +30,7 @@ func TestRequestTimeoutCountsAsFailure(t *testing.T) {
 		assert.Equal(t, 2*time.Second, time.Since(start))
 		assert.ErrorIs(t, err, ErrTimeout)
 		assert.ErrorIs(t, err, context.DeadlineExceeded, "the function's own error stays in the chain")
-		assert.EqualError(t, err, "breaker: request timeout after 2s: context deadline exceeded")
+		assert.EqualError(t, err, "breaker svc: request timeout after 2s: context deadline exceeded")
 		assert.Equal(t, ErrTimeout, cause, "the function can tell the breaker's timeout by its cause")
 		st := b.Stats()
 		assert.Equal(t, int64(1), st.Failures)

@@ -73,15 +73,20 @@ type Config struct {
 	// always a success and IsFailure is not called for it.
 	//
 	// When IsFailure returns false, the call counts as a success if the
-	// service answered, and neither way if the call's context had ended or
-	// the error is a context error (context.Canceled or
-	// context.DeadlineExceeded): a call cut short proves nothing about the
-	// service.
+	// service answered (a final answer such as an HTTP 404 is counted in
+	// Stats.FinalAnswers too), and neither way if the call's context had
+	// ended, the error is a context error (context.Canceled or
+	// context.DeadlineExceeded) or a rejection by an inner layer (wrapping
+	// bulwark.ErrRejected): a call cut short or never sent proves nothing
+	// about the service.
 	//
-	// Default (nil): every error is a failure, except when ctx is done (the
-	// caller's own cancellation or deadline) and except errors wrapping
-	// context.Canceled. So a timeout imposed by the breaker counts as a
-	// failure and the caller's own cancellation counts neither way.
+	// Default (nil): [DefaultIsFailure]. Every error is a failure, except
+	// when ctx is done (the caller's own cancellation or deadline), errors
+	// wrapping context.Canceled, the service's final answers (wrapping
+	// bulwark.ErrFinal) and rejections (wrapping bulwark.ErrRejected). So
+	// a timeout imposed by the breaker counts as a failure, the caller's
+	// own cancellation counts neither way, and a 404 counts as a success.
+	// To extend the default, call DefaultIsFailure from your own function.
 	//
 	// IsFailure is called on the caller's goroutine, never under a lock,
 	// and must be safe for concurrent use.
@@ -268,5 +273,27 @@ func (s *settings) failure(ctx context.Context, err error) bool {
 	if s.isFailure != nil {
 		return s.isFailure(ctx, err)
 	}
-	return ctx.Err() == nil && !errors.Is(err, context.Canceled)
+	return DefaultIsFailure(ctx, err)
+}
+
+// DefaultIsFailure is the default [Config.IsFailure]: it reports whether
+// the non-nil err of a call made with the caller's context ctx counts
+// against the circuit. It returns false when ctx is done (the caller gave
+// up or ran out of time: that says nothing about the service), when err
+// wraps context.Canceled, when err is the service's final answer
+// ([bulwark.IsFinal]: the service is up and refused the request on its
+// merits) and when err wraps [bulwark.ErrRejected] (an inner layer, such
+// as a bulkhead, refused the call before it reached the service); true
+// for every other error, a timeout of the breaker's own included.
+//
+// Call it from your own IsFailure to extend it rather than rewrite it:
+//
+//	IsFailure: func(ctx context.Context, err error) bool {
+//		return !errors.Is(err, errQuotaExceeded) && breaker.DefaultIsFailure(ctx, err)
+//	}
+//
+// It is safe for concurrent use.
+func DefaultIsFailure(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, context.Canceled) &&
+		!bulwark.IsFinal(err) && !errors.Is(err, bulwark.ErrRejected)
 }

@@ -30,8 +30,8 @@ func ExampleDo() {
 	// Output:
 	// call 1: inventory: 503 service unavailable (circuit CLOSED, rejected: false)
 	// call 2: inventory: 503 service unavailable (circuit OPEN, rejected: false)
-	// call 3: breaker: circuit open (circuit OPEN, rejected: true)
-	// call 4: breaker: circuit open (circuit OPEN, rejected: true)
+	// call 3: breaker inventory: circuit open (circuit OPEN, rejected: true)
+	// call 4: breaker inventory: circuit open (circuit OPEN, rejected: true)
 	// the service was called 2 times
 }
 
@@ -50,7 +50,7 @@ func ExampleMiddleware() {
 	fmt.Println(err, report.Rejected())
 	// Output:
 	// search: connection refused false
-	// breaker: circuit open true
+	// breaker search: circuit open true
 }
 
 // A call site that is not a function, such as a message handler, uses the
@@ -91,7 +91,7 @@ func ExampleConfig_events() {
 	// Output:
 	// payments request:failure: card processor timeout
 	// payments circuit:opened: CLOSED -> OPEN after 1 failure(s)
-	// payments request:rejected: breaker: circuit open
+	// payments request:rejected: breaker payments: circuit open
 }
 
 func ExampleGroup() {

@@ -16,8 +16,14 @@ type Stats struct {
 	// Total is the number of finished calls: Successes + Failures +
 	// Ignored + Rejections.
 	Total int64
-	// Successes counts the calls that counted as successes.
+	// Successes counts the calls that counted as successes, final answers
+	// included.
 	Successes int64
+	// FinalAnswers counts the calls that ended with the service's final
+	// answer (an error wrapping bulwark.ErrFinal, such as an HTTP 404) and
+	// counted as successes: the service was up and answered. They are
+	// part of Successes.
+	FinalAnswers int64
 	// Failures counts the calls that counted against the circuit,
 	// including timeouts and panics.
 	Failures int64
@@ -79,6 +85,7 @@ func (b *Breaker) statsLocked() Stats {
 		Forced:               b.c.forced,
 		Successes:            t.successes,
 		Failures:             b.failures,
+		FinalAnswers:         b.finalN.Load(),
 		Timeouts:             b.timeoutN.Load(),
 		Ignored:              b.ignoredN.Load(),
 		Rejections:           t.rejections,
