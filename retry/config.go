@@ -84,8 +84,9 @@ type Config struct {
 	// IsRetryable reports whether an attempt's error is worth another
 	// attempt. It is not asked about the errors retry never retries
 	// (Permanent ones, those wrapping bulwark.ErrRejected, and any error
-	// once the caller's context is done). Nil means every other error is
-	// retryable. It is called on the caller's goroutine and must be safe
+	// once the caller's context is done). Nil means [DefaultIsRetryable]:
+	// every other error is retryable except the service's final answer
+	// (wrapping bulwark.ErrFinal). It is called on the caller's goroutine and must be safe
 	// for concurrent use if the Retrier is shared.
 	IsRetryable func(err error) bool
 

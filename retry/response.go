@@ -2,6 +2,8 @@ package retry
 
 import (
 	"math"
+
+	"github.com/bulwark-go/bulwark"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,8 +57,13 @@ func (e *HTTPError) RetryAfter() time.Duration { return e.Wait }
 // Statuses that repeating the same request cannot fix are marked
 // [Permanent], so Do returns them at once: every 4xx except 408 Request
 // Timeout, 425 Too Early and 429 Too Many Requests, and 501 Not
-// Implemented and 505 HTTP Version Not Supported. Every other 5xx is
-// retryable. errors.As finds the *HTTPError either way.
+// Implemented and 505 HTTP Version Not Supported. The 4xx among them are
+// also the service's final answer ([bulwark.Final]): the service is up and
+// refused this request, so the breaker does not count them as failures
+// and the fallback cache does not answer them. 501 and 505 are permanent
+// but not final: the endpoint cannot serve the request at all, which the
+// breaker should see. Every other 5xx is retryable. errors.As finds the
+// *HTTPError in every case.
 //
 // FromResponse is safe for concurrent use.
 func FromResponse(resp *http.Response) error {
@@ -73,10 +80,13 @@ func FromResponse(resp *http.Response) error {
 			e.Wait, _ = parseRetryAfter(v, now)
 		}
 	}
-	if !retryableStatus(resp.StatusCode) {
-		return Permanent(e)
+	switch {
+	case retryableStatus(resp.StatusCode):
+		return e
+	case resp.StatusCode < 500:
+		return Permanent(bulwark.Final(e))
 	}
-	return e
+	return Permanent(e)
 }
 
 // retryableStatus reports whether a request that got code may succeed if

@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/retry"
 )
 
@@ -118,8 +120,48 @@ func TestFromResponseClassification(t *testing.T) {
 		} else {
 			assert.Equal(t, 1, calls, "status %d is not retried", code)
 			require.ErrorAs(t, got, &he)
-			assert.Same(t, he, got, "the caller gets the *HTTPError itself")
+			assert.Equal(t, code, he.StatusCode)
 		}
+		// The 4xx that are not retried are the service's final answer;
+		// 501 and 505 are permanent but count as the service's failure.
+		assert.Equal(t, !retryable && code < 500, bulwark.IsFinal(err), "status %d final", code)
+		assert.Equal(t, !retryable && code < 500, bulwark.IsFinal(got), "status %d final after Do", code)
+	}
+}
+
+// The default predicate on each kind of error.
+func TestDefaultIsRetryable(t *testing.T) {
+	assert.True(t, retry.DefaultIsRetryable(errors.New("503")))
+	assert.False(t, retry.DefaultIsRetryable(bulwark.Final(errors.New("card declined"))))
+	assert.False(t, retry.DefaultIsRetryable(fmt.Errorf("charge: %w", bulwark.Final(errors.New("card declined")))))
+	// Do never asks about rejections or cancellations, but the predicate
+	// itself has no opinion on them.
+	assert.True(t, retry.DefaultIsRetryable(bulwark.ErrRejected))
+	assert.True(t, retry.DefaultIsRetryable(context.Canceled))
+}
+
+// Through Do: a final answer, a rejection and a caller's cancellation run
+// once; a plain error runs MaxAttempts times.
+func TestDoDefaultPredicate(t *testing.T) {
+	r := mustNew(t, retry.Config{NoWait: true})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		err   error
+		calls int
+	}{
+		{"plain", context.Background(), errors.New("503"), 3},
+		{"final", context.Background(), bulwark.Final(errors.New("404")), 1},
+		{"rejection", context.Background(), fmt.Errorf("open: %w", bulwark.ErrRejected), 1},
+		{"caller cancelled", cancelled, errors.New("EOF"), 1},
+	}
+	for _, c := range cases {
+		calls := 0
+		_, err := retry.Do(c.ctx, r, func(context.Context) (int, error) { calls++; return 0, c.err })
+		assert.ErrorIs(t, err, c.err, c.name)
+		assert.Equal(t, c.calls, calls, c.name)
 	}
 }
 

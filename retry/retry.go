@@ -16,6 +16,15 @@
 //     asking again at once would only be refused again;
 //   - anything once the caller's context is done.
 //
+// What is not retried by default: the service's final answer (an error
+// wrapping [bulwark.ErrFinal], such as an HTTP 404 from [FromResponse] or
+// a declined card marked with bulwark.Final), because the service answered
+// and repeating the request cannot change the answer. That rule is
+// [DefaultIsRetryable], the default Config.IsRetryable, which a custom
+// predicate can extend or override. Permanent says only "do not retry";
+// Final says "the service answered", which also means "do not retry" but
+// tells the breaker and the fallback that the service is up.
+//
 // An error may ask for a minimum wait before the next attempt: [After]
 // attaches one to any error, any error with a RetryAfter() time.Duration
 // method works the same way, and [FromResponse] builds such an error from
@@ -67,7 +76,8 @@ func New(cfg Config) (*Retrier, error) {
 //   - nil when an attempt succeeded;
 //   - the attempt's error as it is when the error is not worth retrying:
 //     marked with [Permanent] (the marker removed), wrapping
-//     [bulwark.ErrRejected], or refused by Config.IsRetryable;
+//     [bulwark.ErrRejected], or refused by Config.IsRetryable (by default,
+//     the service's final answer);
 //   - otherwise an [*Error] that reports the attempts made and why Do
 //     stopped (the attempts ran out, a wait was refused, or ctx is done),
 //     and that unwraps to the last attempt's error.
@@ -160,7 +170,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 		if ctx.Err() != nil {
 			return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
 		}
-		if r.cfg.IsRetryable != nil && !r.cfg.IsRetryable(err) {
+		if !r.retryable(err) {
 			report.SetAttempts(attempt)
 			return v, err
 		}
@@ -255,4 +265,32 @@ func (r *Retrier) emit(kind bulwark.EventKind, attempt int, err error, wait time
 		Duration: wait,
 		Attempt:  attempt,
 	})
+}
+
+// retryable asks Config.IsRetryable, or DefaultIsRetryable, about err.
+func (r *Retrier) retryable(err error) bool {
+	if r.cfg.IsRetryable != nil {
+		return r.cfg.IsRetryable(err)
+	}
+	return DefaultIsRetryable(err)
+}
+
+// DefaultIsRetryable is the default [Config].IsRetryable: it reports
+// whether a failed attempt's err is worth another attempt, which is true
+// for every error except the service's final answer (one wrapping
+// [bulwark.ErrFinal]: the service answered and refused the request on its
+// merits, so the same request would get the same answer).
+//
+// Do never asks IsRetryable about the errors it never retries
+// ([Permanent] ones, rejections, errors after the context is done), so
+// the predicate need not handle them. Call it from your own IsRetryable to
+// extend it rather than rewrite it:
+//
+//	IsRetryable: func(err error) bool {
+//		return !errors.Is(err, errBadInput) && retry.DefaultIsRetryable(err)
+//	}
+//
+// It is safe for concurrent use.
+func DefaultIsRetryable(err error) bool {
+	return !bulwark.IsFinal(err)
 }
