@@ -20,14 +20,18 @@ const DefaultMaxAge = 5 * time.Minute
 var ErrTypeMismatch = errors.New("cache: result type does not fit the cache's value type")
 
 // FallbackConfig configures [Fallback], [FallbackFunc] and [DoFallback].
-// The zero value serves a cached value younger than 5 minutes on any error,
-// without events. The fallback copies the config when it is built, so
+// The zero value serves a cached value younger than 5 minutes on any error
+// but a final answer or the caller's cancellation ([DefaultWhen]), without
+// events. The fallback copies the config when it is built, so
 // changing it afterwards changes nothing.
 type FallbackConfig struct {
 	// When reports whether a failed call may be answered from the cache.
-	// nil means every error. [OnlyRejections] limits the fallback to calls
-	// a layer refused without running them, such as those rejected by an
-	// open circuit.
+	// nil means [DefaultWhen]: every error except the service's final
+	// answer (a 404 must reach the caller, not last week's copy of the
+	// page) and the caller's own cancellation. [OnlyRejections] limits the
+	// fallback to calls a layer refused without running them, such as
+	// those rejected by an open circuit. To extend the default, call
+	// DefaultWhen from your own function.
 	When func(err error) bool
 
 	// MaxAge is the oldest a cached value may be to be served: a value
@@ -54,6 +58,17 @@ func (cfg FallbackConfig) Validate() error {
 		return fmt.Errorf("%w: FallbackConfig.MaxAge is negative (%v)", ErrInvalidConfig, cfg.MaxAge)
 	}
 	return nil
+}
+
+// DefaultWhen is the default [FallbackConfig].When: it reports whether the
+// failure err may be answered from the cache. It returns false for the
+// service's final answer (err wraps [bulwark.ErrFinal]: the service is up
+// and refused the request on its merits, so an old value would be a wrong
+// answer) and for a caller's cancellation (err wraps context.Canceled:
+// nobody waits for the answer); true for every other error, rejections and
+// timeouts included. It is safe for concurrent use.
+func DefaultWhen(err error) bool {
+	return !bulwark.IsFinal(err) && !errors.Is(err, context.Canceled)
 }
 
 // OnlyRejections reports whether err wraps [bulwark.ErrRejected]. Used as
@@ -182,7 +197,10 @@ type policy struct {
 
 // matches reports whether the failure err may be answered from the cache.
 func (p *policy) matches(err error) bool {
-	return p.when == nil || p.when(err)
+	if p.when == nil {
+		return DefaultWhen(err)
+	}
+	return p.when(err)
 }
 
 // checkFallback validates the arguments shared by every fallback form and
