@@ -1,6 +1,10 @@
 package idempotency
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/bulwark-go/bulwark"
+)
 
 // ErrInProgress is returned to a duplicate that arrives while another call
 // holds the key: a call in another process (or on another Manager) whose
@@ -59,8 +63,14 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// isMarkedPermanent is the default Config.IsPermanent.
-func isMarkedPermanent(err error) bool {
+// DefaultIsPermanent is the default Config.IsPermanent: it reports
+// whether err may be stored and replayed when Config.CacheErrors is set.
+// It accepts errors marked with [Permanent] and the service's final
+// answers (errors wrapping bulwark.ErrFinal, such as an HTTP 422 or a
+// declined card: the service considered the request and refused it, so a
+// duplicate deserves the same answer). Call it from your own IsPermanent
+// to extend it. It is safe for concurrent use.
+func DefaultIsPermanent(err error) bool {
 	var p *permanentError
-	return errors.As(err, &p)
+	return errors.As(err, &p) || bulwark.IsFinal(err)
 }

@@ -70,6 +70,12 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 //     over, and one of them runs fn.
 //   - If fn panics, the claim is released, waiters get ErrPanicked and
 //     the panic propagates to the caller.
+//   - If fn's value was served by a fallback cache inside it (fn, or a
+//     layer it calls, marked bulwark.ReportFrom(ctx) FromCache), the value
+//     is not the operation's result: nothing is recorded, the claim is
+//     released so that the next call runs fn, waiters in this process
+//     start over, and the caller gets the value with Replayed false. A
+//     cached value is never replayed as the result of an operation.
 //
 // A replay marks bulwark.ReportFrom(ctx) as replayed and emits
 // idempotency:replayed; a conflict emits idempotency:conflict. An empty
@@ -219,10 +225,21 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 // calls on storeCtx.
 func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, fn bulwark.Func[T]) Result[T] {
 	owner := f.owner
+	// The Report tells whether a fallback layer inside answered the call
+	// from its cache; without one, attach one to find out.
+	report := bulwark.ReportFrom(ctx)
+	if report == nil {
+		ctx, report = bulwark.WithReport(ctx)
+	}
+	cachedBefore := report.FromCache()
 	f.claimed.Store(true)
 	m.armRenewal()
 	v, err := fn(ctx)
 	f.claimed.Store(false) // no more extensions: the claim is settled below
+
+	if err == nil && !cachedBefore && report.FromCache() {
+		return answeredFromCache(storeCtx, m, key, f, v)
+	}
 
 	if err == nil {
 		val := any(v)
@@ -252,5 +269,21 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 		o = abandoned
 	}
 	m.land(key, f, nil, err, o)
+	return Result[T]{Value: v, Err: err}
+}
+
+// answeredFromCache settles a call that a fallback layer inside answered
+// with a cached value: the operation did not run (or failed), so nothing
+// is recorded for the key. The claim is released, so that the next call
+// with the key runs the operation, and the waiters in this process start
+// over, each judged on its own. The caller gets the value; if the release
+// fails, also an error wrapping ErrStore, since the key stays blocked
+// until the lease runs out.
+func answeredFromCache[T any](storeCtx context.Context, m *Manager, key string, f *flight, v T) Result[T] {
+	var err error
+	if serr := m.store.Release(storeCtx, key, f.owner); serr != nil && !errors.Is(serr, ErrLeaseLost) {
+		err = fmt.Errorf("%w: release %q after a fallback answered: %w", ErrStore, key, serr)
+	}
+	m.land(key, f, nil, nil, abandoned)
 	return Result[T]{Value: v, Err: err}
 }

@@ -45,7 +45,8 @@ type Config struct {
 	CacheErrors bool
 
 	// IsPermanent reports whether an error of the operation is permanent,
-	// for CacheErrors. nil means errors marked with [Permanent].
+	// for CacheErrors. nil means [DefaultIsPermanent]: errors marked with
+	// [Permanent] and the service's final answers (bulwark.ErrFinal).
 	IsPermanent func(error) bool
 
 	// OnEvent, if not nil, receives idempotency:replayed (a stored or
@@ -152,7 +153,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		m.lease = DefaultLease
 	}
 	if m.isPermanent == nil {
-		m.isPermanent = isMarkedPermanent
+		m.isPermanent = DefaultIsPermanent
 	}
 	return m, nil
 }
