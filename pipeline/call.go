@@ -154,7 +154,7 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 			outer := bulwark.ReportFrom(ctx)
 			rctx, report := bulwark.WithReport(ctx) // to see whether it replayed
 			defer passOn(report, outer)
-			return forgettable(ctx, l, key, func() (T, error) { return chained(rctx) }, report.Replayed)
+			return forgettable(ctx, l, key, func() (T, error) { return chained(rctx) }, report)
 		}
 	}
 	return &boundChain[T]{exec: e, layers: l, run: run}, nil
@@ -213,14 +213,15 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 // to the scope when it succeeded, so registered after this one) undo its
 // effects first, and then its stored result is deleted, so that a rerun
 // executes the step again instead of replaying a result whose effects no
-// longer exist. Only a call that executed (or was answered from the
-// fallback cache) forgets its key; a replayed or failed one does not.
+// longer exist. Only a call that executed and recorded its result forgets
+// its key; a replayed or failed one, or one answered from the fallback
+// cache (which records nothing), does not.
 func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 	key, ok := forgettableKey(c, l, idempotencyKey)
 	if !ok {
 		return run(c)
 	}
-	return forgettable(c.Context, l, key, func() (T, error) { return run(c) }, c.report.Replayed)
+	return forgettable(c.Context, l, key, func() (T, error) { return run(c) }, &c.report)
 }
 
 // forgettableKey returns the idempotency key of a call made with ctx, if
@@ -236,14 +237,15 @@ func forgettableKey(ctx context.Context, l *layers, keyOf idempotency.KeyFunc) (
 
 // forgettable registers with the rollback scope of scope the forgetting
 // of key (see runCall), then runs the call; the forgetting is armed only
-// if the call succeeded without being replayed.
-func forgettable[T any](scope context.Context, l *layers, key string, call func() (T, error), replayed func() bool) (T, error) {
+// if the call succeeded and its result was recorded: neither replayed nor
+// answered from the fallback cache (report says which).
+func forgettable[T any](scope context.Context, l *layers, key string, call func() (T, error), report *bulwark.Report) (T, error) {
 	f := &forgetter{m: l.idem, key: key}
 	if rollback.OnRollback(scope, l.forgetName, f.forget) != nil {
 		return call() // the scope ended meanwhile
 	}
 	v, err := call()
-	if err == nil && !replayed() {
+	if err == nil && !report.Replayed() && !report.FromCache() {
 		f.armed.Store(true)
 	}
 	return v, err

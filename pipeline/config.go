@@ -21,6 +21,16 @@ import (
 //
 // Each layer's own OnEvent listener, if set, still receives that layer's
 // events (with Executor set); [Stack.Subscribe] receives every layer's.
+//
+// Stack-wide settings. Two fields describe the stack rather than one
+// executor: the idempotency Store (Idempotency.Store) and Logger. An
+// executor given its own Config with [Stack.Configure] inherits them from
+// the defaults given to [New] when it leaves them unset (a nil Store in a
+// non-nil Idempotency, a nil Logger), so that a shared Store keeps
+// exactly-once across processes for every executor and every executor
+// logs to the same place. To opt an executor out, name its own: a
+// private idempotency.MemoryStore, or slog.New(slog.DiscardHandler). The
+// other fields are never inherited.
 type Config struct {
 	// Idempotency makes calls that carry an idempotency key (the
 	// IdempotencyKey or IdempotencyKeyParts call option, or
@@ -31,7 +41,12 @@ type Config struct {
 
 	// Fallback stores every successful result in the executor's cache
 	// and answers a failed call with the last good result of the same
-	// operation, if it is fresh enough. nil: off.
+	// operation, if it is fresh enough. It acts only on calls that name
+	// their key (the Operation or FallbackKey call option, or
+	// cache.WithKey on the context); other calls pass through untouched.
+	// It never answers the service's final answer (bulwark.ErrFinal, such
+	// as a 404), and a value it serves is never recorded as an
+	// idempotent operation's result. nil: off.
 	Fallback *FallbackConfig
 
 	// Breaker is the executor's circuit breaker, with its request
@@ -52,7 +67,9 @@ type Config struct {
 
 	// Logger, if set, logs the executor's circuit state changes (Warn
 	// when it opens, Info otherwise). It is used when Breaker.Logger is
-	// nil. nil: no logging.
+	// nil. nil in an executor's own Config: the Logger of the Stack's
+	// defaults (see [Config], stack-wide settings); nil there too: no
+	// logging.
 	Logger *slog.Logger
 }
 
@@ -60,8 +77,10 @@ type Config struct {
 type IdempotencyConfig struct {
 	// Store keeps the records. Several executors (and processes) may
 	// share one Store: keys built from IdempotencyKeyParts are namespaced
-	// by executor. nil: each executor gets its own in-memory store, kept
-	// for the Stack's lifetime.
+	// by executor. nil in an executor's own Config: the Store of the
+	// Stack's defaults (see [Config], stack-wide settings); nil there too:
+	// each executor gets its own in-memory store, kept for the Stack's
+	// lifetime.
 	Store idempotency.Store
 
 	// Config is the Manager's configuration: TTL (24h), Lease (1m),

@@ -58,15 +58,19 @@ func Fingerprint(fingerprint string) CallOption {
 // Operation names what the call does ("get-page", "list-cards"). Each
 // executor has one fallback cache, and the operation's name is the key
 // the call's result is stored and served under, unless [FallbackKey] says
-// otherwise. Calls without either share the key "": give calls that
-// return different data different operations.
+// otherwise. A call that names no key (no Operation, no FallbackKey, no
+// cache.WithKey on its context) passes the fallback untouched: nothing is
+// stored, nothing is served, so one call can never be answered with
+// another call's data. Give calls that return different data different
+// operations. An empty name is an error wrapping [ErrInvalid].
 func Operation(name string) CallOption {
 	return CallOption{kind: optOperation, s: name}
 }
 
 // FallbackKey sets the key under which the call's result is stored in
 // the executor's fallback cache and served from it, overriding
-// [Operation] (e.g. "get-page:" + id, for a value per page).
+// [Operation] (e.g. "get-page:" + id, for a value per page). An empty key
+// is an error wrapping [ErrInvalid].
 func FallbackKey(key string) CallOption {
 	return CallOption{kind: optFallbackKey, s: key}
 }
@@ -85,6 +89,7 @@ type callOptions struct {
 	key, fingerprint string
 	fallbackKey      string // FallbackKey, else Operation
 	hasKey           bool
+	hasOperation     bool // set by Operation: fallbackKey holds its name
 	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
 }
@@ -100,7 +105,8 @@ func (o *callOptions) idempotencyKey(ctx context.Context) (key, fingerprint stri
 
 // fallbackKeyOf is the call's fallback key: FallbackKey, or a key attached
 // to ctx with cache.WithKey, or else the operation's name. A call with
-// SkipFallback has none.
+// SkipFallback has none, and neither has a call that names no key: the
+// fallback then leaves it alone.
 func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 	switch {
 	case o.skipFallback:
@@ -111,7 +117,7 @@ func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 	if k, ok := cache.KeyFrom[string](ctx); ok {
 		return k, true
 	}
-	return o.fallbackKey, true // the operation's name
+	return o.fallbackKey, o.hasOperation
 }
 
 // apply resolves opts for a call to executor.
@@ -129,10 +135,17 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 		case optFingerprint:
 			o.fingerprint = opt.s
 		case optOperation:
+			if opt.s == "" {
+				return fmt.Errorf("%w: executor %q: Operation: empty name", ErrInvalid, executor)
+			}
+			o.hasOperation = true
 			if !o.hasFallbackKey {
 				o.fallbackKey = opt.s
 			}
 		case optFallbackKey:
+			if opt.s == "" {
+				return fmt.Errorf("%w: executor %q: FallbackKey: empty key", ErrInvalid, executor)
+			}
 			o.fallbackKey, o.hasFallbackKey = opt.s, true
 		case optSkipFallback:
 			o.skipFallback = true

@@ -64,9 +64,12 @@ func New(defaults Config) (*Stack, error) {
 }
 
 // Configure gives executor its own Config, which replaces the defaults for
-// it entirely (layers are not merged: start from [Reliable] or the like and
-// change what differs). It returns an error naming the executor, layer and
-// field if cfg is invalid, and then changes nothing.
+// it (layers are not merged: start from [Reliable] or the like and change
+// what differs), except for the stack-wide settings cfg leaves unset,
+// which it inherits from the defaults given to [New]: the idempotency
+// Store (when cfg has an Idempotency layer with a nil Store) and the
+// Logger (see [Config] for the rule). It returns an error naming the
+// executor, layer and field if cfg is invalid, and then changes nothing.
 //
 // Configure may be called before or after the executor's first use. After
 // it, the executor keeps its state where the layer stays on: the breaker
@@ -84,13 +87,26 @@ func (s *Stack) Configure(executor string, cfg Config) error {
 	if layer, err := cfg.validate(); err != nil {
 		return fmt.Errorf("%w executor %q: %s: %w", ErrInvalid, executor, layer, err)
 	}
+	cfg = s.inherit(clone(cfg))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.lookup(executor); e != nil {
-		return e.configureLocked(clone(cfg))
+		return e.configureLocked(cfg)
 	}
-	_, err := s.addLocked(executor, clone(cfg))
+	_, err := s.addLocked(executor, cfg)
 	return err
+}
+
+// inherit fills in the stack-wide settings that cfg, an executor's own
+// Config, leaves unset: the defaults' idempotency Store and Logger.
+func (s *Stack) inherit(cfg Config) Config {
+	if cfg.Idempotency != nil && cfg.Idempotency.Store == nil && s.defaults.Idempotency != nil {
+		cfg.Idempotency.Store = s.defaults.Idempotency.Store
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = s.defaults.Logger
+	}
+	return cfg
 }
 
 // Executors returns the names of the executors that exist (configured or

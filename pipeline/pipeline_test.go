@@ -128,14 +128,14 @@ func TestFallbackRespectsMaxAge(t *testing.T) {
 		ok := func(context.Context) (int, error) { return 7, nil }
 		fail := func(context.Context) (int, error) { return 0, errDown }
 
-		require.NoError(t, pipeline.Execute(t.Context(), s, "api", ok).Err)
+		require.NoError(t, pipeline.Execute(t.Context(), s, "api", ok, pipeline.Operation("get")).Err)
 		time.Sleep(59 * time.Second)
-		r := pipeline.Execute(t.Context(), s, "api", fail)
+		r := pipeline.Execute(t.Context(), s, "api", fail, pipeline.Operation("get"))
 		assert.True(t, r.FromCache)
 		assert.Equal(t, 7, r.Value)
 
 		time.Sleep(2 * time.Second)
-		r = pipeline.Execute(t.Context(), s, "api", fail)
+		r = pipeline.Execute(t.Context(), s, "api", fail, pipeline.Operation("get"))
 		assert.False(t, r.FromCache)
 		assert.ErrorIs(t, r.Err, errDown)
 	})
@@ -381,9 +381,9 @@ func TestConfigureAfterFirstUseKeepsState(t *testing.T) {
 		ctx := t.Context()
 		ok := func(context.Context) (string, error) { return "v1", nil }
 		fail := func(context.Context) (string, error) { return "", errDown }
-		require.NoError(t, pipeline.Execute(ctx, s, "notion", ok).Err)
+		require.NoError(t, pipeline.Execute(ctx, s, "notion", ok, pipeline.Operation("get-page")).Err)
 		for range 3 {
-			pipeline.Execute(ctx, s, "notion", fail)
+			pipeline.Execute(ctx, s, "notion", fail, pipeline.Operation("get-page"))
 		}
 		b := s.Breaker("notion")
 		require.Equal(t, breaker.Open, b.State())
@@ -395,7 +395,7 @@ func TestConfigureAfterFirstUseKeepsState(t *testing.T) {
 		require.NoError(t, s.Configure("notion", cfg2))
 		assert.Same(t, b, s.Breaker("notion"))
 		assert.Equal(t, breaker.Open, b.State())
-		r := pipeline.Execute(ctx, s, "notion", ok)
+		r := pipeline.Execute(ctx, s, "notion", ok, pipeline.Operation("get-page"))
 		assert.True(t, r.Rejected)
 		assert.True(t, r.FromCache)
 		assert.Equal(t, "v1", r.Value)
@@ -405,7 +405,7 @@ func TestConfigureAfterFirstUseKeepsState(t *testing.T) {
 		cfg3.Breaker = nil
 		require.NoError(t, s.Configure("notion", cfg3))
 		assert.Nil(t, s.Breaker("notion"))
-		r = pipeline.Execute(ctx, s, "notion", ok)
+		r = pipeline.Execute(ctx, s, "notion", ok, pipeline.Operation("get-page"))
 		require.NoError(t, r.Err)
 		assert.False(t, r.Rejected)
 	})
@@ -425,12 +425,12 @@ func TestSubscribeReceivesEveryLayerWithExecutor(t *testing.T) {
 			_ = rollback.OnRollback(ctx, "undo", func(context.Context) error { return nil })
 			return 0, errDown
 		}
-		pipeline.Execute(ctx, s, "notion", ok, pipeline.IdempotencyKey("k"))
-		pipeline.Execute(ctx, s, "notion", ok, pipeline.IdempotencyKey("k"))
+		pipeline.Execute(ctx, s, "notion", ok, pipeline.IdempotencyKey("k"), pipeline.Operation("get"))
+		pipeline.Execute(ctx, s, "notion", ok, pipeline.IdempotencyKey("k"), pipeline.Operation("get"))
 		for range 3 {
-			pipeline.Execute(ctx, s, "notion", fail)
+			pipeline.Execute(ctx, s, "notion", fail, pipeline.Operation("get"))
 		}
-		pipeline.Execute(ctx, s, "notion", fail)
+		pipeline.Execute(ctx, s, "notion", fail, pipeline.Operation("get"))
 
 		seen := map[bulwark.EventKind]bool{}
 		for _, k := range events.kinds("notion") {
@@ -469,11 +469,11 @@ func TestStatsAndSummary(t *testing.T) {
 		ctx := t.Context()
 		ok := func(context.Context) (int, error) { return 1, nil }
 		fail := func(context.Context) (int, error) { return 0, errDown }
-		pipeline.Execute(ctx, s, "notion", ok)
+		pipeline.Execute(ctx, s, "notion", ok, pipeline.Operation("get"))
 		for range 3 {
-			pipeline.Execute(ctx, s, "notion", fail)
+			pipeline.Execute(ctx, s, "notion", fail, pipeline.Operation("get"))
 		}
-		pipeline.Execute(ctx, s, "notion", fail) // rejected, from cache
+		pipeline.Execute(ctx, s, "notion", fail, pipeline.Operation("get")) // rejected, from cache
 		pipeline.Execute(ctx, s, "payments", ok)
 
 		st := s.Stats()

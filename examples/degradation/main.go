@@ -90,7 +90,7 @@ func (n *notes) save(ctx context.Context, note string) (id string, why string, e
 		return second.Value, why, nil
 	}
 	why += "; " + explain("trello", second)
-	return "", why, fmt.Errorf("note not saved: notion: %w; trello: %w", first.Err, second.Err)
+	return "", why, fmt.Errorf("note not saved: %w; %w", first.Err, second.Err)
 }
 
 // explain says what happened to a failed call.

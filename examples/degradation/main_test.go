@@ -30,7 +30,7 @@ func TestRun(t *testing.T) {
 			`  "design review"     → ERROR after 0.16s: notion's circuit is open: not called; trello failed after 2 attempts`,
 			// Both open: the error comes at once.
 			`  "team offsite"      → ERROR after 0.00s: notion's circuit is open: not called; trello's circuit is open: not called`,
-			`      note not saved: notion: breaker: circuit open; trello: breaker: circuit open`,
+			`      note not saved: breaker notion: circuit open; breaker trello: circuit open`,
 			"4 notes saved (Notion 1, Trello 3), 3 refused with an error.",
 			"Circuits: notion OPEN, trello OPEN.",
 		} {

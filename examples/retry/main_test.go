@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 
 		// 2. The rejection is not retried.
 		p2 := part("2")
-		assert.Contains(t, p2, `→ attempts 0, rejected true, err "breaker: circuit open", errors.Is(err, bulwark.ErrRejected) = true`)
+		assert.Contains(t, p2, `→ attempts 0, rejected true, err "breaker notion: circuit open", errors.Is(err, bulwark.ErrRejected) = true`)
 		assert.NotContains(t, p2, "retry:")
 
 		// 3. Retry-After: the second attempt comes exactly 1s later.
