@@ -130,7 +130,8 @@ func run(w io.Writer) error {
 	row := func(t, state, events, result string) {
 		fmt.Fprintf(w, "%-7s  %-9s  %-46s  %s\n", t, state, events, result)
 	}
-	fmt.Fprintln(w, "TIME is when the call was made (real time since the start); STATE is the circuit's state after it.")
+	fmt.Fprintf(w, "A call is made every %v; TIME is when its answer arrived (real time since the start), STATE the\n", interval)
+	fmt.Fprintln(w, "circuit's state then. A cached value's age is measured at that time too.")
 	fmt.Fprintln(w)
 	row("TIME", "STATE", "EVENT", "RESULT")
 
@@ -150,6 +151,10 @@ func run(w io.Writer) error {
 		}
 
 		r := pipeline.Execute(context.Background(), stack, "notion", svc.getRoadmap, pipeline.Operation("get-roadmap"))
+		// The row shows when the answer arrived: the cache measures a
+		// value's age when it serves it, so time minus age is when the
+		// value was stored, the same on every cached row.
+		at = elapsed(start)
 		events := rec.take()
 		var names []string
 		var age time.Duration

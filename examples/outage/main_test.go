@@ -1,6 +1,8 @@
 package main
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -27,21 +29,30 @@ func TestRun(t *testing.T) {
 		assert.Contains(t, s, "Production values: 5 failures within 1m, reset timeout 30s, 2 successes")
 
 		for _, line := range []string{
-			"0.00s    CLOSED     request:success                                 roadmap rev 1 (live)",
+			"0.05s    CLOSED     request:success                                 roadmap rev 1 (live)",
 			"1.00s    -- notion goes down: every request now fails with 503 --",
-			"1.00s    CLOSED     request:failure, fallback:used                  roadmap rev 4 (cached, 0.25s old)",
+			"1.05s    CLOSED     request:failure, fallback:used                  roadmap rev 4 (cached, 0.25s old)",
 			// The fifth consecutive failure opens the circuit; the cache answers.
-			"2.00s    OPEN       request:failure, circuit:opened, fallback:used  roadmap rev 4 (cached, 1.25s old)",
+			"2.05s    OPEN       request:failure, circuit:opened, fallback:used  roadmap rev 4 (cached, 1.25s old)",
 			// While OPEN, calls are rejected without reaching notion.
 			"2.25s    OPEN       request:rejected, fallback:used                 roadmap rev 4 (cached, 1.45s old)",
 			"3.00s    -- notion is back; the circuit does not know yet --",
 			"3.50s    OPEN       request:rejected, fallback:used                 roadmap rev 4 (cached, 2.70s old)",
 			// The reset timeout (1.5s after 2.05s) has passed: the next call is a probe.
-			"3.75s    HALF_OPEN  circuit:half-open, request:success              roadmap rev 5 (live)",
-			"4.00s    CLOSED     request:success, circuit:closed                 roadmap rev 6 (live)",
+			"3.80s    HALF_OPEN  circuit:half-open, request:success              roadmap rev 5 (live)",
+			"4.05s    CLOSED     request:success, circuit:closed                 roadmap rev 6 (live)",
 			"18 calls: 7 answered live, 11 from the fallback cache, 0 failed.",
 		} {
 			assert.Contains(t, s, line+"\n")
+		}
+		// Every cached row is consistent: its time minus the value's age
+		// is when rev 4 was stored (0.80s), on every row.
+		rows := regexp.MustCompile(`(?m)^(\d+\.\d\d)s .*\(cached, (\d+\.\d\d)s old\)$`).FindAllStringSubmatch(s, -1)
+		require.Len(t, rows, 11)
+		for _, r := range rows {
+			at, _ := strconv.ParseFloat(r[1], 64)
+			age, _ := strconv.ParseFloat(r[2], 64)
+			assert.InDelta(t, 0.80, at-age, 0.001, "row %q", r[0])
 		}
 		assert.Equal(t, 5, strings.Count(s, "request:failure"))
 		assert.Equal(t, 6, strings.Count(s, "request:rejected"))
