@@ -34,8 +34,10 @@ func Reliable() Config {
 // Unreliable is for a flaky service whose last good answer is better than
 // none (a read API, a status page): the circuit opens after 3 consecutive
 // failures within 30s, probes again after 60s, closes after 3 successful
-// probes, and each call gets 15s. Failed calls are answered from the
-// fallback cache with a result up to 10 minutes old.
+// probes, and each call gets 15s. Failed calls that name their key
+// (Operation, FallbackKey) are answered from the fallback cache with a
+// result up to 10 minutes old; calls that name none, and the service's
+// final answers (a 404), are never answered from the cache.
 func Unreliable() Config {
 	return preset(breaker.Config{
 		FailureThreshold: 3,
