@@ -46,7 +46,7 @@ func BenchmarkStack(b *testing.B) {
 		s := benchStack(b, fullStack())
 		b.ReportAllocs()
 		for b.Loop() {
-			if v, err := pipeline.Do(ctx, s, "notion", getPage); err != nil || v != thePage {
+			if v, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil || v != thePage {
 				b.Fatal(v, err)
 			}
 		}
@@ -56,7 +56,7 @@ func BenchmarkStack(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if v, err := pipeline.Do(ctx, s, "notion", getPage); err != nil || v != thePage {
+				if v, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil || v != thePage {
 					b.Fatal(v, err)
 				}
 			}
@@ -66,7 +66,7 @@ func BenchmarkStack(b *testing.B) {
 		s := benchStack(b, fullStack())
 		b.ReportAllocs()
 		for b.Loop() {
-			if v, err := pipeline.Do(ctx, s, "notion", getTitle); err != nil || v != "Roadmap" {
+			if v, err := pipeline.Do(ctx, s, "notion", getTitle, pipeline.Operation("get-title")); err != nil || v != "Roadmap" {
 				b.Fatal(v, err)
 			}
 		}
@@ -75,14 +75,14 @@ func BenchmarkStack(b *testing.B) {
 		s := benchStack(b, fullStack())
 		b.ReportAllocs()
 		for b.Loop() {
-			if r := pipeline.Execute(ctx, s, "notion", getPage); r.Err != nil || r.Value != thePage || r.Attempts != 1 {
+			if r := pipeline.Execute(ctx, s, "notion", getPage, pipeline.Operation("get-page")); r.Err != nil || r.Value != thePage || r.Attempts != 1 {
 				b.Fatal(r)
 			}
 		}
 	})
 	b.Run("full-no-idempotency-no-timeout/Middleware", func(b *testing.B) {
 		s := benchStack(b, fullStack())
-		fn := pipeline.Middleware[*page](s, "notion")(getPage)
+		fn := pipeline.Middleware[*page](s, "notion", pipeline.Operation("get-page"))(getPage)
 		b.ReportAllocs()
 		for b.Loop() {
 			if v, err := fn(ctx); err != nil || v != thePage {
@@ -94,7 +94,7 @@ func BenchmarkStack(b *testing.B) {
 		cfg := fullStack()
 		cfg.Rollback = nil
 		s := benchStack(b, cfg)
-		fn := pipeline.Middleware[*page](s, "notion")(getPage)
+		fn := pipeline.Middleware[*page](s, "notion", pipeline.Operation("get-page"))(getPage)
 		b.ReportAllocs()
 		for b.Loop() {
 			if v, err := fn(ctx); err != nil || v != thePage {
@@ -108,7 +108,7 @@ func BenchmarkStack(b *testing.B) {
 		s := benchStack(b, cfg)
 		b.ReportAllocs()
 		for b.Loop() {
-			if v, err := pipeline.Do(ctx, s, "notion", getPage); err != nil || v != thePage {
+			if v, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil || v != thePage {
 				b.Fatal(v, err)
 			}
 		}
@@ -167,13 +167,13 @@ func BenchmarkStack(b *testing.B) {
 	b.Run("open-rejection-from-cache/Do", func(b *testing.B) {
 		cfg := fullStack()
 		s := benchStack(b, cfg)
-		if _, err := pipeline.Do(ctx, s, "notion", getPage); err != nil {
+		if _, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil {
 			b.Fatal(err)
 		}
 		s.Breaker("notion").ForceOpen()
 		b.ReportAllocs()
 		for b.Loop() {
-			if v, err := pipeline.Do(ctx, s, "notion", getPage); err != nil || v != thePage {
+			if v, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil || v != thePage {
 				b.Fatal(v, err)
 			}
 		}
