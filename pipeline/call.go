@@ -104,6 +104,10 @@ func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Mi
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
 		var bound atomic.Pointer[boundChain[T]]
 		return func(ctx context.Context) (T, error) {
+			if ctx == nil {
+				var zero T
+				return zero, fmt.Errorf("%w: executor %q: nil context", ErrInvalid, executor)
+			}
 			b := bound.Load()
 			if b == nil || b.exec.layers.Load() != b.layers {
 				var err error
@@ -188,6 +192,9 @@ func passOn(r, outer *bulwark.Report) {
 func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T], opts []CallOption) (*call, *layers, bulwark.Func[T], error) {
 	if s == nil {
 		return nil, nil, nil, fmt.Errorf("%w: nil Stack", ErrInvalid)
+	}
+	if ctx == nil {
+		return nil, nil, nil, fmt.Errorf("%w: executor %q: nil context", ErrInvalid, executor)
 	}
 	if fn == nil {
 		return nil, nil, nil, fmt.Errorf("%w: executor %q: nil function", ErrInvalid, executor)

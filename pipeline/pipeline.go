@@ -35,9 +35,24 @@ import (
 )
 
 // ErrInvalid is wrapped by the errors of calls that cannot run as asked:
-// a nil Stack or function, an empty executor name, or an invalid call
-// option. Configuration errors from New and Configure wrap it too.
+// a nil Stack, context or function, an empty executor name, an unknown
+// executor ([ErrUnknownExecutor]), or an invalid call option.
+// Configuration errors from New and Configure wrap it too.
 var ErrInvalid = errors.New("pipeline: invalid")
+
+// ErrUnknownExecutor is wrapped by the error of a call to an executor that
+// was never configured when the Stack makes no more executors on demand:
+// its on-demand limit ([Stack.SetMaxOnDemand]) is reached, or 0 (a closed
+// list, so that a misspelt name fails instead of creating a new
+// executor). The message names the executor. It wraps [ErrInvalid].
+var ErrUnknownExecutor = fmt.Errorf("%w: unknown executor", ErrInvalid)
+
+// DefaultMaxOnDemand is how many executors a Stack makes on demand, from
+// its defaults, for names that were never configured, unless
+// [Stack.SetMaxOnDemand] says otherwise. Each executor holds a breaker, a
+// cache and an in-memory store, so the bound keeps names chosen by input
+// (an HTTP host, a tenant) from growing memory without limit.
+const DefaultMaxOnDemand = 1024
 
 // Stack runs calls through the layers configured for their executor. Make
 // one with [New] and share it: all its methods, and the functions of this
@@ -50,6 +65,8 @@ type Stack struct {
 	breakers  breaker.Group                        // one breaker per executor that has one
 	listeners atomic.Pointer[[]subscriber]         // copy on write
 	nextSub   uint64                               // under mu
+	maxDemand int                                  // under mu: executors made on demand, at most
+	onDemand  int                                  // under mu: executors made on demand so far
 }
 
 // New returns a Stack whose executors use defaults unless configured
@@ -60,7 +77,29 @@ func New(defaults Config) (*Stack, error) {
 	if layer, err := defaults.validate(); err != nil {
 		return nil, fmt.Errorf("%w defaults: %s: %w", ErrInvalid, layer, err)
 	}
-	return &Stack{defaults: clone(defaults)}, nil
+	return &Stack{defaults: clone(defaults), maxDemand: DefaultMaxOnDemand}, nil
+}
+
+// SetMaxOnDemand sets how many executors the Stack makes on demand: the
+// first call to an executor that [Stack.Configure] never named makes it
+// from the defaults, until n such executors exist; later calls to further
+// unknown names fail with an error wrapping [ErrUnknownExecutor] and run
+// nothing. 0 closes the list: only configured executors (and those already
+// made) can be called, so a misspelt name is an error, not a new executor.
+// The default is [DefaultMaxOnDemand]. Executors already made are kept;
+// configured executors never count. A negative n is an error wrapping
+// [ErrInvalid]. It is safe for concurrent use.
+func (s *Stack) SetMaxOnDemand(n int) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil Stack", ErrInvalid)
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: SetMaxOnDemand: %d is negative (0 closes the list of executors)", ErrInvalid, n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxDemand = n
+	return nil
 }
 
 // Configure gives executor its own Config, which replaces the defaults for
@@ -151,7 +190,14 @@ func (s *Stack) executor(name string) (*executor, error) {
 	if e := s.lookup(name); e != nil {
 		return e, nil
 	}
-	return s.addLocked(name, s.defaults)
+	if s.onDemand >= s.maxDemand {
+		return nil, fmt.Errorf("%w %q: not configured, and the stack makes at most %d executors on demand", ErrUnknownExecutor, name, s.maxDemand)
+	}
+	e, err := s.addLocked(name, s.defaults)
+	if err == nil {
+		s.onDemand++
+	}
+	return e, err
 }
 
 // addLocked makes the executor name with the layers of cfg and publishes
