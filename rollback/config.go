@@ -3,6 +3,7 @@ package rollback
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -78,7 +79,8 @@ type Config struct {
 	// its steps). It bounds a scope's memory, which is otherwise
 	// proportional to its registrations until it ends, against a loop that
 	// registers for ever. 0 means DefaultMaxCompensations (100000).
-	// Negative is invalid.
+	// Negative is invalid; values above math.MaxInt32 are treated as
+	// math.MaxInt32.
 	MaxCompensations int
 
 	// StopOnFailure stops a rollback at the first compensation that still
@@ -152,7 +154,7 @@ type settings struct {
 	interval      time.Duration
 	timeout       time.Duration // <= 0: none
 	stopOnFailure bool
-	maxEntries    int
+	maxEntries    int32 // next to stopOnFailure: a Scope stays in its size class
 	onEvent       bulwark.Listener
 }
 
@@ -180,7 +182,7 @@ func (c Config) settings() (settings, error) {
 		interval:      c.InitialInterval,
 		timeout:       c.Timeout,
 		stopOnFailure: c.StopOnFailure,
-		maxEntries:    c.MaxCompensations,
+		maxEntries:    int32(min(c.MaxCompensations, math.MaxInt32)), // saturates
 		onEvent:       c.OnEvent,
 	}
 	if s.maxEntries == 0 {

@@ -306,6 +306,13 @@ func TestMaxCompensations(t *testing.T) {
 		assert.ErrorIs(t, saga.Run(t.Context(), tr), errCall)
 		assert.Equal(t, []string{"do fill", "do b", "do c", "undo b#1", "undo fill#0", "undo inside"}, tr.Log)
 	})
+	t.Run("math.MaxInt saturates", func(t *testing.T) {
+		ctx, sc, err := rollback.Begin(t.Context(), func(c *rollback.Config) { c.MaxCompensations = math.MaxInt })
+		require.NoError(t, err)
+		require.NoError(t, rollback.OnRollback(ctx, "x", func(context.Context) error { return nil }), "a huge bound does not wrap around to a negative one")
+		assert.Equal(t, 1, sc.Len())
+		require.NoError(t, sc.Commit())
+	})
 	t.Run("negative is invalid", func(t *testing.T) {
 		err := rollback.Config{MaxCompensations: -1}.Validate()
 		assert.ErrorIs(t, err, rollback.ErrInvalid)

@@ -158,7 +158,7 @@ func (s *Scope) add(e entry, force bool) error {
 	if s.state != scopeOpen {
 		return ErrScopeEnded
 	}
-	if !force && len(s.entries) >= s.cfg.maxEntries {
+	if !force && len(s.entries) >= int(s.cfg.maxEntries) {
 		return ErrTooManyCompensations
 	}
 	s.entries = append(s.entries, e)
@@ -173,7 +173,7 @@ func (s *Scope) adopt(es []entry) error {
 	if s.state != scopeOpen {
 		return ErrScopeEnded
 	}
-	if len(es) > s.cfg.maxEntries-len(s.entries) {
+	if len(es) > int(s.cfg.maxEntries)-len(s.entries) {
 		return ErrTooManyCompensations
 	}
 	s.entries = append(s.entries, es...)
