@@ -84,7 +84,8 @@ type Config struct {
 // Cache is a bounded map from keys to values in which every entry expires
 // after its time to live. Create one with [New]; the zero Cache is not
 // usable. As with a map, a key of interface type whose dynamic type is not
-// comparable makes the method panic.
+// comparable makes the method panic; the panic leaves no lock held and the
+// cache usable.
 //
 // All methods are safe for concurrent use. Reads of different keys proceed
 // in parallel: the cache is sharded and a read takes only its shard's read

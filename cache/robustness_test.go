@@ -186,6 +186,18 @@ func TestFallbackCallbackPanicsLeaveNothingHeld(t *testing.T) {
 				require.NoError(t, err, "the next call is served as usual")
 				assert.Equal(t, page{"p", 1}, v)
 				assert.Equal(t, 1, served)
+
+				if name == "key" {
+					return // DoFallback takes its key as a value
+				}
+				armed = true
+				assert.PanicsWithValue(t, "callback exploded", func() { _, _ = DoFallback(context.Background(), c, "k", cfg, svc.call) })
+				locksFree(t, c, "DoFallback "+name)
+				armed = false
+				v, err = DoFallback(context.Background(), c, "k", cfg, svc.call)
+				require.NoError(t, err)
+				assert.Equal(t, page{"p", 1}, v)
+				assert.Equal(t, 2, served)
 			})
 		}
 	}
