@@ -19,7 +19,8 @@
 // type (for example *Cache[string, any]) can back the fallbacks of every
 // result type.
 //
-// The package imports nothing of bulwark but its root package.
+// The package imports nothing of bulwark but its root package (and the
+// module's internal saturating-arithmetic helper).
 package cache
 
 import (
@@ -27,8 +28,11 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"reflect"
 	"runtime"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // Defaults for the zero fields of [Config].
@@ -37,9 +41,23 @@ const (
 	DefaultTTL        = 5 * time.Minute
 )
 
+// ErrInvalid is wrapped by every error this package returns for nil or
+// invalid input: a nil function or cache given to a fallback, and every
+// configuration error (ErrInvalidConfig satisfies errors.Is(err,
+// ErrInvalid)). Nothing runs and nothing is stored or counted when such
+// an error is returned.
+var ErrInvalid = errors.New("cache: invalid")
+
 // ErrInvalidConfig is wrapped by the error [New] returns for a Config field
-// it cannot accept; the message names the field.
-var ErrInvalidConfig = errors.New("cache: invalid config")
+// it cannot accept; the message names the field. errors.Is(ErrInvalidConfig,
+// ErrInvalid) holds.
+var ErrInvalidConfig error = &invalidError{"cache: invalid config"}
+
+// invalidError is a sentinel that is also ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // Config configures a [Cache]. The zero value is ready to use: 10000
 // entries, each kept for 5 minutes. New copies it; changing it afterwards
@@ -57,14 +75,17 @@ type Config struct {
 
 	// TTL is how long an entry stored with Set stays readable. 0 means 5
 	// minutes (DefaultTTL); a negative value is an error. SetWithTTL
-	// chooses the time to live per entry.
+	// chooses the time to live per entry. Expiry times saturate: a TTL
+	// too long to represent, such as math.MaxInt64, means the entry never
+	// expires (it still counts toward MaxEntries and can be evicted).
 	TTL time.Duration
 }
 
 // Cache is a bounded map from keys to values in which every entry expires
 // after its time to live. Create one with [New]; the zero Cache is not
 // usable. As with a map, a key of interface type whose dynamic type is not
-// comparable makes the method panic.
+// comparable makes the method panic; the panic leaves no lock held and the
+// cache usable.
 //
 // All methods are safe for concurrent use. Reads of different keys proceed
 // in parallel: the cache is sharded and a read takes only its shard's read
@@ -76,6 +97,12 @@ type Cache[K comparable, V any] struct {
 	seed   maphash.Seed
 	ttl    int64     // default time to live, in nanoseconds
 	epoch  time.Time // entry times are nanoseconds since epoch (monotonic)
+	// checkKey is set for a single-shard cache whose key type may panic
+	// when compared (an interface, or a struct or array holding one):
+	// lookup then compares the key before taking the lock, so that the
+	// panic cannot leave the lock held. A sharded cache's hash panics
+	// first anyway.
+	checkKey bool
 }
 
 // minShardEntries is the smallest share of MaxEntries a shard gets when the
@@ -106,6 +133,7 @@ func New[K comparable, V any](cfg Config) (*Cache[K, V], error) {
 		ttl:    int64(cfg.TTL),
 		epoch:  time.Now(),
 	}
+	c.checkKey = n == 1 && mayPanicOnCompare(reflect.TypeFor[K]())
 	for i := range c.shards {
 		// Spread the remainder so that the capacities add up to MaxEntries.
 		capacity := cfg.MaxEntries / n
@@ -126,6 +154,25 @@ func shardCount(maxEntries, procs int) int {
 		n *= 2
 	}
 	return n
+}
+
+// mayPanicOnCompare reports whether comparing two values of type t can
+// panic: t is an interface, or holds one, whose dynamic type may be
+// uncomparable.
+func mayPanicOnCompare(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Array:
+		return t.Len() > 0 && mayPanicOnCompare(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if mayPanicOnCompare(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // now returns the current time as nanoseconds since the cache's epoch. It
@@ -158,6 +205,12 @@ func (c *Cache[K, V]) Get(key K) (V, bool) {
 // had expired. Marking an entry visited that then turns out expired is
 // harmless: the eviction hand takes expired entries whatever their mark.
 func (c *Cache[K, V]) lookup(key K, maxAge int64) (value V, age int64, ok bool) {
+	if c.checkKey && key != key {
+		// A NaN is never found; an uncomparable key panics here, before
+		// the shard's lock is taken.
+		c.shards[0].misses.Add(1)
+		return value, 0, false
+	}
 	return c.lookupIn(c.shardFor(key), key, maxAge)
 }
 
@@ -203,7 +256,8 @@ func (c *Cache[K, V]) Set(key K, value V) {
 
 // SetWithTTL is Set with a time to live of ttl instead of the cache's
 // TTL. A ttl of zero or less stores nothing and removes any entry for key,
-// as an entry that expires at once would be never readable.
+// as an entry that expires at once would be never readable. A ttl too long
+// to represent, such as math.MaxInt64, saturates: the entry never expires.
 func (c *Cache[K, V]) SetWithTTL(key K, value V, ttl time.Duration) {
 	if ttl <= 0 {
 		c.Delete(key)
@@ -224,10 +278,7 @@ func (c *Cache[K, V]) set(key K, value V, ttl int64) {
 // setIn is set in s, which must be key's shard, for a key equal to itself.
 func (c *Cache[K, V]) setIn(s *shard[K, V], key K, value V, ttl int64) {
 	now := c.now()
-	expires := now + ttl
-	if expires < now { // overflow: the entry never expires
-		expires = math.MaxInt64
-	}
+	expires := sat.AddNanos(now, time.Duration(ttl)) // saturates: never expires
 	s.mu.Lock()
 	s.set(key, value, now, expires)
 	s.mu.Unlock()

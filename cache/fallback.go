@@ -37,7 +37,8 @@ type FallbackConfig struct {
 	// MaxAge is the oldest a cached value may be to be served: a value
 	// stored MaxAge ago or earlier is not. It applies on top of the
 	// cache's own time to live, so the stricter of the two wins. 0 means
-	// 5 minutes (DefaultMaxAge); a negative value is an error.
+	// 5 minutes (DefaultMaxAge); a negative value is an error;
+	// math.MaxInt64 means no limit beyond the cache's TTL.
 	MaxAge time.Duration
 
 	// OnEvent, if not nil, receives a fallback:used event for every call
@@ -122,13 +123,16 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 // or key is nil, the middleware does not run the wrapped call: every call
 // returns an error saying why (wrapping [ErrTypeMismatch] or
 // [ErrInvalidConfig]). The configuration is checked once, when
-// FallbackFunc is called.
+// FallbackFunc is called. Applied to a nil function, the middleware
+// returns a function whose every call returns an error wrapping
+// [ErrInvalid]; nothing panics, nothing is stored.
 //
 // On the success path the middleware costs a cache write; with a cache of
 // T and a key already present it allocates nothing (a cache of an
 // interface type allocates to box a T that is not a pointer). A panic in
-// the wrapped call or a callback propagates; the middleware holds no lock
-// while they run. The returned middleware, and the Func it builds, are
+// the wrapped call or a callback (When, key, OnEvent) propagates; the
+// middleware holds no lock while they run, so the cache and the
+// middleware keep working for the next call. The returned middleware, and the Func it builds, are
 // safe for concurrent use.
 func FallbackFunc[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.Context) (K, bool), cfg FallbackConfig) bulwark.Middleware[T] {
 	return fallback[T](c, key, nil, cfg)
@@ -150,6 +154,12 @@ func fallback[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.C
 		}
 	}
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		if next == nil {
+			return func(context.Context) (T, error) {
+				var zero T
+				return zero, errNilNext
+			}
+		}
 		return func(ctx context.Context) (T, error) {
 			v, err := next(ctx)
 			if skipped(ctx) {
@@ -174,9 +184,13 @@ func fallback[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.C
 // builds nothing and, with a cache of T and a key already present,
 // allocates nothing. A bad configuration or a type mismatch is returned as
 // an error (wrapping [ErrInvalidConfig] or [ErrTypeMismatch]) without
-// running fn. It is safe for concurrent use.
+// running fn, and a nil fn as an error wrapping [ErrInvalid]. It is safe
+// for concurrent use.
 func DoFallback[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], key K, cfg FallbackConfig, fn bulwark.Func[T]) (T, error) {
 	p, err := checkFallback[T](c, cfg)
+	if err == nil && fn == nil {
+		err = errNilFn
+	}
 	if err != nil {
 		var zero T
 		return zero, err
@@ -187,6 +201,11 @@ func DoFallback[T any, K comparable, V any](ctx context.Context, c *Cache[K, V],
 	}
 	return complete(ctx, c, nil, key, &p, v, err)
 }
+
+var (
+	errNilNext = fmt.Errorf("%w input: fallback middleware applied to a nil function", ErrInvalid)
+	errNilFn   = fmt.Errorf("%w input: nil function given to DoFallback", ErrInvalid)
+)
 
 // policy is a validated FallbackConfig.
 type policy struct {

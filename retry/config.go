@@ -36,7 +36,9 @@ type Config struct {
 	MaxAttempts int
 
 	// InitialInterval is the interval after the first failed attempt,
-	// before jitter. Zero means 500ms. Negative is an error.
+	// before jitter. Zero means 500ms. Negative is an error. Intervals
+	// saturate: values beyond 2^61ns (about 73 years), up to
+	// math.MaxInt64, mean "as long as possible" and are treated as that.
 	InitialInterval time.Duration
 
 	// Multiplier grows the interval after each wait. Zero means 1.5.
@@ -55,7 +57,8 @@ type Config struct {
 	NoJitter bool
 
 	// MaxInterval caps the interval before jitter. Zero means 60s.
-	// Negative, or below InitialInterval, is an error.
+	// Negative, or below InitialInterval, is an error. math.MaxInt64
+	// means no cap (intervals saturate as InitialInterval says).
 	MaxInterval time.Duration
 
 	// NoWait retries at once, with no backoff wait between attempts

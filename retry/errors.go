@@ -2,6 +2,7 @@ package retry
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -25,14 +26,28 @@ var (
 	ErrMaxElapsedTime = errors.New("retry: wait would end after MaxElapsedTime")
 )
 
+// ErrInvalid is wrapped by every error this package returns for nil or
+// invalid input: a nil *Retrier or function given to [Do] or to a
+// [Middleware]'s Func, and every Config error (ErrInvalidConfig satisfies
+// errors.Is(err, ErrInvalid)). Nothing runs and nothing is counted when
+// such an error is returned.
+var ErrInvalid = errors.New("retry: invalid")
+
 // ErrInvalidConfig is wrapped by every error [New] returns for a Config it
-// refuses. The message names the field.
-var ErrInvalidConfig = errors.New("retry: invalid config")
+// refuses. The message names the field. errors.Is(ErrInvalidConfig,
+// ErrInvalid) holds.
+var ErrInvalidConfig error = &invalidError{"retry: invalid config"}
 
 var (
-	errNilRetrier = errors.New("retry: nil *Retrier")
-	errNilFunc    = errors.New("retry: nil Func")
+	errNilRetrier = fmt.Errorf("%w input: nil *Retrier", ErrInvalid)
+	errNilFunc    = fmt.Errorf("%w input: nil Func", ErrInvalid)
 )
+
+// invalidError is a sentinel that is also ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // Error is the error [Do] returns when it gives up on an error it would
 // otherwise have retried: the attempts ran out, a wait was refused (too

@@ -89,11 +89,13 @@ func New(cfg Config) (*Retrier, error) {
 //
 // Do records the number of attempts made in the call's [bulwark.Report]
 // (bulwark.ReportFrom(ctx).SetAttempts), 1 for a first-try success, on
-// every return except a panic. A panic in fn, IsRetryable or OnEvent stops
-// the timer Do holds and propagates unchanged.
+// every return except a panic. A panic in fn, IsRetryable, OnEvent or an
+// error's RetryAfter method stops the timer Do holds and propagates
+// unchanged; a Retrier keeps no state between calls, so the next call runs
+// as usual.
 //
 // Do is safe for concurrent use. If r or fn is nil it returns an error
-// without calling anything.
+// wrapping [ErrInvalid] without calling anything, and records no attempt.
 func Do[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T]) (T, error) {
 	if r == nil || fn == nil {
 		var zero T
@@ -115,9 +117,10 @@ func Do[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T]) (T, error) {
 }
 
 // Middleware returns a middleware that runs the next layer through [Do]
-// with r: every call of the wrapped Func is retried as r says. The
-// returned middleware and the Funcs it builds are safe for concurrent use
-// if the wrapped Func is.
+// with r: every call of the wrapped Func is retried as r says. When r or
+// the wrapped Func is nil, neither building nor calling panics: every call
+// returns an error wrapping [ErrInvalid]. The returned middleware and the
+// Funcs it builds are safe for concurrent use if the wrapped Func is.
 func Middleware[T any](r *Retrier) bulwark.Middleware[T] {
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
 		return func(ctx context.Context) (T, error) {
@@ -125,6 +128,11 @@ func Middleware[T any](r *Retrier) bulwark.Middleware[T] {
 		}
 	}
 }
+
+// maxBackoffInterval is the largest interval handed to ExponentialBackOff,
+// about 73 years: larger InitialInterval and MaxInterval values, up to
+// math.MaxInt64, mean "as long as possible" and are treated as this.
+const maxBackoffInterval = time.Duration(1 << 61)
 
 // again is the retry loop, entered after the first attempt failed with
 // (v, err). start is when the first attempt began, zero unless
@@ -135,11 +143,15 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 
 	var eb backoff.ExponentialBackOff
 	if !p.noWait {
+		// ExponentialBackOff converts float64 products back to Durations
+		// unchecked: an interval near math.MaxInt64 would come back
+		// negative (a wait of 0). Capped at maxBackoffInterval, the
+		// jittered wait stays below 2·maxBackoffInterval+1, in range.
 		eb = backoff.ExponentialBackOff{
-			InitialInterval:     p.initialInterval,
+			InitialInterval:     min(p.initialInterval, maxBackoffInterval),
 			RandomizationFactor: p.randomization,
 			Multiplier:          p.multiplier,
-			MaxInterval:         p.maxInterval,
+			MaxInterval:         min(p.maxInterval, maxBackoffInterval),
 			MaxElapsedTime:      0, // retry enforces its own budget, see below
 			Stop:                backoff.Stop,
 			Clock:               backoff.SystemClock,

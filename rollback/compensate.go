@@ -16,10 +16,12 @@ import (
 // cause, and returns cause, or an *Error when a compensation failed or was
 // skipped. It marks the call's Report as rolled back when anything ran.
 //
-// A panic of the event listener does not stop the rollback: the remaining
-// compensations still run, and the first such panic is raised again once
-// they have.
-func (s *Scope) compensate(entries []entry, cause error) error {
+// A panic of a compensation or of the event listener does not stop the
+// rollback: the panicking compensation is recorded as failed (a
+// *PanicError), the remaining compensations still run, and the first such
+// panic is raised again once they have, unless unwinding (the protected
+// call's own panic is on its way and continues instead).
+func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 	if len(entries) == 0 {
 		return cause
 	}
@@ -32,7 +34,7 @@ func (s *Scope) compensate(entries []entry, cause error) error {
 	var (
 		failures []StepError
 		skipped  []string
-		lp       listenerPanic
+		lp       callbackPanic
 	)
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
@@ -48,7 +50,7 @@ func (s *Scope) compensate(entries []entry, cause error) error {
 			break
 		}
 	}
-	if lp.raised {
+	if lp.raised && !unwinding {
 		panic(lp.value)
 	}
 	if failures == nil {
@@ -70,16 +72,23 @@ func (c unscoped) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// listenerPanic holds the first panic raised by the event listener during
-// a rollback.
-type listenerPanic struct {
+// callbackPanic holds the first panic raised by a compensation or the
+// event listener during a rollback.
+type callbackPanic struct {
 	raised bool
 	value  any
 }
 
+// record keeps v unless an earlier panic was recorded.
+func (p *callbackPanic) record(v any) {
+	if !p.raised {
+		p.raised, p.value = true, v
+	}
+}
+
 // runOne runs one compensation with its timeout and retries, emits its
 // event and returns its final error.
-func (s *Scope) runOne(base context.Context, e entry, lp *listenerPanic) error {
+func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic) error {
 	var start time.Time
 	if s.cfg.onEvent != nil {
 		start = time.Now()
@@ -90,7 +99,10 @@ func (s *Scope) runOne(base context.Context, e entry, lp *listenerPanic) error {
 		ctx, cancel = context.WithTimeout(base, s.cfg.timeout)
 		defer cancel()
 	}
-	attempts, err := s.attempt(ctx, e.undo)
+	attempts, pe, err := s.attempt(ctx, e.undo)
+	if pe != nil {
+		lp.record(pe.Value)
+	}
 	if s.cfg.onEvent != nil {
 		ev := bulwark.Event{
 			Kind:     bulwark.RollbackCompensated,
@@ -109,10 +121,10 @@ func (s *Scope) runOne(base context.Context, e entry, lp *listenerPanic) error {
 }
 
 // emit delivers ev, catching a listener panic so the rollback can finish.
-func (s *Scope) emit(ev bulwark.Event, lp *listenerPanic) {
+func (s *Scope) emit(ev bulwark.Event, lp *callbackPanic) {
 	defer func() {
-		if r := recover(); r != nil && !lp.raised {
-			lp.raised, lp.value = true, r
+		if r := recover(); r != nil {
+			lp.record(r)
 		}
 	}()
 	s.cfg.onEvent(ev)
@@ -120,8 +132,9 @@ func (s *Scope) emit(ev bulwark.Event, lp *listenerPanic) {
 
 // attempt calls undo until it succeeds, fails permanently or panics, the
 // attempts are used up, or ctx is done. It returns the number of attempts
-// made and the last error.
-func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (int, error) {
+// made and the last error, and the *PanicError if undo panicked (then also
+// the last error).
+func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (int, *PanicError, error) {
 	var (
 		bo    backoff.ExponentialBackOff
 		timer *time.Timer
@@ -132,29 +145,29 @@ func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (
 		}
 	}()
 	for n := 1; ; n++ {
-		panicked, err := call(ctx, undo)
+		pe, err := call(ctx, undo)
 		if err == nil {
-			return n, nil
+			return n, nil, nil
 		}
-		if panicked {
-			return n, err
+		if pe != nil {
+			return n, pe, err
 		}
 		var perm *backoff.PermanentError
 		if errors.As(err, &perm) {
 			if err == error(perm) {
-				return n, perm.Err // drop the mark, keep the error
+				return n, nil, perm.Err // drop the mark, keep the error
 			}
-			return n, err
+			return n, nil, err
 		}
 		if n >= s.cfg.attempts {
-			return n, err
+			return n, nil, err
 		}
 		if ctx.Err() != nil {
-			return n, timedOut(ctx, err)
+			return n, nil, timedOut(ctx, err)
 		}
 		if n == 1 {
 			bo = backoff.ExponentialBackOff{
-				InitialInterval:     s.cfg.interval,
+				InitialInterval:     min(s.cfg.interval, maxBackoffInterval),
 				RandomizationFactor: backoff.DefaultRandomizationFactor,
 				Multiplier:          backoff.DefaultMultiplier,
 				MaxInterval:         backoff.DefaultMaxInterval,
@@ -169,19 +182,21 @@ func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			return n, timedOut(ctx, err)
+			return n, nil, timedOut(ctx, err)
 		}
 	}
 }
 
-// call runs undo, turning a panic into a *PanicError.
-func call(ctx context.Context, undo func(context.Context) error) (panicked bool, err error) {
+// call runs undo, turning a panic into a *PanicError, returned both as pe
+// and as err.
+func call(ctx context.Context, undo func(context.Context) error) (pe *PanicError, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			panicked, err = true, &PanicError{Value: r, Stack: debug.Stack()}
+			pe = &PanicError{Value: r, Stack: debug.Stack()}
+			err = pe
 		}
 	}()
-	return false, undo(ctx)
+	return nil, undo(ctx)
 }
 
 // timedOut records that a compensation gave up because its timeout

@@ -77,32 +77,38 @@ func TestCompensationsSurviveCallerCancellation(t *testing.T) {
 	})
 }
 
-func TestPanicInCompensationIsRecordedAndOthersRun(t *testing.T) {
+func TestPanicInCompensationIsRecordedOthersRunThenItPropagates(t *testing.T) {
 	var (
 		j     journal
+		ev    events
 		calls int
 	)
-	_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
-		_ = rollback.OnRollback(ctx, "first", j.undo("first"))
-		_ = rollback.OnRollback(ctx, "panics", func(context.Context) error {
-			calls++
-			panic("undo exploded")
-		})
-		_ = rollback.OnRollback(ctx, "last", j.undo("last"))
-		return 0, errCall
-	})
-	assert.Equal(t, []string{"last", "first"}, j.names(), "the others still run")
+	got := func() (r any) {
+		defer func() { r = recover() }()
+		_, _ = rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+			_ = rollback.OnRollback(ctx, "first", j.undo("first"))
+			_ = rollback.OnRollback(ctx, "panics", func(context.Context) error {
+				calls++
+				panic("undo exploded")
+			})
+			_ = rollback.OnRollback(ctx, "last", j.undo("last"))
+			return 0, errCall
+		}, rollback.WithConfig(rollback.Config{OnEvent: ev.listen}))
+		return nil
+	}()
+	assert.Equal(t, "undo exploded", got, "the panic reaches the caller with its value")
+	assert.Equal(t, []string{"last", "first"}, j.names(), "the others still ran first")
 	assert.Equal(t, 1, calls, "a panicking compensation is not retried")
 
-	var rbErr *rollback.Error
-	require.ErrorAs(t, err, &rbErr)
-	assert.ErrorIs(t, err, errCall)
-	require.Len(t, rbErr.Failures, 1)
-	assert.Equal(t, "panics", rbErr.Failures[0].Step)
+	evs := ev.all()
+	require.Len(t, evs, 3)
+	assert.Equal(t, bulwark.RollbackFailed, evs[1].Kind, "it counts as a failed compensation")
+	assert.Equal(t, "panics", evs[1].Step)
 	var pe *rollback.PanicError
-	require.ErrorAs(t, rbErr.Failures[0].Err, &pe)
+	require.ErrorAs(t, evs[1].Err, &pe)
 	assert.Equal(t, "undo exploded", pe.Value)
-	assert.Contains(t, string(pe.Stack), "TestPanicInCompensationIsRecordedAndOthersRun", "the stack shows where it panicked")
+	assert.Contains(t, string(pe.Stack), "TestPanicInCompensationIsRecordedOthersRunThenItPropagates", "the stack shows where it panicked")
+	assert.Equal(t, bulwark.RollbackCompensated, evs[2].Kind)
 }
 
 func TestPanicInFnAndInCompensation(t *testing.T) {

@@ -3,6 +3,7 @@ package rollback
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -21,7 +22,16 @@ const (
 	// DefaultTimeout bounds one compensation, its retries included, when
 	// Config.Timeout is 0.
 	DefaultTimeout = 30 * time.Second
+	// DefaultMaxCompensations is how many compensations a scope holds at
+	// most when Config.MaxCompensations is 0.
+	DefaultMaxCompensations = 100_000
 )
+
+// maxBackoffInterval is the largest first wait handed to backoff/v4, about
+// 73 years: its jitter arithmetic converts float64 products back to
+// Durations unchecked, and an interval near math.MaxInt64 would come back
+// negative (no wait at all). Below 2^61 the jittered wait stays in range.
+const maxBackoffInterval = time.Duration(1 << 61)
 
 // ErrInvalid is wrapped by every error that reports a bad configuration
 // value or argument: a negative Config field, a nil function, an empty
@@ -47,14 +57,31 @@ type Config struct {
 	// attempt. Later waits grow by 1.5× per attempt, randomized by ±50%
 	// and capped at one minute (backoff/v4's ExponentialBackOff with its
 	// default multiplier, jitter and cap). 0 means DefaultInitialInterval
-	// (200ms). Negative is invalid.
+	// (200ms). Negative is invalid. Values beyond 2^61ns (about 73 years),
+	// up to math.MaxInt64, mean "as long as possible" and are treated as
+	// that: the next attempt then waits until Timeout ends the
+	// compensation.
 	InitialInterval time.Duration
 
 	// Timeout bounds each compensation: all its attempts and the waits
 	// between them, measured from its first attempt. The compensation's
 	// context is done when it expires, and no further attempt starts.
-	// 0 means DefaultTimeout (30s); negative means no timeout.
+	// 0 means DefaultTimeout (30s); negative means no timeout. The
+	// deadline saturates: math.MaxInt64 is as long as a time can hold.
 	Timeout time.Duration
+
+	// MaxCompensations bounds how many compensations one scope holds at
+	// once, its own registrations and those handed over by nested scopes
+	// that committed: [OnRollback] beyond it registers nothing and returns
+	// [ErrTooManyCompensations], and a nested scope whose hand-over would
+	// exceed it is rolled back at once (see [Scope.Commit]). A [Saga]'s
+	// own step Undos are always accepted (there are at most as many as
+	// its steps). It bounds a scope's memory, which is otherwise
+	// proportional to its registrations until it ends, against a loop that
+	// registers for ever. 0 means DefaultMaxCompensations (100000).
+	// Negative is invalid; values above math.MaxInt32 are treated as
+	// math.MaxInt32.
+	MaxCompensations int
 
 	// StopOnFailure stops a rollback at the first compensation that still
 	// fails after its attempts; the compensations not run are listed in
@@ -83,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.InitialInterval < 0 {
 		return fmt.Errorf("%w Config.InitialInterval: %v (must be 0 or more)", ErrInvalid, c.InitialInterval)
+	}
+	if c.MaxCompensations < 0 {
+		return fmt.Errorf("%w Config.MaxCompensations: %d (must be 0 or more)", ErrInvalid, c.MaxCompensations)
 	}
 	return nil
 }
@@ -124,6 +154,7 @@ type settings struct {
 	interval      time.Duration
 	timeout       time.Duration // <= 0: none
 	stopOnFailure bool
+	maxEntries    int32 // next to stopOnFailure: a Scope stays in its size class
 	onEvent       bulwark.Listener
 }
 
@@ -151,7 +182,11 @@ func (c Config) settings() (settings, error) {
 		interval:      c.InitialInterval,
 		timeout:       c.Timeout,
 		stopOnFailure: c.StopOnFailure,
+		maxEntries:    int32(min(c.MaxCompensations, math.MaxInt32)), // saturates
 		onEvent:       c.OnEvent,
+	}
+	if s.maxEntries == 0 {
+		s.maxEntries = DefaultMaxCompensations
 	}
 	if s.attempts == 0 {
 		s.attempts = DefaultAttempts

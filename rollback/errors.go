@@ -20,6 +20,15 @@ var ErrNoScope = errors.New("rollback: no scope in context")
 // was registered; the undo was not run.
 var ErrScopeEnded = errors.New("rollback: scope ended")
 
+// ErrTooManyCompensations is returned by [OnRollback] when the scope
+// already holds Config.MaxCompensations compensations: nothing was
+// registered, so the step just done cannot be undone by this scope. Fail
+// the call (return the error): the scope then rolls back what it holds.
+// [Scope.Commit] of a nested scope whose hand-over would exceed the
+// enclosing scope's bound returns it too, after rolling the nested work
+// back.
+var ErrTooManyCompensations = errors.New("rollback: too many compensations in scope")
+
 // StepError is an error of one named step or compensation.
 //
 // [Saga.Run] returns a *StepError when a step's Do fails, naming that step;
@@ -106,7 +115,9 @@ func (e *Error) Unwrap() error { return e.Cause }
 
 // PanicError is recorded as a compensation's error when the compensation
 // panicked. A panicking compensation is not retried; the rollback goes on
-// with the other compensations.
+// with the other compensations, and once they have all run the panic
+// continues with its original value (see [Do]). Events (Config.OnEvent)
+// carry the PanicError of a compensation that panicked.
 type PanicError struct {
 	// Value is the value passed to panic.
 	Value any

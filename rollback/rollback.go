@@ -17,7 +17,11 @@
 // compensations run even if one fails (unless Config.StopOnFailure is
 // set), and failures come back as an [*Error] that names each failed
 // compensation and keeps the call's own error in its chain. A panic in a
-// compensation is recorded as that compensation's failure.
+// compensation is recorded as that compensation's failure; the others
+// still run, and then the panic continues to the caller.
+//
+// A scope holds at most Config.MaxCompensations compensations (100000 by
+// default), and nothing of it outlives the call.
 //
 // Compensations live in memory: they are not durable across a process
 // crash. See docs/rollback.md for what is and is not guaranteed.
@@ -43,8 +47,14 @@ import (
 //     any failed.
 //   - fn panics (or calls runtime.Goexit): the compensations run, then the
 //     panic continues unchanged, with its original stack. Compensation
-//     failures are then reported only through Config.OnEvent, since no
-//     error is returned.
+//     failures, panics of compensations included, are then reported only
+//     through Config.OnEvent, since no error is returned.
+//
+// A compensation that panics counts as a failed compensation (a
+// [*PanicError]) and is not retried; the others still run, and then the
+// panic continues from Do with its original value (the first one, if
+// several compensations or the OnEvent listener panicked). The scope has
+// ended by then and holds nothing; no timer or goroutine is left.
 //
 // Each compensation runs on context.WithoutCancel(ctx), bounded by
 // Config.Timeout, and is retried as Config says. It sees ctx's values but
@@ -108,7 +118,7 @@ func run[T any](ctx context.Context, cfg *settings, fn bulwark.Func[T]) (v T, er
 	returned := false
 	defer func() {
 		if !returned {
-			_ = s.Rollback(nil) // panic or Goexit in fn
+			_ = s.rollback(nil, true) // panic or Goexit in fn
 		}
 	}()
 	v, err = fn(c)

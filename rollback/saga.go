@@ -101,9 +101,15 @@ func NewSaga[S any](steps []Step[S], opts ...Option) (*Saga[S], error) {
 // in a step compensates the completed steps (and the panicking one if it
 // MayPartiallyApply), then continues unchanged.
 //
+// An Undo that panics is handled as a compensation panic is by [Do]: it
+// counts as failed, the other Undos run, then the panic continues from Run.
+//
 // Run returns an error wrapping [ErrInvalid] without running anything if
-// state is nil.
+// g or state is nil.
 func (g *Saga[S]) Run(ctx context.Context, state *S) error {
+	if g == nil {
+		return fmt.Errorf("%w Saga: nil", ErrInvalid)
+	}
 	if state == nil {
 		return fmt.Errorf("%w Saga.Run state: nil", ErrInvalid)
 	}
@@ -119,7 +125,7 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 		if current >= 0 {
 			g.partial(s, current, state)
 		}
-		_ = s.Rollback(nil)
+		_ = s.rollback(nil, true)
 	}()
 	for i := range g.steps {
 		st := &g.steps[i]
@@ -139,7 +145,7 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 			s.discard()
 		}
 		if st.Undo != nil {
-			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)})
+			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
 		}
 	}
 	returned = true
@@ -150,7 +156,7 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 // applied.
 func (g *Saga[S]) partial(s *Scope, i int, state *S) {
 	if st := &g.steps[i]; st.MayPartiallyApply {
-		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)})
+		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
 	}
 }
 

@@ -130,6 +130,8 @@ func InScope(ctx context.Context) bool {
 //     the rollback layer, or inside a compensation; ignore this error to run
 //     either way);
 //   - [ErrScopeEnded] when the scope has already committed or rolled back;
+//   - [ErrTooManyCompensations] when the scope already holds
+//     Config.MaxCompensations compensations;
 //   - an error wrapping [ErrInvalid] when name is empty or undo is nil.
 //
 // OnRollback is safe for concurrent use: many goroutines of the same call
@@ -145,27 +147,34 @@ func OnRollback(ctx context.Context, name string, undo func(ctx context.Context)
 	if s == nil {
 		return ErrNoScope
 	}
-	return s.add(entry{name: name, undo: undo})
+	return s.add(entry{name: name, undo: undo}, false)
 }
 
-// add registers e, unless the scope has ended.
-func (s *Scope) add(e entry) error {
+// add registers e, unless the scope has ended or, without force, holds
+// its maximum.
+func (s *Scope) add(e entry, force bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != scopeOpen {
 		return ErrScopeEnded
+	}
+	if !force && len(s.entries) >= int(s.cfg.maxEntries) {
+		return ErrTooManyCompensations
 	}
 	s.entries = append(s.entries, e)
 	return nil
 }
 
 // adopt appends the compensations of a nested scope that committed,
-// unless this scope has ended.
+// unless this scope has ended or they would exceed its maximum.
 func (s *Scope) adopt(es []entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != scopeOpen {
 		return ErrScopeEnded
+	}
+	if len(es) > int(s.cfg.maxEntries)-len(s.entries) {
+		return ErrTooManyCompensations
 	}
 	s.entries = append(s.entries, es...)
 	return nil
@@ -203,10 +212,16 @@ func (s *Scope) end(state uint8) (entries []entry, ok bool) {
 // already ended. If the enclosing scope has ended meanwhile (the nested
 // work outlived the call that started it), nothing could ever undo this
 // work any more, so Commit rolls it back instead and returns ErrScopeEnded,
-// or an [*Error] with Cause ErrScopeEnded if a compensation failed.
+// or an [*Error] with Cause ErrScopeEnded if a compensation failed. It
+// does the same, with [ErrTooManyCompensations], when the hand-over would
+// exceed the enclosing scope's Config.MaxCompensations.
 //
-// Commit is safe for concurrent use.
+// Commit is safe for concurrent use. On a nil Scope it returns an error
+// wrapping [ErrInvalid].
 func (s *Scope) Commit() error {
+	if s == nil {
+		return errNilScope
+	}
 	entries, ok := s.end(scopeCommitted)
 	if !ok {
 		return ErrScopeEnded
@@ -215,10 +230,13 @@ func (s *Scope) Commit() error {
 		return nil
 	}
 	if err := s.parent.adopt(entries); err != nil {
-		return s.compensate(entries, err)
+		return s.compensate(entries, err, false)
 	}
 	return nil
 }
+
+// errNilScope is returned by the methods of a nil *Scope.
+var errNilScope = fmt.Errorf("%w Scope: nil", ErrInvalid)
 
 // Rollback ends the scope as failed: it runs the registered compensations
 // in reverse registration order, as documented on [Do], and returns cause
@@ -229,19 +247,45 @@ func (s *Scope) Commit() error {
 // is a no-op that returns cause unchanged, so `defer sc.Rollback(nil)` is
 // safe after an explicit Commit or Rollback.
 //
+// A compensation or listener that panics does not stop the rollback: the
+// remaining compensations run, then the first such panic continues from
+// Rollback with its original value. Called by a deferred function while a
+// panic unwinds, Rollback then replaces that panic (Go reports both);
+// [Do], [Middleware] and [Saga] avoid this by letting the call's own panic
+// win.
+//
 // Rollback is safe for concurrent use; compensations run on the goroutine
-// of the call that ended the scope.
+// of the call that ended the scope. On a nil Scope it runs nothing and
+// returns an error wrapping [ErrInvalid] (and cause, if not nil).
 func (s *Scope) Rollback(cause error) error {
+	if s == nil {
+		if cause == nil {
+			return errNilScope
+		}
+		return fmt.Errorf("%w (rolling back after: %w)", errNilScope, cause)
+	}
+	return s.rollback(cause, false)
+}
+
+// rollback is Rollback. unwinding says that the protected call panicked
+// or called runtime.Goexit: its own panic then continues, and a panic of a
+// compensation or listener is reported through events only.
+func (s *Scope) rollback(cause error, unwinding bool) error {
 	entries, ok := s.end(scopeRolledBack)
 	if !ok {
 		return cause
 	}
-	return s.compensate(entries, cause)
+	return s.compensate(entries, cause, unwinding)
 }
 
 // Len returns how many compensations are registered with the scope and
-// not yet run, committed or handed over. It is safe for concurrent use.
+// not yet run, committed or handed over: at most Config.MaxCompensations
+// (plus a Saga's own step Undos). It is safe for concurrent use, and 0 on
+// a nil Scope.
 func (s *Scope) Len() int {
+	if s == nil {
+		return 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != scopeOpen {
