@@ -25,7 +25,6 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 	if len(entries) == 0 {
 		return cause
 	}
-	bulwark.ReportFrom(s.ctx).SetRolledBack()
 
 	// Compensations run on the scope's context without its cancellation:
 	// a caller that gave up still gets its undo.
@@ -36,9 +35,14 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 		skipped  []string
 		lp       callbackPanic
 	)
+	report := bulwark.ReportFrom(s.ctx)
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		err := s.runOne(base, e, &lp)
+		if errors.Is(err, ErrNoEffect) {
+			continue // nothing was undone: not a compensation
+		}
+		report.SetRolledBack()
 		if err == nil {
 			continue
 		}
@@ -103,6 +107,9 @@ func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic) error {
 	if pe != nil {
 		lp.record(pe.Value)
 	}
+	if pe == nil && errors.Is(err, ErrNoEffect) {
+		return err // nothing to undo, nothing to report
+	}
 	if s.cfg.onEvent != nil {
 		ev := bulwark.Event{
 			Kind:     bulwark.RollbackCompensated,
@@ -151,6 +158,9 @@ func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (
 		}
 		if pe != nil {
 			return n, pe, err
+		}
+		if errors.Is(err, ErrNoEffect) {
+			return n, nil, err
 		}
 		var perm *backoff.PermanentError
 		if errors.As(err, &perm) {

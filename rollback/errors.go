@@ -29,6 +29,14 @@ var ErrScopeEnded = errors.New("rollback: scope ended")
 // back.
 var ErrTooManyCompensations = errors.New("rollback: too many compensations in scope")
 
+// ErrNoEffect, returned by a compensation (wrapped or not), says that it
+// had nothing to undo: the effect it guards never happened, or was undone
+// already. It is not a failure: the compensation is not retried, it is not
+// listed in an [Error], and it emits no event (neither rollback:compensated
+// nor rollback:failed). A scope whose compensations all report ErrNoEffect
+// does not mark the call's bulwark.Report as rolled back.
+var ErrNoEffect = errors.New("rollback: nothing to undo")
+
 // StepError is an error of one named step or compensation.
 //
 // [Saga.Run] returns a *StepError when a step's Do fails, naming that step;

@@ -134,7 +134,11 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 			return s.Rollback(context.Cause(ctx))
 		}
 		current = i
-		err := st.Do(c, state)
+		var stepCtx context.Context = c
+		if st.Undo != nil {
+			stepCtx = undoneStep{c}
+		}
+		err := st.Do(stepCtx, state)
 		current = -1
 		if err != nil {
 			g.partial(s, i, state)
@@ -162,4 +166,29 @@ func (g *Saga[S]) partial(s *Scope, i int, state *S) {
 
 func undoer[S any](undo func(context.Context, *S) error, state *S) func(context.Context) error {
 	return func(ctx context.Context) error { return undo(ctx, state) }
+}
+
+// undoneStep is the context of the Do of a Saga step that has an Undo.
+type undoneStep struct{ context.Context }
+
+type undoneStepKey struct{}
+
+func (c undoneStep) Value(key any) any {
+	if key == (undoneStepKey{}) {
+		return true
+	}
+	return c.Context.Value(key)
+}
+
+// StepHasUndo reports whether ctx belongs to the Do of a [Saga] step that
+// has an Undo: if the saga rolls back after the step, that Undo compensates
+// everything the step did, whether the calls it made executed or replayed
+// results stored by an earlier run. The pipeline package uses it to forget
+// the idempotency keys of the calls such a step made, replayed ones
+// included, so that a rerun executes them anew. It is false outside a
+// saga, in a step without an Undo, and inside a compensation. It is safe
+// for concurrent use.
+func StepHasUndo(ctx context.Context) bool {
+	v, _ := ctx.Value(undoneStepKey{}).(bool)
+	return v
 }
