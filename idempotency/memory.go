@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"sync"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // MemoryConfig configures a [MemoryStore]. The zero value is ready to use.
@@ -21,6 +23,12 @@ type MemoryConfig struct {
 	// Records are spread over shards by key and each shard holds an equal
 	// share, so the store can start evicting a little before it holds
 	// MaxEntries records.
+	//
+	// The bound holds under any sequence of operations: besides at most
+	// MaxEntries records, the store keeps an index of completed records'
+	// expiries that never holds more than 2×MaxEntries + 64×(number of
+	// shards, at most 64) small items; items of records deleted by Forget
+	// are dropped once they outnumber the live ones.
 	MaxEntries int
 }
 
@@ -42,7 +50,14 @@ const DefaultMaxEntries = 100_000
 // do not contend. There is no background goroutine: each claim drops the
 // completed records of its shard whose TTL ran out, and the claims of dead
 // holders (whose leases ran out) are dropped when they are claimed again
-// or when their shard is otherwise full. Its methods never block on
+// or when their shard is otherwise full.
+//
+// Leases and TTLs saturate: one too long to add to the current time
+// (math.MaxInt64 is the usual way to say "forever") keeps the record as
+// long as the store can, about 292 years from the store's creation; it
+// never wraps around into a record born expired.
+//
+// Its methods never block on
 // anything but its own short critical sections, and ignore their
 // context. A MemoryStore is safe for concurrent use.
 type MemoryStore struct {
@@ -145,7 +160,7 @@ func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, l
 		return Record{}, false, errMemoryFull
 	}
 	sh.gen++
-	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: now + int64(lease), gen: sh.gen}
+	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: sat.AddNanos(now, lease), gen: sh.gen}
 	sh.entries[key] = e
 	return s.record(e), true, nil
 }
@@ -178,7 +193,7 @@ func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Du
 	if !ok {
 		return leaseLost("extend", key)
 	}
-	e.expires = now + int64(lease)
+	e.expires = sat.AddNanos(now, lease)
 	sh.entries[key] = e
 	return nil
 }
@@ -198,7 +213,7 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 		return leaseLost("complete", key)
 	}
 	e.state = Completed
-	e.expires = now + int64(ttl)
+	e.expires = sat.AddNanos(now, ttl)
 	e.err = out.Err
 	if out.Err == nil {
 		e.value = out.Value
@@ -231,9 +246,11 @@ func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
 	if !ok || e.expires <= now || e.state != Completed {
 		return false, nil
 	}
-	// The entry's expiry item stays in the heap and is discarded when it
-	// comes up (its generation no longer matches).
+	// The entry's expiry item stays in the heap, and is discarded when it
+	// comes up (its generation no longer matches) or when the heap is
+	// compacted.
 	delete(sh.entries, key)
+	sh.compactIfSparse()
 	return true, nil
 }
 
@@ -317,6 +334,33 @@ func (sh *memShard) dropExpiredClaims(now int64) bool {
 	return freed
 }
 
+// compactIfSparse rebuilds the expiry heap without the items of deleted
+// entries once those outnumber the live ones: then the heap never holds
+// more than 2×len(entries)+compactSlack items, and each rebuild, O(n), is
+// paid for by the n+compactSlack deletions since the last one. The
+// shard's lock must be held.
+func (sh *memShard) compactIfSparse() {
+	if len(sh.expiry) <= 2*len(sh.entries)+compactSlack {
+		return
+	}
+	live := sh.expiry[:0]
+	for _, it := range sh.expiry {
+		if e, ok := sh.entries[it.key]; ok && e.gen == it.gen {
+			live = append(live, it)
+		}
+	}
+	clear(sh.expiry[len(live):]) // drop the keys of the stale items
+	if cap(live) > 4*len(live)+2*compactSlack {
+		live = append(make(expiryHeap, 0, 2*len(live)+compactSlack), live...)
+	}
+	sh.expiry = live
+	sh.expiry.init()
+}
+
+// compactSlack is how many stale expiry items a shard may hold beyond
+// twice its live entries before it compacts its heap.
+const compactSlack = 64
+
 // expiryItem files a completed entry (by key and generation) under its
 // expiry.
 type expiryItem struct {
@@ -327,9 +371,35 @@ type expiryItem struct {
 
 // expiryHeap is a binary min-heap of expiryItems by expiry. A completed
 // entry has exactly one item; in-progress entries have none (they are
-// never evicted). Items of entries deleted otherwise (a claim replacing an
-// expired record) stay until they come up, and are then discarded.
+// never evicted). Items of entries deleted otherwise (Forget) stay until
+// they come up and are then discarded, or until compactIfSparse drops
+// them.
 type expiryHeap []expiryItem
+
+// init restores the heap order of h, in O(len(h)).
+func (h expiryHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+// down moves the item at i down to its place.
+func (h expiryHeap) down(i int) {
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l].expires < h[least].expires {
+			least = l
+		}
+		if r < len(h) && h[r].expires < h[least].expires {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+}
 
 func (h *expiryHeap) push(it expiryItem) {
 	*h = append(*h, it)
@@ -351,20 +421,7 @@ func (h *expiryHeap) pop() expiryItem {
 	s[0] = s[last]
 	s[last] = expiryItem{}
 	s = s[:last]
-	for i := 0; ; {
-		least, l, r := i, 2*i+1, 2*i+2
-		if l < len(s) && s[l].expires < s[least].expires {
-			least = l
-		}
-		if r < len(s) && s[r].expires < s[least].expires {
-			least = r
-		}
-		if least == i {
-			break
-		}
-		s[i], s[least] = s[least], s[i]
-		i = least
-	}
+	s.down(0)
 	*h = s
 	return top
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/internal/sat"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -131,14 +132,14 @@ func (s *Store) Claim(ctx context.Context, key, owner, fingerprint string, lease
 	if lease <= 0 {
 		return idempotency.Record{}, false, fmt.Errorf("redisstore: Claim: lease must be positive, got %v", lease)
 	}
-	lease = roundUp(lease)
+	ms := millis(lease)
 	start := time.Now()
-	reply, err := claimScript.Run(ctx, s.client, []string{s.prefix + key}, owner, fingerprint, lease.Milliseconds()).Slice()
+	reply, err := claimScript.Run(ctx, s.client, []string{s.prefix + key}, owner, fingerprint, ms).Slice()
 	if err != nil {
 		return idempotency.Record{}, false, failed("claim", key, err)
 	}
 	if len(reply) == 0 {
-		return idempotency.Record{State: idempotency.InProgress, Owner: owner, Fingerprint: fingerprint, Expires: start.Add(lease)}, true, nil
+		return idempotency.Record{State: idempotency.InProgress, Owner: owner, Fingerprint: fingerprint, Expires: start.Add(fromMillis(ms))}, true, nil
 	}
 	rec, err := s.record(reply, start)
 	if err != nil {
@@ -153,7 +154,7 @@ func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Durati
 	if lease <= 0 {
 		return fmt.Errorf("redisstore: Extend: lease must be positive, got %v", lease)
 	}
-	code, err := extendScript.Run(ctx, s.client, []string{s.prefix + key}, owner, roundUp(lease).Milliseconds()).Int64()
+	code, err := extendScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(lease)).Int64()
 	return s.settle("extend", key, code, err)
 }
 
@@ -175,7 +176,7 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 		}
 		field, payload = "value", string(data)
 	}
-	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, roundUp(ttl).Milliseconds(), field, payload).Int64()
+	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(ttl), field, payload).Int64()
 	return s.settle("complete", key, code, err)
 }
 
@@ -229,7 +230,7 @@ func (s *Store) record(reply []any, start time.Time) (idempotency.Record, error)
 	pttl, _ := reply[5].(int64)
 	rec := idempotency.Record{Owner: owner, Fingerprint: fingerprint}
 	if pttl > 0 { // -1: the key has no expiry (someone removed it)
-		rec.Expires = start.Add(time.Duration(pttl) * time.Millisecond)
+		rec.Expires = start.Add(fromMillis(pttl))
 	}
 	switch state {
 	case stateInProgress:
@@ -275,8 +276,14 @@ func failed(op, key string, err error) error {
 	return fmt.Errorf("redisstore: %s %q: %w", op, key, err)
 }
 
-// roundUp rounds d up to whole milliseconds, the precision of Redis
-// expiries, so that a lease is never shorter than asked.
-func roundUp(d time.Duration) time.Duration {
-	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
-}
+// millis returns d in whole milliseconds, the precision of Redis
+// expiries, rounded up so that a lease is never shorter than asked. It
+// saturates: math.MaxInt64 nanoseconds is 9,223,372,036,855 ms (about 292
+// years), which PEXPIRE accepts (its limit is the server's clock in
+// milliseconds plus the expiry not overflowing an int64, far beyond).
+func millis(d time.Duration) int64 { return sat.Millis(d) }
+
+// fromMillis returns ms milliseconds as a Duration, saturating at about
+// 292 years (a PTTL of a saturated expiry is a hair too long for a
+// Duration).
+func fromMillis(ms int64) time.Duration { return sat.MulInt(time.Millisecond, ms) }

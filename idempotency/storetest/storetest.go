@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"testing"
@@ -36,13 +37,24 @@ type Options struct {
 	// Unit is the suite's base duration: leases and TTLs are small
 	// multiples of it, and a case that waits lets a few units pass. It
 	// must be well above the store's expiry precision and the duration
-	// of a store call. 0 means 1s.
+	// of a store call. 0 means 1s; it must not be negative or above
+	// MaxUnit.
 	Unit time.Duration
 
 	// Advance makes d pass for the store: sleeps, or moves a fake
 	// server's clock forward. nil means time.Sleep(d).
 	Advance func(d time.Duration)
 }
+
+// MaxUnit is the largest Options.Unit: the suite's leases and TTLs, small
+// multiples of the unit, then stay far from overflowing.
+const MaxUnit = time.Hour
+
+// Forever is math.MaxInt64 as a duration, the longest lease or TTL: a store
+// must keep a record given it as long as it can (saturate), never wrap it
+// around into a record born expired. The suite's case ForeverDurations
+// checks it.
+const Forever = time.Duration(math.MaxInt64)
 
 // Run runs the contract suite, one subtest per case, each with a fresh
 // store from newStore. Each case runs in its own testing/synctest bubble
@@ -66,8 +78,8 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 // Every case uses keys of its own, so stores may share a backend.
 func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Options) {
 	t.Helper()
-	if opts.Unit < 0 {
-		t.Fatalf("storetest: Options.Unit must not be negative, got %v", opts.Unit)
+	if opts.Unit < 0 || opts.Unit > MaxUnit {
+		t.Fatalf("storetest: Options.Unit must be between 0 and %v, got %v", MaxUnit, opts.Unit)
 	}
 	s := suite{unit: opts.Unit, advance: opts.Advance}
 	if s.unit == 0 {
@@ -111,6 +123,7 @@ var cases = []testCase{
 	{"ExtendKeepsClaim", testExtendKeepsClaim},
 	{"LeaseExpiry", testLeaseExpiry},
 	{"TTLExpiry", testTTLExpiry},
+	{"ForeverDurations", testForeverDurations},
 	{"ForgetDeletesCompleted", testForgetDeletesCompleted},
 	{"ForgetLeavesClaimsAlone", testForgetLeavesClaimsAlone},
 	{"KeysAreDistinct", testKeysAreDistinct},
@@ -510,5 +523,45 @@ func testForgetLeavesClaimsAlone(t *testing.T, s *suite) {
 	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 10*s.unit)
 	if rec, found := s.get(t, "k"); !found || rec.State != idempotency.Completed {
 		t.Fatalf("after Forget of the claim, Complete by its owner: got %v (found %v); want completed", rec.State, found)
+	}
+}
+
+// testForeverDurations: a lease, an extension and a TTL of Forever keep
+// the record (a store that adds them to its clock without saturating
+// makes a record born expired).
+func testForeverDurations(t *testing.T, s *suite) {
+	far := time.Now().Add(200 * 365 * 24 * time.Hour)
+	wantFar := func(what string, rec idempotency.Record) {
+		t.Helper()
+		if !rec.Expires.IsZero() && rec.Expires.Before(far) {
+			t.Fatalf("%s: Expires %v; want the farthest the store can keep", what, rec.Expires)
+		}
+	}
+	rec, claimed := s.claim(t, "k", "owner-a", "", Forever)
+	if !claimed {
+		t.Fatalf("Claim with lease Forever: not claimed (held by %q)", rec.Owner)
+	}
+	wantFar("Claim with lease Forever", rec)
+	s.advance(s.unit)
+	s.wantHeld(t, "k", "owner-a")
+	if _, claimed := s.claim(t, "k", "owner-b", "", s.unit); claimed {
+		t.Fatal("claimed a key held with lease Forever")
+	}
+	if err := s.store.Extend(ctx(t), "k", "owner-a", Forever); err != nil {
+		t.Fatalf("Extend with lease Forever: %v", err)
+	}
+	s.advance(s.unit)
+	rec, _ = s.get(t, "k")
+	wantFar("Extend with lease Forever", rec)
+	s.wantHeld(t, "k", "owner-a")
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "kept"}, Forever)
+	s.advance(s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("after Complete with ttl Forever: Get = %v (found %v); want completed", rec.State, found)
+	}
+	wantFar("Complete with ttl Forever", rec)
+	if _, claimed := s.claim(t, "k", "owner-b", "", s.unit); claimed {
+		t.Fatal("claimed a key completed with ttl Forever")
 	}
 }

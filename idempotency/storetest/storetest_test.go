@@ -59,6 +59,25 @@ func (s neverExpires) Complete(ctx context.Context, key, owner string, out idemp
 	return s.MemoryStore.Complete(ctx, key, owner, out, 1000*time.Hour)
 }
 
+// wrapsForever adds durations to its clock without saturating: a lease or
+// TTL of Forever wraps around into a record born expired.
+type wrapsForever struct{ *idempotency.MemoryStore }
+
+func wrapped(d time.Duration) time.Duration {
+	if d > 1000*time.Hour {
+		return time.Nanosecond
+	}
+	return d
+}
+
+func (s wrapsForever) Claim(ctx context.Context, key, owner, fp string, lease time.Duration) (idempotency.Record, bool, error) {
+	return s.MemoryStore.Claim(ctx, key, owner, fp, wrapped(lease))
+}
+
+func (s wrapsForever) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
+	return s.MemoryStore.Complete(ctx, key, owner, out, wrapped(ttl))
+}
+
 // dropsValues forgets the value of a completed record.
 type dropsValues struct{ *idempotency.MemoryStore }
 
@@ -71,6 +90,7 @@ var broken = map[string]func(t *testing.T) idempotency.Store{
 	"anyOwner":     func(t *testing.T) idempotency.Store { return anyOwner{newMemory(t)} },
 	"neverExpires": func(t *testing.T) idempotency.Store { return neverExpires{newMemory(t)} },
 	"dropsValues":  func(t *testing.T) idempotency.Store { return dropsValues{newMemory(t)} },
+	"wrapsForever": func(t *testing.T) idempotency.Store { return wrapsForever{newMemory(t)} },
 }
 
 // TestBrokenStoreHelper runs the suite against the broken store named by
@@ -89,6 +109,7 @@ func TestSuiteCatches(t *testing.T) {
 		"anyOwner":     {"--- FAIL: TestBrokenStoreHelper/CompleteOnlyByOwner", "--- FAIL: TestBrokenStoreHelper/ReleaseOnlyByOwner"},
 		"neverExpires": {"--- FAIL: TestBrokenStoreHelper/LeaseExpiry", "--- FAIL: TestBrokenStoreHelper/TTLExpiry"},
 		"dropsValues":  {"--- FAIL: TestBrokenStoreHelper/CompleteKeepsValues"},
+		"wrapsForever": {"--- FAIL: TestBrokenStoreHelper/ForeverDurations"},
 	}
 	for name, want := range wants {
 		t.Run(name, func(t *testing.T) {
