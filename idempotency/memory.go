@@ -199,11 +199,12 @@ func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Du
 }
 
 // Complete implements [Store.Complete]. It keeps out.Value and out.Err as
-// they are. It returns an error if ttl is not positive.
+// they are (an error with an empty message wrapped in one that says so). It returns an error if ttl is not positive.
 func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("idempotency: Complete: ttl must be positive, got %v", ttl)
 	}
+	outErr := withMessage(out.Err) // before locking: Error is the caller's code
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -214,8 +215,8 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 	}
 	e.state = Completed
 	e.expires = sat.AddNanos(now, ttl)
-	e.err = out.Err
-	if out.Err == nil {
+	e.err = outErr
+	if outErr == nil {
 		e.value = out.Value
 	}
 	sh.entries[key] = e

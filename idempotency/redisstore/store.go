@@ -166,7 +166,7 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: Complete: ttl must be positive, got %v", ttl)
 	}
-	field, payload := "error", ""
+	field, payload, typ := "error", "", ""
 	if out.Err != nil {
 		payload = out.Err.Error()
 	} else {
@@ -174,9 +174,9 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 		if err != nil {
 			return fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err)
 		}
-		field, payload = "value", string(data)
+		field, payload, typ = "value", string(data), typeName(reflect.TypeOf(out.Value))
 	}
-	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(ttl), field, payload).Int64()
+	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(ttl), field, payload, typ).Int64()
 	return s.settle("complete", key, code, err)
 }
 
@@ -216,18 +216,29 @@ func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, 
 }
 
 // record reads a record from a script's reply: {state, owner,
-// fingerprint, kind, payload, pttl} (see read in record.lua). start is
-// when the call began, for Expires.
+// fingerprint, kind, payload, pttl, type} (see read in record.lua). start
+// is when the call began, for Expires. A reply that is not a record (a
+// hash someone else wrote, a record in an unknown state, a completed one
+// holding neither a value nor an error) is an error.
 func (s *Store) record(reply []any, start time.Time) (idempotency.Record, error) {
-	if len(reply) != 6 {
+	if len(reply) != 7 {
 		return idempotency.Record{}, fmt.Errorf("unexpected reply %v", reply)
 	}
-	state, _ := reply[0].(string)
-	owner, _ := reply[1].(string)
-	fingerprint, _ := reply[2].(string)
-	kind, _ := reply[3].(string)
-	payload, _ := reply[4].(string)
-	pttl, _ := reply[5].(int64)
+	var f [7]string // f[5] stays empty: pttl is a number
+	for i, v := range reply {
+		if i == 5 {
+			continue
+		}
+		var ok bool
+		if f[i], ok = v.(string); !ok {
+			return idempotency.Record{}, fmt.Errorf("unexpected reply %v", reply)
+		}
+	}
+	pttl, ok := reply[5].(int64)
+	if !ok {
+		return idempotency.Record{}, fmt.Errorf("unexpected reply %v", reply)
+	}
+	state, owner, fingerprint, kind, payload, typ := f[0], f[1], f[2], f[3], f[4], f[6]
 	rec := idempotency.Record{Owner: owner, Fingerprint: fingerprint}
 	if pttl > 0 { // -1: the key has no expiry (someone removed it)
 		rec.Expires = start.Add(fromMillis(pttl))
@@ -237,16 +248,44 @@ func (s *Store) record(reply []any, start time.Time) (idempotency.Record, error)
 		rec.State = idempotency.InProgress
 	case stateCompleted:
 		rec.State = idempotency.Completed
-		if kind == "e" {
+		switch kind {
+		case "e":
+			if payload == "" {
+				payload = noMessage
+			}
 			rec.Err = errors.New(payload)
-		} else {
+		case "v":
 			rec.Data = []byte(payload)
-			rec.Decode = s.decode
+			rec.Decode = s.decoder(typ)
+		default:
+			return idempotency.Record{}, errors.New("completed record holds neither a value nor an error")
 		}
 	default:
 		return idempotency.Record{}, fmt.Errorf("record in unknown state %q", state)
 	}
 	return rec, nil
+}
+
+// noMessage stands in for the message of a stored error that had none, so
+// that its replay still says something.
+const noMessage = "idempotency: stored error with no message"
+
+// decoder returns the Decode of a value stored as a typ ("" if unknown:
+// the value was nil, or an older version stored it): the codec's
+// Unmarshal, after checking that the caller's type is typ. A caller whose
+// result type is an interface gets what the codec decodes into it.
+func (s *Store) decoder(typ string) func(data []byte, v any) error {
+	if typ == "" {
+		return s.decode
+	}
+	return func(data []byte, v any) error {
+		if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Interface {
+			if want := typeName(t.Elem()); want != typ {
+				return fmt.Errorf("stored value is of type %s", typ)
+			}
+		}
+		return s.decode(data, v)
+	}
 }
 
 // settle turns the answer of an extend, complete or release script into

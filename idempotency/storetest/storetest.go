@@ -116,6 +116,8 @@ var cases = []testCase{
 	{"ClaimIsAtomic", testClaimIsAtomic},
 	{"CompleteKeepsValues", testCompleteKeepsValues},
 	{"CompleteKeepsError", testCompleteKeepsError},
+	{"ErrorWithoutMessage", testErrorWithoutMessage},
+	{"ValueAsAnotherTypeIsErrDecode", testValueAsAnotherType},
 	{"CompleteOnlyByOwner", testCompleteOnlyByOwner},
 	{"ClaimOfCompletedKeyReturnsResult", testClaimOfCompletedKey},
 	{"ReleaseOnlyByOwner", testReleaseOnlyByOwner},
@@ -563,5 +565,55 @@ func testForeverDurations(t *testing.T, s *suite) {
 	wantFar("Complete with ttl Forever", rec)
 	if _, claimed := s.claim(t, "k", "owner-b", "", s.unit); claimed {
 		t.Fatal("claimed a key completed with ttl Forever")
+	}
+}
+
+// testErrorWithoutMessage: a stored error whose message is empty still
+// comes back as an error that says something.
+func testErrorWithoutMessage(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner", "", 3*s.unit)
+	s.complete(t, "k", "owner", idempotency.Outcome{Err: errors.New("")}, 10*s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("Get after Complete with an error = %v (found %v); want completed", rec.State, found)
+	}
+	if rec.Err == nil || rec.Err.Error() == "" {
+		t.Fatalf("completed record of an error without a message has error %#v; want an error with a message", rec.Err)
+	}
+}
+
+// Result types for testValueAsAnotherType: charge and chargeCopy have the
+// same fields, and encode alike.
+type (
+	charge     struct{ ID string }
+	chargeCopy struct{ ID string }
+	refund     struct{ RefundID string }
+)
+
+// testValueAsAnotherType: a value read as a type it was not stored as is
+// an error wrapping idempotency.ErrDecode, never a zero or made-up value,
+// even where the two types encode alike.
+func testValueAsAnotherType(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner", "", 3*s.unit)
+	s.complete(t, "k", "owner", idempotency.Outcome{Value: charge{ID: "ch_1"}}, 10*s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("Get after Complete = %v (found %v); want completed", rec.State, found)
+	}
+	wantDecodeError(t, "refund", func() (any, error) { return idempotency.ValueOf[refund](rec) })
+	wantDecodeError(t, "chargeCopy", func() (any, error) { return idempotency.ValueOf[chargeCopy](rec) })
+	wantDecodeError(t, "*charge", func() (any, error) { return idempotency.ValueOf[*charge](rec) })
+	wantDecodeError(t, "string", func() (any, error) { return idempotency.ValueOf[string](rec) })
+	got, err := idempotency.ValueOf[charge](rec)
+	if err != nil || got != (charge{ID: "ch_1"}) {
+		t.Fatalf("ValueOf[charge] = %+v, %v; want the stored charge", got, err)
+	}
+}
+
+func wantDecodeError(t *testing.T, as string, valueOf func() (any, error)) {
+	t.Helper()
+	v, err := valueOf()
+	if !errors.Is(err, idempotency.ErrDecode) {
+		t.Fatalf("a charge read as a %s: %#v, %v; want an error wrapping idempotency.ErrDecode", as, v, err)
 	}
 }

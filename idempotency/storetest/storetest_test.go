@@ -2,6 +2,7 @@ package storetest_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -78,6 +79,22 @@ func (s wrapsForever) Complete(ctx context.Context, key, owner string, out idemp
 	return s.MemoryStore.Complete(ctx, key, owner, out, wrapped(ttl))
 }
 
+// decodesAnyType keeps values as JSON and decodes them into whatever
+// type the caller asks for, as redisstore once did.
+type decodesAnyType struct{ *idempotency.MemoryStore }
+
+func (s decodesAnyType) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
+	rec, found, err := s.MemoryStore.Get(ctx, key)
+	if found && rec.State == idempotency.Completed && rec.Err == nil {
+		data, jerr := json.Marshal(rec.Value)
+		if jerr != nil {
+			return rec, found, jerr
+		}
+		rec.Value, rec.Data, rec.Decode = nil, data, json.Unmarshal
+	}
+	return rec, found, err
+}
+
 // dropsValues forgets the value of a completed record.
 type dropsValues struct{ *idempotency.MemoryStore }
 
@@ -91,6 +108,7 @@ var broken = map[string]func(t *testing.T) idempotency.Store{
 	"neverExpires": func(t *testing.T) idempotency.Store { return neverExpires{newMemory(t)} },
 	"dropsValues":  func(t *testing.T) idempotency.Store { return dropsValues{newMemory(t)} },
 	"wrapsForever": func(t *testing.T) idempotency.Store { return wrapsForever{newMemory(t)} },
+	"decodesAny":   func(t *testing.T) idempotency.Store { return decodesAnyType{newMemory(t)} },
 }
 
 // TestBrokenStoreHelper runs the suite against the broken store named by
@@ -110,6 +128,7 @@ func TestSuiteCatches(t *testing.T) {
 		"neverExpires": {"--- FAIL: TestBrokenStoreHelper/LeaseExpiry", "--- FAIL: TestBrokenStoreHelper/TTLExpiry"},
 		"dropsValues":  {"--- FAIL: TestBrokenStoreHelper/CompleteKeepsValues"},
 		"wrapsForever": {"--- FAIL: TestBrokenStoreHelper/ForeverDurations"},
+		"decodesAny":   {"--- FAIL: TestBrokenStoreHelper/ValueAsAnotherTypeIsErrDecode"},
 	}
 	for name, want := range wants {
 		t.Run(name, func(t *testing.T) {
