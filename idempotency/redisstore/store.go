@@ -161,7 +161,9 @@ func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Durati
 // Complete implements [idempotency.Store.Complete]. A value is encoded
 // with the store's Codec, an error kept as its message. It returns an
 // error, changing nothing, if ttl is not positive or the value does not
-// encode; and an error if Redis fails.
+// encode; and an error if Redis fails. If the codec panics, Complete
+// releases the claim and panics again with the codec's panic value: the
+// panic reaches the caller, and the key is free for a retry.
 func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: Complete: ttl must be positive, got %v", ttl)
@@ -170,7 +172,7 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 	if out.Err != nil {
 		payload = out.Err.Error()
 	} else {
-		data, err := s.codec.Marshal(out.Value)
+		data, err := s.encode(ctx, key, owner, out.Value)
 		if err != nil {
 			return fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err)
 		}
@@ -178,6 +180,27 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 	}
 	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(ttl), field, payload, typ).Int64()
 	return s.settle("complete", key, code, err)
+}
+
+// encode encodes v with the codec. If the codec panics, it releases
+// owner's claim on key, so that the key is not held until the lease runs
+// out (forever, with an endless lease) by an operation whose result cannot
+// be recorded, and panics again with the codec's panic.
+func (s *Store) encode(ctx context.Context, key, owner string, v any) (data []byte, err error) {
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		p := recover() // nil if the codec called runtime.Goexit, which goes on
+		_ = s.Release(context.WithoutCancel(ctx), key, owner) // best effort: else the lease runs out
+		if p != nil {
+			panic(p)
+		}
+	}()
+	data, err = s.codec.Marshal(v)
+	done = true
+	return data, err
 }
 
 // Release implements [idempotency.Store.Release]. It returns an error if
