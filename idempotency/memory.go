@@ -199,12 +199,14 @@ func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Du
 }
 
 // Complete implements [Store.Complete]. It keeps out.Value and out.Err as
-// they are (an error with an empty message wrapped in one that says so). It returns an error if ttl is not positive.
+// they are (an error with an empty message wrapped in one that says so).
+// If out.Err's Error method panics, Complete releases the claim and
+// panics again. It returns an error if ttl is not positive.
 func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("idempotency: Complete: ttl must be positive, got %v", ttl)
 	}
-	outErr := withMessage(out.Err) // before locking: Error is the caller's code
+	outErr := s.errorOf(key, owner, out.Err) // before locking: Error is the caller's code
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -222,6 +224,25 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 	sh.entries[key] = e
 	sh.expiry.push(expiryItem{expires: e.expires, gen: e.gen, key: key})
 	return nil
+}
+
+// errorOf returns withMessage(err). If err's Error method panics, it
+// releases owner's claim on key, so that the key is not held until the
+// lease runs out, and panics again with the same value.
+func (s *MemoryStore) errorOf(key, owner string, err error) error {
+	done := false
+	defer func() {
+		if !done {
+			p := recover() // nil for runtime.Goexit, which goes on
+			_ = s.Release(context.Background(), key, owner)
+			if p != nil {
+				panic(p)
+			}
+		}
+	}()
+	err = withMessage(err)
+	done = true
+	return err
 }
 
 // Release implements [Store.Release].

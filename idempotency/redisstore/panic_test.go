@@ -116,3 +116,25 @@ func TestPanickingCodecManager(t *testing.T) {
 		t.Fatalf("replay of the key: %v, %v; want 4", v, err)
 	}
 }
+
+// panickyError is an error whose Error method panics.
+type panickyError struct{}
+
+func (panickyError) Error() string { panic("Error panicked") }
+
+// TestPanickingErrorStore: the store calls a stored error's Error method
+// for its message; a panic there reaches the caller and frees the key.
+func TestPanickingErrorStore(t *testing.T) {
+	s, _ := newStore(t, redisAddr(t), redisstore.Config{})
+	ctx := t.Context()
+	if _, _, err := s.Claim(ctx, "k", "owner", "", forever); err != nil {
+		t.Fatal(err)
+	}
+	p := recovered(func() { _ = s.Complete(ctx, "k", "owner", idempotency.Outcome{Err: panickyError{}}, time.Minute) })
+	if p != "Error panicked" {
+		t.Fatalf("Complete with a panicking error panicked with %v; want the error's panic", p)
+	}
+	if _, claimed, err := s.Claim(ctx, "k", "owner-2", "", time.Minute); err != nil || !claimed {
+		t.Fatalf("Claim after the panic: claimed %v, %v; want the key free", claimed, err)
+	}
+}

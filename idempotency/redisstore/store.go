@@ -168,25 +168,21 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: Complete: ttl must be positive, got %v", ttl)
 	}
-	field, payload, typ := "error", "", ""
-	if out.Err != nil {
-		payload = out.Err.Error()
-	} else {
-		data, err := s.encode(ctx, key, owner, out.Value)
-		if err != nil {
-			return fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err)
-		}
-		field, payload, typ = "value", string(data), typeName(reflect.TypeOf(out.Value))
+	field, payload, typ, err := s.encode(ctx, key, owner, out)
+	if err != nil {
+		return fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err)
 	}
 	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(ttl), field, payload, typ).Int64()
 	return s.settle("complete", key, code, err)
 }
 
-// encode encodes v with the codec. If the codec panics, it releases
-// owner's claim on key, so that the key is not held until the lease runs
-// out (forever, with an endless lease) by an operation whose result cannot
-// be recorded, and panics again with the codec's panic.
-func (s *Store) encode(ctx context.Context, key, owner string, v any) (data []byte, err error) {
+// encode returns the field ("value" or "error"), the payload and the type
+// of a value that out is stored as: a value encoded with the codec, or an
+// error's message. If the codec (or the error's Error method) panics, it
+// releases owner's claim on key, so that the key is not held until the
+// lease runs out (forever, with an endless lease) by an operation whose
+// result cannot be recorded, and panics again with the same value.
+func (s *Store) encode(ctx context.Context, key, owner string, out idempotency.Outcome) (field, payload, typ string, err error) {
 	done := false
 	defer func() {
 		if done {
@@ -198,9 +194,14 @@ func (s *Store) encode(ctx context.Context, key, owner string, v any) (data []by
 			panic(p)
 		}
 	}()
-	data, err = s.codec.Marshal(v)
+	if out.Err != nil {
+		payload = out.Err.Error()
+		done = true
+		return "error", payload, "", nil
+	}
+	data, err := s.codec.Marshal(out.Value)
 	done = true
-	return data, err
+	return "value", string(data), typeName(reflect.TypeOf(out.Value)), err
 }
 
 // Release implements [idempotency.Store.Release]. It returns an error if
