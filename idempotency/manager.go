@@ -121,10 +121,10 @@ type Manager struct {
 // naming the field if cfg is invalid.
 func New(store Store, cfg Config) (*Manager, error) {
 	if cfg.TTL < 0 {
-		return nil, fmt.Errorf("idempotency: Config.TTL must not be negative, got %v", cfg.TTL)
+		return nil, fmt.Errorf("%w: Config.TTL must not be negative, got %v", ErrInvalid, cfg.TTL)
 	}
 	if cfg.Lease < 0 {
-		return nil, fmt.Errorf("idempotency: Config.Lease must not be negative, got %v", cfg.Lease)
+		return nil, fmt.Errorf("%w: Config.Lease must not be negative, got %v", ErrInvalid, cfg.Lease)
 	}
 	if cfg.DuplicatePolicy > DuplicateReject {
 		return nil, fmt.Errorf("idempotency: Config.DuplicatePolicy %v is not DuplicateWait or DuplicateReject", cfg.DuplicatePolicy)

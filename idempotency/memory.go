@@ -57,9 +57,10 @@ const DefaultMaxEntries = 100_000
 // long as the store can, about 292 years from the store's creation; it
 // never wraps around into a record born expired.
 //
-// Its methods never block on
-// anything but its own short critical sections, and ignore their
-// context. A MemoryStore is safe for concurrent use.
+// Its methods never block on anything but their own short critical
+// sections, and ignore their context; on a nil *MemoryStore they return
+// an error wrapping [ErrInvalid]. A MemoryStore is safe for concurrent
+// use.
 type MemoryStore struct {
 	seed   maphash.Seed
 	base   time.Time // expiries are monotonic nanoseconds since base
@@ -86,13 +87,15 @@ type memEntry struct {
 	err         error
 }
 
+var errNilMemoryStore = fmt.Errorf("%w: nil *MemoryStore", ErrInvalid)
+
 var errMemoryFull = errors.New("idempotency: memory store full: every record is in progress (raise MaxEntries)")
 
 // NewMemoryStore returns an empty MemoryStore. It returns an error naming
-// the field if cfg is invalid.
+// the field, wrapping [ErrInvalid], if cfg is invalid.
 func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
 	if cfg.MaxEntries < 0 {
-		return nil, fmt.Errorf("idempotency: MemoryConfig.MaxEntries must not be negative, got %d", cfg.MaxEntries)
+		return nil, fmt.Errorf("%w: MemoryConfig.MaxEntries must not be negative, got %d", ErrInvalid, cfg.MaxEntries)
 	}
 	limit := cfg.MaxEntries
 	if limit == 0 {
@@ -137,11 +140,15 @@ func (s *MemoryStore) record(e memEntry) Record {
 	}
 }
 
-// Claim implements [Store.Claim]. It returns an error if lease is not
-// positive, or if the store is full of in-progress records.
+// Claim implements [Store.Claim]. It returns an error wrapping
+// [ErrInvalid] if lease is not positive, and an error if the store is
+// full of in-progress records.
 func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, lease time.Duration) (Record, bool, error) {
+	if s == nil {
+		return Record{}, false, errNilMemoryStore
+	}
 	if lease <= 0 {
-		return Record{}, false, fmt.Errorf("idempotency: Claim: lease must be positive, got %v", lease)
+		return Record{}, false, fmt.Errorf("%w: Claim: lease must be positive, got %v", ErrInvalid, lease)
 	}
 	now := s.now()
 	sh := s.shard(key)
@@ -179,11 +186,14 @@ func leaseLost(op, key string) error {
 	return fmt.Errorf("%w: %s %q", ErrLeaseLost, op, key)
 }
 
-// Extend implements [Store.Extend]. It returns an error if lease is not
-// positive.
+// Extend implements [Store.Extend]. It returns an error wrapping
+// [ErrInvalid] if lease is not positive.
 func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Duration) error {
+	if s == nil {
+		return errNilMemoryStore
+	}
 	if lease <= 0 {
-		return fmt.Errorf("idempotency: Extend: lease must be positive, got %v", lease)
+		return fmt.Errorf("%w: Extend: lease must be positive, got %v", ErrInvalid, lease)
 	}
 	now := s.now()
 	sh := s.shard(key)
@@ -201,10 +211,14 @@ func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Du
 // Complete implements [Store.Complete]. It keeps out.Value and out.Err as
 // they are (an error with an empty message wrapped in one that says so).
 // If out.Err's Error method panics, Complete releases the claim and
-// panics again. It returns an error if ttl is not positive.
+// panics again. It returns an error wrapping [ErrInvalid] if ttl is not
+// positive.
 func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome, ttl time.Duration) error {
+	if s == nil {
+		return errNilMemoryStore
+	}
 	if ttl <= 0 {
-		return fmt.Errorf("idempotency: Complete: ttl must be positive, got %v", ttl)
+		return fmt.Errorf("%w: Complete: ttl must be positive, got %v", ErrInvalid, ttl)
 	}
 	outErr := s.errorOf(key, owner, out.Err) // before locking: Error is the caller's code
 	now := s.now()
@@ -247,6 +261,9 @@ func (s *MemoryStore) errorOf(key, owner string, err error) error {
 
 // Release implements [Store.Release].
 func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
+	if s == nil {
+		return errNilMemoryStore
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -260,6 +277,9 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 
 // Forget implements [Store.Forget].
 func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
+	if s == nil {
+		return false, errNilMemoryStore
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -278,6 +298,9 @@ func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
 
 // Get implements [Store.Get].
 func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
+	if s == nil {
+		return Record{}, false, errNilMemoryStore
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -305,8 +328,11 @@ func (s *MemoryStore) completed(key string) (rec Record, ok bool) {
 }
 
 // Len returns the number of records held, including expired ones not
-// dropped yet.
+// dropped yet; 0 for a nil store.
 func (s *MemoryStore) Len() int {
+	if s == nil {
+		return 0
+	}
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]

@@ -107,7 +107,9 @@ func TestPanickingCodecManager(t *testing.T) {
 	// A panic while replaying reaches the caller; the next replay (of a
 	// value the codec takes) works.
 	for i := range 2 {
-		p := recovered(func() { _, _ = idempotency.Do(ctx, m, "other", func(context.Context) (int, error) { return 0, errors.New("ran") }) })
+		p := recovered(func() {
+			_, _ = idempotency.Do(ctx, m, "other", func(context.Context) (int, error) { return 0, errors.New("ran") })
+		})
 		if p != "codec: cannot unmarshal" {
 			t.Fatalf("replay %d: panicked with %v; want the codec's panic", i, p)
 		}

@@ -13,6 +13,44 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// ErrInvalid is wrapped by the error of a function or method given nil or
+// invalid input: a nil client, an unparsable address, a lease or TTL that
+// is not positive, a nil *Store. The call changed nothing. It wraps
+// idempotency.ErrInvalid, so either sentinel matches.
+var ErrInvalid error = &invalidError{}
+
+type invalidError struct{}
+
+func (*invalidError) Error() string { return "redisstore: invalid input" }
+func (*invalidError) Unwrap() error { return idempotency.ErrInvalid }
+
+var errNilStore = invalid(nil, "redisstore: nil *Store")
+
+// inputError is an error of invalid input: its own message, wrapping
+// ErrInvalid and the cause, if any.
+type inputError struct {
+	msg   string
+	cause error
+}
+
+func (e *inputError) Error() string { return e.msg }
+func (e *inputError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrInvalid}
+	}
+	return []error{ErrInvalid, e.cause}
+}
+
+// invalid returns an inputError with the formatted message (followed by
+// ": " and the cause's, if there is a cause).
+func invalid(cause error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if cause != nil {
+		msg += ": " + cause.Error()
+	}
+	return &inputError{msg: msg, cause: cause}
+}
+
 // DefaultPrefix is the Prefix of a Config left at its zero value.
 const DefaultPrefix = "bulwark:idempotency:"
 
@@ -47,13 +85,34 @@ type Config struct {
 // returned record is this process's time of the call plus what Redis
 // reported left of the lease or TTL (exact to the call's round trip).
 //
+// Leases and TTLs are rounded up to whole milliseconds and saturate: one
+// of math.MaxInt64 (the usual "forever") becomes the longest expiry, about
+// 292 years, rather than wrapping around to a negative expiry, which
+// would delete the record. Every record this package writes has an
+// expiry. An in-progress record that has none (an operator's PERSIST,
+// another program's write) gets the lease of the next claim that meets
+// it, so it blocks its key for one lease at most; a completed record
+// without an expiry is replayed until someone forgets it.
+//
+// Next to each value, a record keeps the Go type it was encoded from (a
+// "type" field): a replay into another type is an error wrapping
+// idempotency.ErrDecode, whatever the codec, unless the caller's result
+// type is an interface. Records written before the field existed are
+// decoded without the check (the default codec is strict: see
+// [JSONCodec]). A record this package cannot read (a hash in an unknown
+// state, a completed one with neither value nor error) is an error; the
+// Manager reports it wrapping idempotency.ErrStore. A stored error whose
+// message was empty comes back as "idempotency: stored error with no
+// message".
+//
 // A Redis failure is returned as an error starting with "redisstore:"
 // that wraps go-redis's error; the Manager then fails closed at a claim
 // (idempotency.ErrStore: the operation does not run) and reports a
 // failure to record a result (idempotency.ErrNotRecorded). Each call is
 // bounded by its context and by the client's timeouts.
 //
-// A Store is safe for concurrent use.
+// A Store is safe for concurrent use. Its methods on a nil *Store return
+// an error wrapping [ErrInvalid].
 type Store struct {
 	client redis.UniversalClient
 	prefix string
@@ -65,14 +124,14 @@ type Store struct {
 // New returns a Store that keeps its records through client, which may
 // be a *redis.Client, a *redis.ClusterClient, a failover client or a
 // *redis.Ring. The client stays the caller's: [Store.Close] does not
-// close it. New does not contact Redis. It returns an error if client is
-// nil.
+// close it. New does not contact Redis. It returns an error wrapping
+// [ErrInvalid] if client is nil.
 func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("redisstore: New: nil client")
+		return nil, invalid(nil, "redisstore: New: nil client")
 	}
 	if v := reflect.ValueOf(client); v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil, fmt.Errorf("redisstore: New: nil client (%T)", client)
+		return nil, invalid(nil, "redisstore: New: nil client (%T)", client)
 	}
 	s := &Store{client: client, prefix: cfg.Prefix, codec: cfg.Codec}
 	if s.prefix == "" {
@@ -92,12 +151,13 @@ func New(client redis.UniversalClient, cfg Config) (*Store, error) {
 // within ctx and returns an error if it does not answer; the client
 // otherwise has go-redis's default pool and timeouts (3s reads and
 // writes, 5s dials). For other settings, make the client and use [New].
+// An addr that does not parse is an error wrapping [ErrInvalid].
 func Dial(ctx context.Context, addr string, cfg Config) (*Store, error) {
 	opts := &redis.Options{Addr: addr}
 	if strings.Contains(addr, "://") {
 		var err error
 		if opts, err = redis.ParseURL(addr); err != nil {
-			return nil, fmt.Errorf("redisstore: Dial: %w", err)
+			return nil, invalid(err, "redisstore: Dial")
 		}
 	}
 	client := redis.NewClient(opts)
@@ -118,19 +178,23 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Store, error) {
 // Close closes the client if the store made it ([Dial]); a client given
 // to [New] is left open. The store must not be used after Close.
 func (s *Store) Close() error {
-	if !s.owned {
+	if s == nil || !s.owned {
 		return nil
 	}
 	return s.client.Close()
 }
 
-// Claim implements [idempotency.Store.Claim]. It returns an error if
-// lease is not positive, or if Redis fails. A claim whose answer was lost
+// Claim implements [idempotency.Store.Claim]. It returns an error
+// wrapping [ErrInvalid] if lease is not positive, and an error if Redis
+// fails. A claim whose answer was lost
 // (its context ended, or the connection broke, after Redis ran it) holds
 // the key until its lease runs out; nobody can complete or release it.
 func (s *Store) Claim(ctx context.Context, key, owner, fingerprint string, lease time.Duration) (idempotency.Record, bool, error) {
+	if s == nil {
+		return idempotency.Record{}, false, errNilStore
+	}
 	if lease <= 0 {
-		return idempotency.Record{}, false, fmt.Errorf("redisstore: Claim: lease must be positive, got %v", lease)
+		return idempotency.Record{}, false, invalid(nil, "redisstore: Claim: lease must be positive, got %v", lease)
 	}
 	ms := millis(lease)
 	start := time.Now()
@@ -148,11 +212,15 @@ func (s *Store) Claim(ctx context.Context, key, owner, fingerprint string, lease
 	return rec, false, nil
 }
 
-// Extend implements [idempotency.Store.Extend]. It returns an error if
-// lease is not positive, or if Redis fails.
+// Extend implements [idempotency.Store.Extend]. It returns an error
+// wrapping [ErrInvalid] if lease is not positive, and an error if Redis
+// fails.
 func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Duration) error {
+	if s == nil {
+		return errNilStore
+	}
 	if lease <= 0 {
-		return fmt.Errorf("redisstore: Extend: lease must be positive, got %v", lease)
+		return invalid(nil, "redisstore: Extend: lease must be positive, got %v", lease)
 	}
 	code, err := extendScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(lease)).Int64()
 	return s.settle("extend", key, code, err)
@@ -160,13 +228,16 @@ func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Durati
 
 // Complete implements [idempotency.Store.Complete]. A value is encoded
 // with the store's Codec, an error kept as its message. It returns an
-// error, changing nothing, if ttl is not positive or the value does not
+// error, changing nothing, if ttl is not positive ([ErrInvalid]) or the value does not
 // encode; and an error if Redis fails. If the codec panics, Complete
 // releases the claim and panics again with the codec's panic value: the
 // panic reaches the caller, and the key is free for a retry.
 func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
+	if s == nil {
+		return errNilStore
+	}
 	if ttl <= 0 {
-		return fmt.Errorf("redisstore: Complete: ttl must be positive, got %v", ttl)
+		return invalid(nil, "redisstore: Complete: ttl must be positive, got %v", ttl)
 	}
 	field, payload, typ, err := s.encode(ctx, key, owner, out)
 	if err != nil {
@@ -188,7 +259,7 @@ func (s *Store) encode(ctx context.Context, key, owner string, out idempotency.O
 		if done {
 			return
 		}
-		p := recover() // nil if the codec called runtime.Goexit, which goes on
+		p := recover()                                        // nil if the codec called runtime.Goexit, which goes on
 		_ = s.Release(context.WithoutCancel(ctx), key, owner) // best effort: else the lease runs out
 		if p != nil {
 			panic(p)
@@ -207,6 +278,9 @@ func (s *Store) encode(ctx context.Context, key, owner string, out idempotency.O
 // Release implements [idempotency.Store.Release]. It returns an error if
 // Redis fails.
 func (s *Store) Release(ctx context.Context, key, owner string) error {
+	if s == nil {
+		return errNilStore
+	}
 	code, err := releaseScript.Run(ctx, s.client, []string{s.prefix + key}, owner).Int64()
 	return s.settle("release", key, code, err)
 }
@@ -214,6 +288,9 @@ func (s *Store) Release(ctx context.Context, key, owner string) error {
 // Forget implements [idempotency.Store.Forget]: it deletes key's record
 // if it is completed, atomically. It returns an error if Redis fails.
 func (s *Store) Forget(ctx context.Context, key string) (bool, error) {
+	if s == nil {
+		return false, errNilStore
+	}
 	n, err := forgetScript.Run(ctx, s.client, []string{s.prefix + key}).Int64()
 	if err != nil {
 		return false, failed("forget", key, err)
@@ -224,6 +301,9 @@ func (s *Store) Forget(ctx context.Context, key string) (bool, error) {
 // Get implements [idempotency.Store.Get]. It returns an error if Redis
 // fails.
 func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
+	if s == nil {
+		return idempotency.Record{}, false, errNilStore
+	}
 	start := time.Now()
 	reply, err := getScript.Run(ctx, s.client, []string{s.prefix + key}).Slice()
 	if err != nil {
