@@ -63,10 +63,13 @@ const Forever = time.Duration(math.MaxInt64)
 // that outlives the case.
 func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 	t.Helper()
+	if newStore == nil {
+		t.Fatal("storetest: Run: nil newStore")
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &suite{store: newStore(t), unit: time.Second, advance: time.Sleep, localClock: true}
+				s := &suite{store: mustStore(t, newStore), unit: time.Second, advance: time.Sleep, localClock: true}
 				c.run(t, s)
 			})
 		})
@@ -78,6 +81,9 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 // Every case uses keys of its own, so stores may share a backend.
 func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Options) {
 	t.Helper()
+	if newStore == nil {
+		t.Fatal("storetest: RunWith: nil newStore")
+	}
 	if opts.Unit < 0 || opts.Unit > MaxUnit {
 		t.Fatalf("storetest: Options.Unit must be between 0 and %v, got %v", MaxUnit, opts.Unit)
 	}
@@ -91,10 +97,20 @@ func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts O
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := s
-			s.store = newStore(t)
+			s.store = mustStore(t, newStore)
 			c.run(t, &s)
 		})
 	}
+}
+
+// mustStore returns a store from newStore, failing t if it is nil.
+func mustStore(t *testing.T, newStore func(t *testing.T) idempotency.Store) idempotency.Store {
+	t.Helper()
+	st := newStore(t)
+	if st == nil {
+		t.Fatal("storetest: newStore returned a nil Store")
+	}
+	return st
 }
 
 type suite struct {
