@@ -3,6 +3,7 @@ package storetest_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -149,4 +150,28 @@ func TestSuiteCatches(t *testing.T) {
 
 func TestSuitePassesMemoryStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) idempotency.Store { return newMemory(t) })
+}
+
+// TestHugeUnitHelper runs the suite with Options.Unit math.MaxInt64; it only
+// runs as a subprocess of TestHugeUnitIsRefused.
+func TestHugeUnitHelper(t *testing.T) {
+	if os.Getenv("STORETEST_HUGE_UNIT") == "" {
+		t.Skip("subprocess of TestHugeUnitIsRefused")
+	}
+	storetest.RunWith(t, func(t *testing.T) idempotency.Store { return newMemory(t) }, storetest.Options{Unit: math.MaxInt64})
+}
+
+// TestHugeUnitIsRefused: a Unit whose multiples would overflow (the suite
+// uses up to 10 units) is refused with an error naming the field and the
+// maximum, rather than wrapping around into negative leases.
+func TestHugeUnitIsRefused(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHugeUnitHelper$")
+	cmd.Env = append(os.Environ(), "STORETEST_HUGE_UNIT=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the suite accepted Unit math.MaxInt64:\n%s", out)
+	}
+	if want := "storetest: Options.Unit must be between 0 and 1h0m0s, got 2562047h47m16.854775807s"; !strings.Contains(string(out), want) {
+		t.Fatalf("output lacks %q:\n%s", want, out)
+	}
 }
