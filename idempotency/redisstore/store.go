@@ -66,7 +66,9 @@ type Config struct {
 
 	// Codec encodes results into Redis and decodes them on replay. nil
 	// means JSONCodec. Every process sharing a Prefix must use the same
-	// codec.
+	// codec, and the same result types: a replay checks the stored value's
+	// Go type by package path and name, so a type moved to another package
+	// is another type (ErrDecode).
 	Codec Codec
 }
 
