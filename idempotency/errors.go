@@ -42,6 +42,10 @@ var ErrNotRecorded = errors.New("idempotency: result not recorded")
 var ErrPanicked = errors.New("idempotency: the executing call panicked")
 
 var (
+	// ErrInvalid is wrapped by the error of an exported function given
+	// nil or invalid input; the call changed nothing.
+	ErrInvalid = errors.New("idempotency: invalid input")
+
 	errEmptyKey   = errors.New("idempotency: empty key")
 	errNilManager = errors.New("idempotency: nil Manager")
 	errNilFunc    = errors.New("idempotency: nil fn")

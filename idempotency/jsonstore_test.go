@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ type jsonRecord struct {
 	owner, fp string
 	expires   time.Time
 	data      []byte
+	typ       reflect.Type // of the value, checked on decode
 	errMsg    string
 	hasErr    bool
 }
@@ -69,10 +71,18 @@ func (s *jsonStore) record(r jsonRecord) idempotency.Record {
 	rec := idempotency.Record{State: r.state, Owner: r.owner, Fingerprint: r.fp, Expires: r.expires}
 	if r.state == idempotency.Completed {
 		if r.hasErr {
+			if r.errMsg == "" {
+				r.errMsg = "idempotency: stored error with no message"
+			}
 			rec.Err = errors.New(r.errMsg)
 		} else {
 			rec.Data = r.data
-			rec.Decode = json.Unmarshal
+			rec.Decode = func(data []byte, v any) error {
+				if t := reflect.TypeOf(v).Elem(); r.typ != nil && t.Kind() != reflect.Interface && t != r.typ {
+					return fmt.Errorf("stored value is of type %s", r.typ)
+				}
+				return json.Unmarshal(data, v)
+			}
 		}
 	}
 	return rec
@@ -137,6 +147,8 @@ func (s *jsonStore) Complete(ctx context.Context, key, owner string, out idempot
 		r.hasErr, r.errMsg = true, out.Err.Error()
 	} else if r.data, err = json.Marshal(out.Value); err != nil {
 		return err
+	} else {
+		r.typ = reflect.TypeOf(out.Value)
 	}
 	r.state, r.expires = idempotency.Completed, s.now().Add(ttl)
 	s.records[key] = r

@@ -6,7 +6,6 @@ import (
 	"encoding"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"math"
@@ -15,13 +14,31 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrInvalidKeyPart is wrapped by the error [Key] returns for a part it
 // cannot encode: a func, a channel, an unsafe pointer, a cyclic value, a
-// NaN, or a marshal method that failed. The error names the part, the path
-// inside it and the type.
-var ErrInvalidKeyPart = errors.New("idempotency: invalid key part")
+// value nested deeper than [MaxKeyDepth], a NaN, or a marshal method that
+// failed. The error names the part, the path inside it (its first
+// levels, then "…" and how many more) and the type. It wraps [ErrInvalid].
+var ErrInvalidKeyPart error = &wrapped{msg: "idempotency: invalid key part", of: ErrInvalid}
+
+// wrapped is a sentinel error that wraps another.
+type wrapped struct {
+	msg string
+	of  error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.of }
+
+// MaxKeyDepth is how deeply a key part's values may nest: pointers,
+// interfaces, slices, arrays and maps inside each other, each counting one
+// level (struct fields do not count). [Key] returns an error wrapping
+// [ErrInvalidKeyPart] for a deeper value, such as a linked list of more
+// than 1,000 nodes, instead of recursing until the stack overflows.
+const MaxKeyDepth = 1000
 
 // Key returns the hex SHA-256 of a canonical encoding of parts: equal
 // inputs give equal keys on every run and platform, and different inputs
@@ -50,8 +67,9 @@ var ErrInvalidKeyPart = errors.New("idempotency: invalid key part")
 //     tag, "-" skipped, omitempty and omitzero honoured, in sorted name
 //     order (so reordering the declaration does not change the key).
 //
-// Funcs, channels, unsafe pointers and cyclic values are an error wrapping
-// [ErrInvalidKeyPart]; so is a call with no parts.
+// Funcs, channels, unsafe pointers, cyclic values and values nested
+// deeper than [MaxKeyDepth] are an error wrapping [ErrInvalidKeyPart]; so
+// is a call with no parts.
 //
 // Small inputs are encoded on the stack and hashed in one pass; larger ones
 // are streamed into the hash in chunks. The struct layouts Key derives from
@@ -139,10 +157,19 @@ const (
 	// flushAt is the size at which the top-level encoder hands its bytes
 	// to the hash instead of growing further.
 	flushAt = 4096
-	// cycleCheckDepth is the pointer depth after which the encoder starts
-	// recording visited pointers to detect cycles (as encoding/json does):
-	// ordinary values never pay for the bookkeeping.
-	cycleCheckDepth = 1000
+	// cycleCheckDepth is the depth after which the encoder starts
+	// recording visited pointers, slices and maps to detect cycles (as
+	// encoding/json does): ordinary values never pay for the bookkeeping,
+	// and a cycle is found (and named as one) well before MaxKeyDepth.
+	cycleCheckDepth = 100
+	// maxPathSegments is how many levels of the path to a value an error
+	// names; deeper levels are counted, not listed, so that the error of a
+	// cyclic or deep value stays short.
+	maxPathSegments = 8
+	// maxSegmentLen bounds one level's name in an error path (a long map
+	// key is cut), and maxPathLen the whole path.
+	maxSegmentLen = 24
+	maxPathLen    = 120
 )
 
 // encoder appends the canonical encoding of values to a byte slice, in the
@@ -174,11 +201,27 @@ type visit struct {
 
 // keyError is an encoding failure with the path to the offending value.
 type keyError struct {
-	path   []string // innermost first
+	// path holds the outermost maxPathSegments levels seen so far,
+	// innermost first; levels are added from the inside out, so the
+	// innermost ones are dropped (and counted in elided) to make room.
+	path   []string
+	elided int
 	reason string
 }
 
 func (e *keyError) in(segment string) *keyError {
+	if len(segment) > maxSegmentLen {
+		cut := maxSegmentLen
+		for cut > 0 && !utf8.RuneStart(segment[cut]) {
+			cut--
+		}
+		segment = segment[:cut] + "…"
+	}
+	if len(e.path) == maxPathSegments {
+		copy(e.path, e.path[1:])
+		e.path = e.path[:len(e.path)-1]
+		e.elided++
+	}
 	e.path = append(e.path, segment)
 	return e
 }
@@ -188,7 +231,14 @@ func (e *keyError) withPart(i int) error {
 	b.WriteString("part ")
 	b.WriteString(strconv.Itoa(i))
 	for j := len(e.path) - 1; j >= 0; j-- {
+		if b.Len()+len(e.path[j]) > maxPathLen {
+			e.elided += j + 1
+			break
+		}
 		b.WriteString(e.path[j])
+	}
+	if e.elided > 0 {
+		fmt.Fprintf(&b, "… (%d more levels)", e.elided)
 	}
 	return fmt.Errorf("%w: %s: %s", ErrInvalidKeyPart, b.String(), e.reason)
 }
@@ -333,7 +383,12 @@ func (e *encoder) value(b []byte, v reflect.Value) ([]byte, *keyError) {
 		if v.IsNil() {
 			return append(b, tagNull), nil
 		}
-		return e.value(b, v.Elem())
+		if err := e.nest(); err != nil {
+			return b, err
+		}
+		b, err := e.value(b, v.Elem())
+		e.depth--
+		return b, err
 	case reflect.Pointer:
 		if v.IsNil() {
 			return append(b, tagNull), nil
@@ -356,6 +411,8 @@ func (e *encoder) value(b []byte, v reflect.Value) ([]byte, *keyError) {
 			if err := e.enter(v, t, n); err != nil {
 				return b, err
 			}
+		} else if err := e.nest(); err != nil {
+			return b, err
 		}
 		b = binary.AppendUvarint(append(b, tagList), uint64(n))
 		var err *keyError
@@ -367,6 +424,8 @@ func (e *encoder) value(b []byte, v reflect.Value) ([]byte, *keyError) {
 		}
 		if v.Kind() == reflect.Slice {
 			e.leave(v, t, n)
+		} else {
+			e.depth--
 		}
 		return b, err
 	case reflect.Map:
@@ -422,10 +481,28 @@ func appendScalar(b []byte, v reflect.Value) ([]byte, *keyError) {
 	return b, failf("unsupported type %s", v.Type()) // func, chan, unsafe.Pointer
 }
 
-// enter counts one more level of pointer, slice or map nesting and, past
-// cycleCheckDepth, records v to detect a cycle. Every successful enter is
-// paired with a leave.
+// nest counts one more level of nesting (an interface or an array), or
+// fails past MaxKeyDepth. Every successful nest is paired with a
+// decrement of e.depth.
+func (e *encoder) nest() *keyError {
+	if e.depth >= MaxKeyDepth {
+		return tooDeep()
+	}
+	e.depth++
+	return nil
+}
+
+func tooDeep() *keyError {
+	return failf("value nested more than MaxKeyDepth (%d) levels deep", MaxKeyDepth)
+}
+
+// enter counts one more level of pointer, slice or map nesting, or fails
+// past MaxKeyDepth, and past cycleCheckDepth records v to detect a cycle.
+// Every successful enter is paired with a leave.
 func (e *encoder) enter(v reflect.Value, t reflect.Type, n int) *keyError {
+	if e.depth >= MaxKeyDepth {
+		return tooDeep()
+	}
 	e.depth++
 	if e.depth <= cycleCheckDepth {
 		return nil

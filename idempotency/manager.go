@@ -23,13 +23,16 @@ const (
 type Config struct {
 	// TTL is how long a completed result is kept and replayed to
 	// duplicates. 0 means DefaultTTL (24h); negative is an error.
+	// math.MaxInt64 means as long as the store can keep it: stores
+	// saturate a TTL too long to add to their clock, never wrap it.
 	TTL time.Duration
 
 	// Lease is how long a claim holds a key without news from its
 	// holder: a process that dies mid-operation blocks its key for at
 	// most this long. While the operation runs, the Manager extends the
 	// lease every Lease/3, so a slow operation keeps its claim. 0 means
-	// DefaultLease (1m); negative is an error.
+	// DefaultLease (1m); negative is an error. math.MaxInt64 saturates
+	// like TTL (then a dead holder's claim never runs out).
 	Lease time.Duration
 
 	// DuplicatePolicy says what a duplicate does when it arrives while
@@ -119,10 +122,10 @@ type Manager struct {
 // naming the field if cfg is invalid.
 func New(store Store, cfg Config) (*Manager, error) {
 	if cfg.TTL < 0 {
-		return nil, fmt.Errorf("idempotency: Config.TTL must not be negative, got %v", cfg.TTL)
+		return nil, fmt.Errorf("%w: Config.TTL must not be negative, got %v", ErrInvalid, cfg.TTL)
 	}
 	if cfg.Lease < 0 {
-		return nil, fmt.Errorf("idempotency: Config.Lease must not be negative, got %v", cfg.Lease)
+		return nil, fmt.Errorf("%w: Config.Lease must not be negative, got %v", ErrInvalid, cfg.Lease)
 	}
 	if cfg.DuplicatePolicy > DuplicateReject {
 		return nil, fmt.Errorf("idempotency: Config.DuplicatePolicy %v is not DuplicateWait or DuplicateReject", cfg.DuplicatePolicy)

@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"sync"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // MemoryConfig configures a [MemoryStore]. The zero value is ready to use.
@@ -21,6 +23,12 @@ type MemoryConfig struct {
 	// Records are spread over shards by key and each shard holds an equal
 	// share, so the store can start evicting a little before it holds
 	// MaxEntries records.
+	//
+	// The bound holds under any sequence of operations: besides at most
+	// MaxEntries records, the store keeps an index of completed records'
+	// expiries that never holds more than 2×MaxEntries + 64×(number of
+	// shards, at most 64) small items; items of records deleted by Forget
+	// are dropped once they outnumber the live ones.
 	MaxEntries int
 }
 
@@ -42,9 +50,17 @@ const DefaultMaxEntries = 100_000
 // do not contend. There is no background goroutine: each claim drops the
 // completed records of its shard whose TTL ran out, and the claims of dead
 // holders (whose leases ran out) are dropped when they are claimed again
-// or when their shard is otherwise full. Its methods never block on
-// anything but its own short critical sections, and ignore their
-// context. A MemoryStore is safe for concurrent use.
+// or when their shard is otherwise full.
+//
+// Leases and TTLs saturate: one too long to add to the current time
+// (math.MaxInt64 is the usual way to say "forever") keeps the record as
+// long as the store can, about 292 years from the store's creation; it
+// never wraps around into a record born expired.
+//
+// Its methods never block on anything but their own short critical
+// sections, and ignore their context; on a nil *MemoryStore they return
+// an error wrapping [ErrInvalid]. A MemoryStore is safe for concurrent
+// use.
 type MemoryStore struct {
 	seed   maphash.Seed
 	base   time.Time // expiries are monotonic nanoseconds since base
@@ -71,13 +87,15 @@ type memEntry struct {
 	err         error
 }
 
+var errNilMemoryStore = fmt.Errorf("%w: nil *MemoryStore", ErrInvalid)
+
 var errMemoryFull = errors.New("idempotency: memory store full: every record is in progress (raise MaxEntries)")
 
 // NewMemoryStore returns an empty MemoryStore. It returns an error naming
-// the field if cfg is invalid.
+// the field, wrapping [ErrInvalid], if cfg is invalid.
 func NewMemoryStore(cfg MemoryConfig) (*MemoryStore, error) {
 	if cfg.MaxEntries < 0 {
-		return nil, fmt.Errorf("idempotency: MemoryConfig.MaxEntries must not be negative, got %d", cfg.MaxEntries)
+		return nil, fmt.Errorf("%w: MemoryConfig.MaxEntries must not be negative, got %d", ErrInvalid, cfg.MaxEntries)
 	}
 	limit := cfg.MaxEntries
 	if limit == 0 {
@@ -122,11 +140,15 @@ func (s *MemoryStore) record(e memEntry) Record {
 	}
 }
 
-// Claim implements [Store.Claim]. It returns an error if lease is not
-// positive, or if the store is full of in-progress records.
+// Claim implements [Store.Claim]. It returns an error wrapping
+// [ErrInvalid] if lease is not positive, and an error if the store is
+// full of in-progress records.
 func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, lease time.Duration) (Record, bool, error) {
+	if s == nil {
+		return Record{}, false, errNilMemoryStore
+	}
 	if lease <= 0 {
-		return Record{}, false, fmt.Errorf("idempotency: Claim: lease must be positive, got %v", lease)
+		return Record{}, false, fmt.Errorf("%w: Claim: lease must be positive, got %v", ErrInvalid, lease)
 	}
 	now := s.now()
 	sh := s.shard(key)
@@ -145,7 +167,7 @@ func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, l
 		return Record{}, false, errMemoryFull
 	}
 	sh.gen++
-	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: now + int64(lease), gen: sh.gen}
+	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: sat.AddNanos(now, lease), gen: sh.gen}
 	sh.entries[key] = e
 	return s.record(e), true, nil
 }
@@ -164,11 +186,14 @@ func leaseLost(op, key string) error {
 	return fmt.Errorf("%w: %s %q", ErrLeaseLost, op, key)
 }
 
-// Extend implements [Store.Extend]. It returns an error if lease is not
-// positive.
+// Extend implements [Store.Extend]. It returns an error wrapping
+// [ErrInvalid] if lease is not positive.
 func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Duration) error {
+	if s == nil {
+		return errNilMemoryStore
+	}
 	if lease <= 0 {
-		return fmt.Errorf("idempotency: Extend: lease must be positive, got %v", lease)
+		return fmt.Errorf("%w: Extend: lease must be positive, got %v", ErrInvalid, lease)
 	}
 	now := s.now()
 	sh := s.shard(key)
@@ -178,17 +203,24 @@ func (s *MemoryStore) Extend(_ context.Context, key, owner string, lease time.Du
 	if !ok {
 		return leaseLost("extend", key)
 	}
-	e.expires = now + int64(lease)
+	e.expires = sat.AddNanos(now, lease)
 	sh.entries[key] = e
 	return nil
 }
 
 // Complete implements [Store.Complete]. It keeps out.Value and out.Err as
-// they are. It returns an error if ttl is not positive.
+// they are (an error with an empty message wrapped in one that says so).
+// If out.Err's Error method panics, Complete releases the claim and
+// panics again. It returns an error wrapping [ErrInvalid] if ttl is not
+// positive.
 func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome, ttl time.Duration) error {
-	if ttl <= 0 {
-		return fmt.Errorf("idempotency: Complete: ttl must be positive, got %v", ttl)
+	if s == nil {
+		return errNilMemoryStore
 	}
+	if ttl <= 0 {
+		return fmt.Errorf("%w: Complete: ttl must be positive, got %v", ErrInvalid, ttl)
+	}
+	outErr := s.errorOf(key, owner, out.Err) // before locking: Error is the caller's code
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -198,9 +230,9 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 		return leaseLost("complete", key)
 	}
 	e.state = Completed
-	e.expires = now + int64(ttl)
-	e.err = out.Err
-	if out.Err == nil {
+	e.expires = sat.AddNanos(now, ttl)
+	e.err = outErr
+	if outErr == nil {
 		e.value = out.Value
 	}
 	sh.entries[key] = e
@@ -208,8 +240,30 @@ func (s *MemoryStore) Complete(_ context.Context, key, owner string, out Outcome
 	return nil
 }
 
+// errorOf returns withMessage(err). If err's Error method panics, it
+// releases owner's claim on key, so that the key is not held until the
+// lease runs out, and panics again with the same value.
+func (s *MemoryStore) errorOf(key, owner string, err error) error {
+	done := false
+	defer func() {
+		if !done {
+			p := recover() // nil for runtime.Goexit, which goes on
+			_ = s.Release(context.Background(), key, owner)
+			if p != nil {
+				panic(p)
+			}
+		}
+	}()
+	err = withMessage(err)
+	done = true
+	return err
+}
+
 // Release implements [Store.Release].
 func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
+	if s == nil {
+		return errNilMemoryStore
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -223,6 +277,9 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 
 // Forget implements [Store.Forget].
 func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
+	if s == nil {
+		return false, errNilMemoryStore
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -231,14 +288,19 @@ func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
 	if !ok || e.expires <= now || e.state != Completed {
 		return false, nil
 	}
-	// The entry's expiry item stays in the heap and is discarded when it
-	// comes up (its generation no longer matches).
+	// The entry's expiry item stays in the heap, and is discarded when it
+	// comes up (its generation no longer matches) or when the heap is
+	// compacted.
 	delete(sh.entries, key)
+	sh.compactIfSparse()
 	return true, nil
 }
 
 // Get implements [Store.Get].
 func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
+	if s == nil {
+		return Record{}, false, errNilMemoryStore
+	}
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
@@ -266,8 +328,11 @@ func (s *MemoryStore) completed(key string) (rec Record, ok bool) {
 }
 
 // Len returns the number of records held, including expired ones not
-// dropped yet.
+// dropped yet; 0 for a nil store.
 func (s *MemoryStore) Len() int {
+	if s == nil {
+		return 0
+	}
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -317,6 +382,33 @@ func (sh *memShard) dropExpiredClaims(now int64) bool {
 	return freed
 }
 
+// compactIfSparse rebuilds the expiry heap without the items of deleted
+// entries once those outnumber the live ones: then the heap never holds
+// more than 2×len(entries)+compactSlack items, and each rebuild, O(n), is
+// paid for by the n+compactSlack deletions since the last one. The
+// shard's lock must be held.
+func (sh *memShard) compactIfSparse() {
+	if len(sh.expiry) <= 2*len(sh.entries)+compactSlack {
+		return
+	}
+	live := sh.expiry[:0]
+	for _, it := range sh.expiry {
+		if e, ok := sh.entries[it.key]; ok && e.gen == it.gen {
+			live = append(live, it)
+		}
+	}
+	clear(sh.expiry[len(live):]) // drop the keys of the stale items
+	if cap(live) > 4*len(live)+2*compactSlack {
+		live = append(make(expiryHeap, 0, 2*len(live)+compactSlack), live...)
+	}
+	sh.expiry = live
+	sh.expiry.init()
+}
+
+// compactSlack is how many stale expiry items a shard may hold beyond
+// twice its live entries before it compacts its heap.
+const compactSlack = 64
+
 // expiryItem files a completed entry (by key and generation) under its
 // expiry.
 type expiryItem struct {
@@ -327,9 +419,35 @@ type expiryItem struct {
 
 // expiryHeap is a binary min-heap of expiryItems by expiry. A completed
 // entry has exactly one item; in-progress entries have none (they are
-// never evicted). Items of entries deleted otherwise (a claim replacing an
-// expired record) stay until they come up, and are then discarded.
+// never evicted). Items of entries deleted otherwise (Forget) stay until
+// they come up and are then discarded, or until compactIfSparse drops
+// them.
 type expiryHeap []expiryItem
+
+// init restores the heap order of h, in O(len(h)).
+func (h expiryHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+// down moves the item at i down to its place.
+func (h expiryHeap) down(i int) {
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l].expires < h[least].expires {
+			least = l
+		}
+		if r < len(h) && h[r].expires < h[least].expires {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+}
 
 func (h *expiryHeap) push(it expiryItem) {
 	*h = append(*h, it)
@@ -351,20 +469,7 @@ func (h *expiryHeap) pop() expiryItem {
 	s[0] = s[last]
 	s[last] = expiryItem{}
 	s = s[:last]
-	for i := 0; ; {
-		least, l, r := i, 2*i+1, 2*i+2
-		if l < len(s) && s[l].expires < s[least].expires {
-			least = l
-		}
-		if r < len(s) && s[r].expires < s[least].expires {
-			least = r
-		}
-		if least == i {
-			break
-		}
-		s[i], s[least] = s[least], s[i]
-		i = least
-	}
+	s.down(0)
 	*h = s
 	return top
 }

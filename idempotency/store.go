@@ -121,7 +121,9 @@ type Record struct {
 
 	// Err is the stored error of an operation that failed permanently;
 	// nil if it succeeded. A serializing store returns an error with the
-	// original message.
+	// original message. An error whose message was empty comes back with
+	// the message "idempotency: stored error with no message" (wrapping
+	// the original, in a store that keeps Go values).
 	Err error
 }
 
@@ -137,6 +139,22 @@ type Outcome struct {
 // lease ran out (and perhaps another owner claimed the key), or the key
 // was already completed or released.
 var ErrLeaseLost = errors.New("idempotency: lease lost")
+
+// noMessageError stands for a stored error whose message is empty, so
+// that its replay still says what it is; it wraps the original error.
+type noMessageError struct{ err error }
+
+func (e *noMessageError) Error() string { return "idempotency: stored error with no message" }
+func (e *noMessageError) Unwrap() error { return e.err }
+
+// withMessage returns err, or err wrapped in a noMessageError if its
+// message is empty. It calls err.Error(), user code: never under a lock.
+func withMessage(err error) error {
+	if err != nil && err.Error() == "" {
+		return &noMessageError{err}
+	}
+	return err
+}
 
 // ErrDecode is wrapped by the error returned when a stored result cannot
 // be read as the caller's type: the value stored for the key has another

@@ -142,7 +142,7 @@ func TestRecordLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = client.HGetAll(ctx, prefix+"order-1").Val()
-	want = map[string]string{"state": "completed", "owner": "owner-a", "fingerprint": "fp", "value": `{"cents":4200}`}
+	want = map[string]string{"state": "completed", "owner": "owner-a", "fingerprint": "fp", "value": `{"cents":4200}`, "type": "map[string]int"}
 	if !maps.Equal(got, want) {
 		t.Fatalf("completed record = %v; want %v", got, want)
 	}

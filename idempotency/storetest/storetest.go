@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"testing"
@@ -36,13 +37,24 @@ type Options struct {
 	// Unit is the suite's base duration: leases and TTLs are small
 	// multiples of it, and a case that waits lets a few units pass. It
 	// must be well above the store's expiry precision and the duration
-	// of a store call. 0 means 1s.
+	// of a store call. 0 means 1s; it must not be negative or above
+	// MaxUnit.
 	Unit time.Duration
 
 	// Advance makes d pass for the store: sleeps, or moves a fake
 	// server's clock forward. nil means time.Sleep(d).
 	Advance func(d time.Duration)
 }
+
+// MaxUnit is the largest Options.Unit: the suite's leases and TTLs, small
+// multiples of the unit, then stay far from overflowing.
+const MaxUnit = time.Hour
+
+// Forever is math.MaxInt64 as a duration, the longest lease or TTL: a store
+// must keep a record given it as long as it can (saturate), never wrap it
+// around into a record born expired. The suite's case ForeverDurations
+// checks it.
+const Forever = time.Duration(math.MaxInt64)
 
 // Run runs the contract suite, one subtest per case, each with a fresh
 // store from newStore. Each case runs in its own testing/synctest bubble
@@ -51,10 +63,13 @@ type Options struct {
 // that outlives the case.
 func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 	t.Helper()
+	if newStore == nil {
+		t.Fatal("storetest: Run: nil newStore")
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := &suite{store: newStore(t), unit: time.Second, advance: time.Sleep, localClock: true}
+				s := &suite{store: mustStore(t, newStore), unit: time.Second, advance: time.Sleep, localClock: true}
 				c.run(t, s)
 			})
 		})
@@ -66,8 +81,11 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 // Every case uses keys of its own, so stores may share a backend.
 func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Options) {
 	t.Helper()
-	if opts.Unit < 0 {
-		t.Fatalf("storetest: Options.Unit must not be negative, got %v", opts.Unit)
+	if newStore == nil {
+		t.Fatal("storetest: RunWith: nil newStore")
+	}
+	if opts.Unit < 0 || opts.Unit > MaxUnit {
+		t.Fatalf("storetest: Options.Unit must be between 0 and %v, got %v", MaxUnit, opts.Unit)
 	}
 	s := suite{unit: opts.Unit, advance: opts.Advance}
 	if s.unit == 0 {
@@ -79,10 +97,20 @@ func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts O
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := s
-			s.store = newStore(t)
+			s.store = mustStore(t, newStore)
 			c.run(t, &s)
 		})
 	}
+}
+
+// mustStore returns a store from newStore, failing t if it is nil.
+func mustStore(t *testing.T, newStore func(t *testing.T) idempotency.Store) idempotency.Store {
+	t.Helper()
+	st := newStore(t)
+	if st == nil {
+		t.Fatal("storetest: newStore returned a nil Store")
+	}
+	return st
 }
 
 type suite struct {
@@ -104,6 +132,8 @@ var cases = []testCase{
 	{"ClaimIsAtomic", testClaimIsAtomic},
 	{"CompleteKeepsValues", testCompleteKeepsValues},
 	{"CompleteKeepsError", testCompleteKeepsError},
+	{"ErrorWithoutMessage", testErrorWithoutMessage},
+	{"ValueAsAnotherTypeIsErrDecode", testValueAsAnotherType},
 	{"CompleteOnlyByOwner", testCompleteOnlyByOwner},
 	{"ClaimOfCompletedKeyReturnsResult", testClaimOfCompletedKey},
 	{"ReleaseOnlyByOwner", testReleaseOnlyByOwner},
@@ -111,6 +141,7 @@ var cases = []testCase{
 	{"ExtendKeepsClaim", testExtendKeepsClaim},
 	{"LeaseExpiry", testLeaseExpiry},
 	{"TTLExpiry", testTTLExpiry},
+	{"ForeverDurations", testForeverDurations},
 	{"ForgetDeletesCompleted", testForgetDeletesCompleted},
 	{"ForgetLeavesClaimsAlone", testForgetLeavesClaimsAlone},
 	{"KeysAreDistinct", testKeysAreDistinct},
@@ -510,5 +541,95 @@ func testForgetLeavesClaimsAlone(t *testing.T, s *suite) {
 	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 10*s.unit)
 	if rec, found := s.get(t, "k"); !found || rec.State != idempotency.Completed {
 		t.Fatalf("after Forget of the claim, Complete by its owner: got %v (found %v); want completed", rec.State, found)
+	}
+}
+
+// testForeverDurations: a lease, an extension and a TTL of Forever keep
+// the record (a store that adds them to its clock without saturating
+// makes a record born expired).
+func testForeverDurations(t *testing.T, s *suite) {
+	far := time.Now().Add(200 * 365 * 24 * time.Hour)
+	wantFar := func(what string, rec idempotency.Record) {
+		t.Helper()
+		if !rec.Expires.IsZero() && rec.Expires.Before(far) {
+			t.Fatalf("%s: Expires %v; want the farthest the store can keep", what, rec.Expires)
+		}
+	}
+	rec, claimed := s.claim(t, "k", "owner-a", "", Forever)
+	if !claimed {
+		t.Fatalf("Claim with lease Forever: not claimed (held by %q)", rec.Owner)
+	}
+	wantFar("Claim with lease Forever", rec)
+	s.advance(s.unit)
+	s.wantHeld(t, "k", "owner-a")
+	if _, claimed := s.claim(t, "k", "owner-b", "", s.unit); claimed {
+		t.Fatal("claimed a key held with lease Forever")
+	}
+	if err := s.store.Extend(ctx(t), "k", "owner-a", Forever); err != nil {
+		t.Fatalf("Extend with lease Forever: %v", err)
+	}
+	s.advance(s.unit)
+	rec, _ = s.get(t, "k")
+	wantFar("Extend with lease Forever", rec)
+	s.wantHeld(t, "k", "owner-a")
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "kept"}, Forever)
+	s.advance(s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("after Complete with ttl Forever: Get = %v (found %v); want completed", rec.State, found)
+	}
+	wantFar("Complete with ttl Forever", rec)
+	if _, claimed := s.claim(t, "k", "owner-b", "", s.unit); claimed {
+		t.Fatal("claimed a key completed with ttl Forever")
+	}
+}
+
+// testErrorWithoutMessage: a stored error whose message is empty still
+// comes back as an error that says something.
+func testErrorWithoutMessage(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner", "", 3*s.unit)
+	s.complete(t, "k", "owner", idempotency.Outcome{Err: errors.New("")}, 10*s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("Get after Complete with an error = %v (found %v); want completed", rec.State, found)
+	}
+	if rec.Err == nil || rec.Err.Error() == "" {
+		t.Fatalf("completed record of an error without a message has error %#v; want an error with a message", rec.Err)
+	}
+}
+
+// Result types for testValueAsAnotherType: charge and chargeCopy have the
+// same fields, and encode alike.
+type (
+	charge     struct{ ID string }
+	chargeCopy struct{ ID string }
+	refund     struct{ RefundID string }
+)
+
+// testValueAsAnotherType: a value read as a type it was not stored as is
+// an error wrapping idempotency.ErrDecode, never a zero or made-up value,
+// even where the two types encode alike.
+func testValueAsAnotherType(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner", "", 3*s.unit)
+	s.complete(t, "k", "owner", idempotency.Outcome{Value: charge{ID: "ch_1"}}, 10*s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed {
+		t.Fatalf("Get after Complete = %v (found %v); want completed", rec.State, found)
+	}
+	wantDecodeError(t, "refund", func() (any, error) { return idempotency.ValueOf[refund](rec) })
+	wantDecodeError(t, "chargeCopy", func() (any, error) { return idempotency.ValueOf[chargeCopy](rec) })
+	wantDecodeError(t, "*charge", func() (any, error) { return idempotency.ValueOf[*charge](rec) })
+	wantDecodeError(t, "string", func() (any, error) { return idempotency.ValueOf[string](rec) })
+	got, err := idempotency.ValueOf[charge](rec)
+	if err != nil || got != (charge{ID: "ch_1"}) {
+		t.Fatalf("ValueOf[charge] = %+v, %v; want the stored charge", got, err)
+	}
+}
+
+func wantDecodeError(t *testing.T, as string, valueOf func() (any, error)) {
+	t.Helper()
+	v, err := valueOf()
+	if !errors.Is(err, idempotency.ErrDecode) {
+		t.Fatalf("a charge read as a %s: %#v, %v; want an error wrapping idempotency.ErrDecode", as, v, err)
 	}
 }

@@ -2,6 +2,8 @@ package storetest_test
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -59,6 +61,41 @@ func (s neverExpires) Complete(ctx context.Context, key, owner string, out idemp
 	return s.MemoryStore.Complete(ctx, key, owner, out, 1000*time.Hour)
 }
 
+// wrapsForever adds durations to its clock without saturating: a lease or
+// TTL of Forever wraps around into a record born expired.
+type wrapsForever struct{ *idempotency.MemoryStore }
+
+func wrapped(d time.Duration) time.Duration {
+	if d > 1000*time.Hour {
+		return time.Nanosecond
+	}
+	return d
+}
+
+func (s wrapsForever) Claim(ctx context.Context, key, owner, fp string, lease time.Duration) (idempotency.Record, bool, error) {
+	return s.MemoryStore.Claim(ctx, key, owner, fp, wrapped(lease))
+}
+
+func (s wrapsForever) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
+	return s.MemoryStore.Complete(ctx, key, owner, out, wrapped(ttl))
+}
+
+// decodesAnyType keeps values as JSON and decodes them into whatever
+// type the caller asks for, as redisstore once did.
+type decodesAnyType struct{ *idempotency.MemoryStore }
+
+func (s decodesAnyType) Get(ctx context.Context, key string) (idempotency.Record, bool, error) {
+	rec, found, err := s.MemoryStore.Get(ctx, key)
+	if found && rec.State == idempotency.Completed && rec.Err == nil {
+		data, jerr := json.Marshal(rec.Value)
+		if jerr != nil {
+			return rec, found, jerr
+		}
+		rec.Value, rec.Data, rec.Decode = nil, data, json.Unmarshal
+	}
+	return rec, found, err
+}
+
 // dropsValues forgets the value of a completed record.
 type dropsValues struct{ *idempotency.MemoryStore }
 
@@ -71,6 +108,8 @@ var broken = map[string]func(t *testing.T) idempotency.Store{
 	"anyOwner":     func(t *testing.T) idempotency.Store { return anyOwner{newMemory(t)} },
 	"neverExpires": func(t *testing.T) idempotency.Store { return neverExpires{newMemory(t)} },
 	"dropsValues":  func(t *testing.T) idempotency.Store { return dropsValues{newMemory(t)} },
+	"wrapsForever": func(t *testing.T) idempotency.Store { return wrapsForever{newMemory(t)} },
+	"decodesAny":   func(t *testing.T) idempotency.Store { return decodesAnyType{newMemory(t)} },
 }
 
 // TestBrokenStoreHelper runs the suite against the broken store named by
@@ -89,6 +128,8 @@ func TestSuiteCatches(t *testing.T) {
 		"anyOwner":     {"--- FAIL: TestBrokenStoreHelper/CompleteOnlyByOwner", "--- FAIL: TestBrokenStoreHelper/ReleaseOnlyByOwner"},
 		"neverExpires": {"--- FAIL: TestBrokenStoreHelper/LeaseExpiry", "--- FAIL: TestBrokenStoreHelper/TTLExpiry"},
 		"dropsValues":  {"--- FAIL: TestBrokenStoreHelper/CompleteKeepsValues"},
+		"wrapsForever": {"--- FAIL: TestBrokenStoreHelper/ForeverDurations"},
+		"decodesAny":   {"--- FAIL: TestBrokenStoreHelper/ValueAsAnotherTypeIsErrDecode"},
 	}
 	for name, want := range wants {
 		t.Run(name, func(t *testing.T) {
@@ -109,4 +150,28 @@ func TestSuiteCatches(t *testing.T) {
 
 func TestSuitePassesMemoryStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) idempotency.Store { return newMemory(t) })
+}
+
+// TestHugeUnitHelper runs the suite with Options.Unit math.MaxInt64; it only
+// runs as a subprocess of TestHugeUnitIsRefused.
+func TestHugeUnitHelper(t *testing.T) {
+	if os.Getenv("STORETEST_HUGE_UNIT") == "" {
+		t.Skip("subprocess of TestHugeUnitIsRefused")
+	}
+	storetest.RunWith(t, func(t *testing.T) idempotency.Store { return newMemory(t) }, storetest.Options{Unit: math.MaxInt64})
+}
+
+// TestHugeUnitIsRefused: a Unit whose multiples would overflow (the suite
+// uses up to 10 units) is refused with an error naming the field and the
+// maximum, rather than wrapping around into negative leases.
+func TestHugeUnitIsRefused(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHugeUnitHelper$")
+	cmd.Env = append(os.Environ(), "STORETEST_HUGE_UNIT=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the suite accepted Unit math.MaxInt64:\n%s", out)
+	}
+	if want := "storetest: Options.Unit must be between 0 and 1h0m0s, got 2562047h47m16.854775807s"; !strings.Contains(string(out), want) {
+		t.Fatalf("output lacks %q:\n%s", want, out)
+	}
 }

@@ -2,17 +2,19 @@
 --   state        "in_progress" or "completed"
 --   owner        the claim's owner token
 --   fingerprint  the payload fingerprint given to the claim
---   value        the encoded result of a completed record, or
+--   value        the encoded result of a completed record, and
+--   type         the Go type it was encoded from ("" for nil), or
 --   error        the error message of a completed record that failed
 -- and its expiry is the key's own: the lease while in progress, the TTL
 -- once completed. Redis drops an expired key by itself, so an expired
 -- record is simply absent.
 
 -- read returns the live record as {state, owner, fingerprint, kind,
--- payload, pttl}, kind being "v" (payload is the value), "e" (payload is
--- the error message) or "" (in progress), or nil if there is none.
+-- payload, pttl, type}, kind being "v" (payload is the value), "e"
+-- (payload is the error message) or "" (in progress, or no result), or
+-- nil if there is none.
 local function read(rec)
-  local r = redis.call('HMGET', rec, 'state', 'owner', 'fingerprint', 'value', 'error')
+  local r = redis.call('HMGET', rec, 'state', 'owner', 'fingerprint', 'value', 'error', 'type')
   if not r[1] then
     return nil
   end
@@ -22,7 +24,7 @@ local function read(rec)
   elseif r[4] then
     kind, payload = 'v', r[4]
   end
-  return {r[1], r[2] or '', r[3] or '', kind, payload, redis.call('PTTL', rec)}
+  return {r[1], r[2] or '', r[3] or '', kind, payload, redis.call('PTTL', rec), r[6] or ''}
 end
 
 -- held reports whether owner holds the live claim on rec: 1 if so; 0 if
