@@ -52,10 +52,19 @@ func TestStepHasUndo(t *testing.T) {
 	type state struct{ seen []bool }
 	saga, err := rollback.NewSaga([]rollback.Step[state]{
 		{Name: "with undo",
-			Do:   func(ctx context.Context, s *state) error { s.seen = append(s.seen, rollback.StepHasUndo(ctx)); return nil },
-			Undo: func(ctx context.Context, s *state) error { s.seen = append(s.seen, rollback.StepHasUndo(ctx)); return nil }},
+			Do: func(ctx context.Context, s *state) error {
+				s.seen = append(s.seen, rollback.StepHasUndo(ctx))
+				return nil
+			},
+			Undo: func(ctx context.Context, s *state) error {
+				s.seen = append(s.seen, rollback.StepHasUndo(ctx))
+				return nil
+			}},
 		{Name: "without undo",
-			Do: func(ctx context.Context, s *state) error { s.seen = append(s.seen, rollback.StepHasUndo(ctx)); return errors.New("fail") }},
+			Do: func(ctx context.Context, s *state) error {
+				s.seen = append(s.seen, rollback.StepHasUndo(ctx))
+				return errors.New("fail")
+			}},
 	})
 	require.NoError(t, err)
 	var s state
