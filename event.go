@@ -34,6 +34,11 @@ const (
 	// IdempotencyConflict: a duplicate met a call that holds the key, or
 	// the key was reused with a different payload.
 	IdempotencyConflict EventKind = "idempotency:conflict"
+	// IdempotencyForgotten: a stored result was deleted because the
+	// operation's effects were undone (a workflow rolled back the step);
+	// the next execution runs under a new generation of the key. It is not
+	// a compensation: the undo itself reports rollback:compensated.
+	IdempotencyForgotten EventKind = "idempotency:forgotten"
 	// RollbackCompensated: a compensation ran successfully.
 	RollbackCompensated EventKind = "rollback:compensated"
 	// RollbackFailed: a compensation failed after its retries.

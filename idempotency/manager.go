@@ -53,9 +53,10 @@ type Config struct {
 	IsPermanent func(error) bool
 
 	// OnEvent, if not nil, receives idempotency:replayed (a stored or
-	// shared result answered the call) and idempotency:conflict (a
+	// shared result answered the call), idempotency:conflict (a
 	// duplicate met a call holding the key, or the key came with another
-	// payload) events, with Key set. It is called synchronously, never
+	// payload) and idempotency:forgotten (Forget deleted a result) events,
+	// with Key set. It is called synchronously, never
 	// under a lock. nil means no events, and none are built.
 	OnEvent bulwark.Listener
 }
@@ -184,7 +185,8 @@ func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
 // undone (a workflow rolled back the step): replaying a result that names
 // something deleted would be wrong. A key whose operation is still in
 // progress is left alone, and so is a key without a stored result;
-// forgotten reports whether a result was deleted. A store failure is
+// forgotten reports whether a result was deleted (and then an
+// idempotency:forgotten event is emitted). A store failure is
 // returned wrapped in [ErrStore]. Forget is safe for concurrent use.
 func (m *Manager) Forget(ctx context.Context, key string) (forgotten bool, err error) {
 	if m == nil {
@@ -193,6 +195,9 @@ func (m *Manager) Forget(ctx context.Context, key string) (forgotten bool, err e
 	forgotten, err = m.store.Forget(ctx, key)
 	if err != nil {
 		return false, fmt.Errorf("%w: forget %q: %w", ErrStore, key, err)
+	}
+	if forgotten {
+		m.emit(bulwark.IdempotencyForgotten, key, nil)
 	}
 	return forgotten, nil
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
-	"github.com/bulwark-go/bulwark/idempotency"
-	"github.com/bulwark-go/bulwark/rollback"
 )
 
 // call is the context of one call through the stack. It carries the call's
@@ -147,18 +145,22 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 		return nil, err
 	}
 	l := e.layers.Load()
+	undo, err := undoOf[T](executor, o)
+	if err != nil {
+		return nil, err
+	}
 	run := build[T](l, o.idempotencyKey, o.fallbackKeyOf, next)
-	if l.idem != nil {
+	if l.idem != nil || undo != nil {
 		chained := run
 		run = func(ctx context.Context) (T, error) {
-			key, ok := forgettableKey(ctx, l, o.idempotencyKey)
+			st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, o.undoName)
 			if !ok {
 				return chained(ctx)
 			}
 			outer := bulwark.ReportFrom(ctx)
 			rctx, report := bulwark.WithReport(ctx) // to see whether it replayed
 			defer passOn(report, outer)
-			return forgettable(ctx, l, key, func() (T, error) { return chained(rctx) }, report)
+			return st.run(func() (T, error) { return chained(rctx) }, report)
 		}
 	}
 	return &boundChain[T]{exec: e, layers: l, run: run}, nil
@@ -208,68 +210,10 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		if err := c.opts.apply(executor, opts); err != nil {
 			return nil, nil, nil, err
 		}
+		if _, err := undoOf[T](executor, &c.opts); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	l := e.layers.Load()
 	return c, l, chain[T](l), nil
-}
-
-// runCall runs c through run. A call with an idempotency key made inside
-// an enclosing rollback scope (a workflow run with rollback.Do) registers
-// with that scope, before anything runs, a compensation that forgets the
-// key: if the workflow fails later, the call's own compensations (handed
-// to the scope when it succeeded, so registered after this one) undo its
-// effects first, and then its stored result is deleted, so that a rerun
-// executes the step again instead of replaying a result whose effects no
-// longer exist. Only a call that executed and recorded its result forgets
-// its key; a replayed or failed one, or one answered from the fallback
-// cache (which records nothing), does not.
-func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
-	key, ok := forgettableKey(c, l, idempotencyKey)
-	if !ok {
-		return run(c)
-	}
-	return forgettable(c.Context, l, key, func() (T, error) { return run(c) }, &c.report)
-}
-
-// forgettableKey returns the idempotency key of a call made with ctx, if
-// the call has one and runs inside an open rollback scope, so that its key
-// must be forgotten if that scope rolls back.
-func forgettableKey(ctx context.Context, l *layers, keyOf idempotency.KeyFunc) (string, bool) {
-	if l.idem == nil {
-		return "", false
-	}
-	key, _, ok := keyOf(ctx)
-	return key, ok && key != "" && rollback.InScope(ctx)
-}
-
-// forgettable registers with the rollback scope of scope the forgetting
-// of key (see runCall), then runs the call; the forgetting is armed only
-// if the call succeeded and its result was recorded: neither replayed nor
-// answered from the fallback cache (report says which).
-func forgettable[T any](scope context.Context, l *layers, key string, call func() (T, error), report *bulwark.Report) (T, error) {
-	f := &forgetter{m: l.idem, key: key}
-	if rollback.OnRollback(scope, l.forgetName, f.forget) != nil {
-		return call() // the scope ended meanwhile
-	}
-	v, err := call()
-	if err == nil && !report.Replayed() && !report.FromCache() {
-		f.armed.Store(true)
-	}
-	return v, err
-}
-
-// forgetter deletes an idempotency key's stored result when a workflow
-// rolls back, if the call it belongs to executed.
-type forgetter struct {
-	m     *idempotency.Manager
-	key   string
-	armed atomic.Bool
-}
-
-func (f *forgetter) forget(ctx context.Context) error {
-	if !f.armed.Load() {
-		return nil
-	}
-	_, err := f.m.Forget(ctx, f.key)
-	return err
 }

@@ -48,3 +48,21 @@ func (r *recorder) count(executor string, kind bulwark.EventKind) int {
 	}
 	return n
 }
+
+// countAll counts the events of kind, whatever their executor.
+func (r *recorder) countAll(kind bulwark.EventKind) int {
+	n := 0
+	for _, e := range r.all() {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// all returns a copy of the events seen.
+func (r *recorder) all() []bulwark.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bulwark.Event(nil), r.events...)
+}

@@ -15,6 +15,7 @@ type CallOption struct {
 	kind  optionKind
 	s     string
 	parts []any
+	fn    any // Undo's func(context.Context, T) error
 }
 
 type optionKind uint8
@@ -26,6 +27,7 @@ const (
 	optOperation
 	optFallbackKey
 	optSkipFallback
+	optUndo
 )
 
 // IdempotencyKey makes the call run at most once for key on its executor:
@@ -89,6 +91,8 @@ type callOptions struct {
 	key, fingerprint string
 	fallbackKey      string // FallbackKey, else Operation
 	hasKey           bool
+	undoName         string
+	undo             any  // Undo's func(context.Context, T) error; nil without one
 	hasOperation     bool // set by Operation: fallbackKey holds its name
 	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
@@ -149,6 +153,14 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 			o.fallbackKey, o.hasFallbackKey = opt.s, true
 		case optSkipFallback:
 			o.skipFallback = true
+		case optUndo:
+			switch {
+			case opt.s == "":
+				return fmt.Errorf("%w: executor %q: Undo: empty name", ErrInvalid, executor)
+			case opt.fn == nil:
+				return fmt.Errorf("%w: executor %q: Undo %q: nil function", ErrInvalid, executor, opt.s)
+			}
+			o.undoName, o.undo = opt.s, opt.fn
 		default:
 			return fmt.Errorf("%w: executor %q: zero CallOption (use the option functions)", ErrInvalid, executor)
 		}

@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/rollback"
+)
+
+// Undo attaches a compensation to the call, for workflows. When the call
+// succeeds inside a rollback scope (rollback.Do, rollback.Begin, a
+// rollback.Saga step), undo is registered with that scope under name and
+// will receive the call's value: if the workflow later rolls back, undo
+// runs (newest first, with the scope's retries and timeout), and then the
+// call's idempotency key is forgotten, so that a rerun executes the step
+// anew under a new remote key.
+//
+// Unlike rollback.OnRollback inside the function, which registers only
+// when the function runs, undo is registered whether the call executed or
+// its result was replayed by the idempotency layer: a workflow rerun after
+// a crash replays its completed steps without running them, and still
+// undoes them when a later step fails. Use Undo for keyed steps of a
+// workflow; keep OnRollback inside the function for partial effects of an
+// attempt that must be undone before a retry. A call answered from the
+// fallback cache, a failed call, and a call outside any rollback scope
+// register nothing.
+//
+// T must be the call's result type: a call of another result type fails
+// with an error wrapping [ErrInvalid], as does an empty name or a nil undo,
+// and runs nothing.
+func Undo[T any](name string, undo func(ctx context.Context, v T) error) CallOption {
+	o := CallOption{kind: optUndo, s: name}
+	if undo != nil {
+		o.fn = undo
+	}
+	return o
+}
+
+// undoOf returns the call's Undo function as a func of T, nil if the call
+// has none, or an error if it is not one.
+func undoOf[T any](executor string, o *callOptions) (func(context.Context, T) error, error) {
+	if o.undo == nil {
+		return nil, nil
+	}
+	undo, ok := o.undo.(func(context.Context, T) error)
+	if !ok {
+		return nil, fmt.Errorf("%w: executor %q: Undo %q takes a %s, but the call returns %s",
+			ErrInvalid, executor, o.undoName, reflect.TypeOf(o.undo).In(1), reflect.TypeFor[T]())
+	}
+	return undo, nil
+}
+
+// runCall runs c through run, as one step of the workflow whose rollback
+// scope encloses the call, if there is one (see step).
+func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
+	var undo func(context.Context, T) error
+	if c.opts.undo != nil {
+		undo, _ = undoOf[T]("", &c.opts) // checked by prepare
+	}
+	st, ok := newStep(c.Context, c, l, idempotencyKey, undo, c.opts.undoName)
+	if !ok {
+		return run(c)
+	}
+	return st.run(func() (T, error) { return run(c) }, &c.report)
+}
+
+// step is a call made inside a workflow's rollback scope (the scope of
+// the caller's context) that the workflow must be able to undo: it has an
+// idempotency key, whose stored result must be forgotten when the step is
+// undone, or an Undo option, or both.
+//
+// Before the call runs, the forgetting of its key is registered with the
+// scope, so that it runs last when the scope rolls back: after the Undo
+// option's compensation (registered once the call succeeded) and after
+// the compensations the call's attempts registered with
+// rollback.OnRollback (handed to the scope when the call succeeded). The
+// forgetting is armed only if the step's effects are undone: the call
+// executed, or it was replayed and an Undo option or the enclosing saga
+// step's Undo (rollback.StepHasUndo) compensates it. A replayed step that
+// nothing compensates keeps its key, so a rerun replays the effect that
+// still exists instead of repeating it.
+type step[T any] struct {
+	scope    context.Context // the caller's: its scope is the workflow's
+	l        *layers
+	key      string // "" without one
+	undo     func(context.Context, T) error
+	undoName string
+}
+
+// newStep returns the step of a call made with the caller's context ctx,
+// and false if the call is not one (no key and no Undo, or no open scope).
+// keyOf finds the call's idempotency key in keyCtx.
+func newStep[T any](ctx, keyCtx context.Context, l *layers, keyOf idempotency.KeyFunc, undo func(context.Context, T) error, undoName string) (step[T], bool) {
+	st := step[T]{scope: ctx, l: l, undo: undo, undoName: undoName}
+	if l.idem != nil {
+		if key, _, ok := keyOf(keyCtx); ok {
+			st.key = key
+		}
+	}
+	if st.key == "" && undo == nil {
+		return st, false
+	}
+	return st, rollback.InScope(ctx)
+}
+
+// run registers the forgetting of the step's key, runs call, and then
+// registers its Undo compensation and arms the forgetting as the outcome
+// says. report is the call's.
+func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error) {
+	var f *forgetter
+	if st.key != "" {
+		f = &forgetter{m: st.l.idem, key: st.key}
+		if rollback.OnRollback(st.scope, st.l.forgetName, f.forget) != nil {
+			f = nil // the scope ended or is full: nothing to forget later
+		}
+	}
+	v, err := call()
+	if err != nil || report.FromCache() {
+		return v, err // nothing happened that a rollback could undo
+	}
+	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
+	if st.undo != nil {
+		undo := st.undo
+		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
+			// The step's effect cannot be undone by this workflow: say so,
+			// so that the caller fails the step and the scope rolls back
+			// what it holds.
+			return v, fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
+		}
+		undone = true
+	}
+	if f != nil && undone {
+		f.armed.Store(true)
+	}
+	return v, nil
+}
+
+// forgetter deletes an idempotency key's stored result when a workflow
+// rolls back, if the step it belongs to was undone. It reports
+// rollback.ErrNoEffect in every case but a store failure: forgetting is
+// not a compensation (the Manager emits idempotency:forgotten instead of
+// rollback:compensated).
+type forgetter struct {
+	m     *idempotency.Manager
+	key   string
+	armed atomic.Bool
+}
+
+func (f *forgetter) forget(ctx context.Context) error {
+	if !f.armed.Load() {
+		return rollback.ErrNoEffect
+	}
+	if _, err := f.m.Forget(ctx, f.key); err != nil {
+		return err
+	}
+	return rollback.ErrNoEffect
+}
+
