@@ -159,4 +159,3 @@ func (f *forgetter) forget(ctx context.Context) error {
 	}
 	return rollback.ErrNoEffect
 }
-
