@@ -56,8 +56,11 @@ func (l *Limiter) Resume() {
 }
 
 // PausedUntil returns when the current pause ends, or the zero time if
-// the limiter is not paused. Safe for concurrent use.
+// the limiter (or a nil limiter) is not paused. Safe for concurrent use.
 func (l *Limiter) PausedUntil() time.Time {
+	if l == nil {
+		return time.Time{}
+	}
 	now := time.Now()
 	left := l.pauseLeft(now)
 	if left <= 0 {
