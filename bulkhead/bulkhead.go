@@ -87,14 +87,6 @@ type Bulkhead struct {
 	lastHandoff time.Time
 }
 
-// waiter is a call waiting in the queue. Its fields other than ready are
-// guarded by the bulkhead's mutex.
-type waiter struct {
-	ready      chan struct{} // closed when the waiter is granted a slot
-	granted    bool
-	prev, next *waiter
-}
-
 // New returns a bulkhead named name (the executor it guards; it appears
 // in rejections and events) configured by cfg. It returns an error
 // wrapping [ErrInvalid], naming the field, if cfg is invalid.
@@ -131,8 +123,8 @@ func (b *Bulkhead) Name() string { return b.name }
 //     The [bulwark.Report] in ctx is marked rejected and a
 //     BulkheadRejected event is sent;
 //   - context.Cause(ctx) when the context ends while the call waits, or
-//     had ended when the call found the bulkhead full: the call leaves the
-//     queue and holds no slot;
+//     had ended when the call was about to join the queue: the call
+//     leaves the queue and holds no slot;
 //   - an error wrapping [ErrInvalid] when b or ctx is nil.
 //
 // A free slot is granted without looking at ctx. Waiters get slots in the
@@ -243,38 +235,6 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) (func(), error) {
 	}
 }
 
-// leave takes w out of the queue if it is still there and reports whether
-// it had been granted a slot instead.
-func (b *Bulkhead) leave(w *waiter) (granted bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if w.granted {
-		return true
-	}
-	b.unlinkLocked(w)
-	b.state.Add(^uint64(oneWaiter - 1)) // -oneWaiter
-	return false
-}
-
-// unlinkLocked removes w from the queue, forgetting the drain estimate
-// when the queue becomes empty.
-func (b *Bulkhead) unlinkLocked(w *waiter) {
-	if w.prev == nil {
-		b.head = w.next
-	} else {
-		w.prev.next = w.next
-	}
-	if w.next == nil {
-		b.tail = w.prev
-	} else {
-		w.next.prev = w.prev
-	}
-	w.prev, w.next = nil, nil
-	if b.head == nil {
-		b.interval, b.lastHandoff = 0, time.Time{}
-	}
-}
-
 // releaseSlot gives a slot back, handing it to the first waiter if any.
 func (b *Bulkhead) releaseSlot() {
 	s := b.state.Add(^uint64(0)) // -1
@@ -288,36 +248,6 @@ func (b *Bulkhead) releaseSlot() {
 	b.mu.Lock()
 	b.handoffLocked()
 	b.mu.Unlock()
-}
-
-// handoffLocked grants free slots to waiters, first come first served.
-func (b *Bulkhead) handoffLocked() {
-	for b.head != nil {
-		s := b.state.Load()
-		if s&inFlightMask >= b.set.maxConcurrent {
-			return
-		}
-		if !b.state.CompareAndSwap(s, s+1-oneWaiter) {
-			continue
-		}
-		w := b.head
-		w.granted = true
-		now := time.Now()
-		if !b.lastHandoff.IsZero() {
-			iv := now.Sub(b.lastHandoff)
-			if b.interval == 0 {
-				b.interval = iv
-			} else {
-				b.interval += (iv - b.interval) / 8
-			}
-		}
-		b.unlinkLocked(w) // forgets the estimate if w was the last
-		if b.head != nil {
-			b.lastHandoff = now
-		}
-		b.admitted.Add(1)
-		close(w.ready)
-	}
 }
 
 // reject counts and reports a refusal after the call waited waited.

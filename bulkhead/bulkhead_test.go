@@ -54,30 +54,72 @@ func (s *service) call(ctx context.Context, id int) (int, error) {
 	}
 }
 
-// TestInFlightNeverExceedsMax: 200 goroutines against a slow service
-// behind MaxConcurrent 10: the service never sees more than 10 calls at
-// once (and does see 10), every call runs, and the slots are all free at
-// the end.
+// TestInFlightNeverExceedsMax: 200 goroutines, arriving one after the
+// other, against a slow service behind MaxConcurrent 10 with a queue for
+// the rest: the service never sees more than 10 calls at once (and does
+// see 10); the queue is FIFO (no caller gets its slot after a caller that
+// arrived later); every 7th caller has a deadline of 120ms, and those
+// still queued then leave the queue, their slots going to the next in
+// line; no slot leaks.
 func TestInFlightNeverExceedsMax(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBulkhead(t, "svc", bulkhead.Config{MaxConcurrent: 10, MaxWaiting: 200})
-		svc := &service{hold: 50 * time.Millisecond}
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for i := range 200 {
+		const callers, hold = 200, 50 * time.Millisecond
+		b := newBulkhead(t, "svc", bulkhead.Config{MaxConcurrent: 10, MaxWaiting: callers})
+		var (
+			inFlight, maxSeen atomic.Int64
+			entered           [callers]time.Time
+			errs              [callers]error
+			wg                sync.WaitGroup
+		)
+		service := func(id int) (int, error) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := maxSeen.Load(); n > m && !maxSeen.CompareAndSwap(m, n); m = maxSeen.Load() {
+			}
+			entered[id] = time.Now()
+			time.Sleep(hold) // slow, and deaf to the context
+			return id, nil
+		}
+		start := time.Now()
+		for id := range callers {
+			ctx, cancel := t.Context(), context.CancelFunc(func() {})
+			if id%7 == 0 {
+				ctx, cancel = context.WithDeadline(t.Context(), start.Add(120*time.Millisecond))
+			}
 			wg.Go(func() {
-				if _, err := bulkhead.Do(t.Context(), b, func(ctx context.Context) (int, error) { return svc.call(ctx, i) }); err != nil {
-					failed.Add(1)
-				}
+				defer cancel()
+				_, errs[id] = bulkhead.Do(ctx, b, func(context.Context) (int, error) { return service(id) })
 			})
+			synctest.Wait() // id is running or queued before id+1 arrives
 		}
 		wg.Wait()
-		assert.Zero(t, failed.Load())
-		assert.Equal(t, int64(10), svc.maxSeen.Load(), "most calls the service saw at once")
-		assert.Len(t, svc.order, 200)
+
+		assert.Equal(t, int64(10), maxSeen.Load(), "most calls the service saw at once")
+		var left, served []int
+		for id, err := range errs {
+			if err != nil {
+				assert.ErrorIs(t, err, context.DeadlineExceeded, "caller %d", id)
+				left = append(left, id)
+				continue
+			}
+			served = append(served, id)
+		}
+		// Callers 0-29 got slots before 120ms; the deadlined ones after
+		// that (35, 42, ..., 196) were still queued and left.
+		var wantLeft []int
+		for id := 35; id < callers; id += 7 {
+			wantLeft = append(wantLeft, id)
+		}
+		assert.Equal(t, wantLeft, left)
+		for i := 1; i < len(served); i++ {
+			a, z := served[i-1], served[i]
+			assert.False(t, entered[z].Before(entered[a]), "caller %d got its slot before caller %d, who arrived earlier", z, a)
+		}
+		// 176 served, 10 at a time, 50ms each: the last batch starts at 850ms.
+		assert.Equal(t, 17*hold, entered[served[len(served)-1]].Sub(start))
 		st := b.Stats()
-		assert.Equal(t, bulkhead.Stats{MaxConcurrent: 10, MaxWaiting: 200, Admitted: 200, Queued: st.Queued}, st)
-		assert.GreaterOrEqual(t, st.Queued, int64(190), "all but the first 10 calls waited")
+		assert.Equal(t, bulkhead.Stats{MaxConcurrent: 10, MaxWaiting: callers,
+			Admitted: int64(len(served)), Queued: callers - 10, Canceled: int64(len(left))}, st)
 	})
 }
 
@@ -489,4 +531,25 @@ func TestAcquireReleaseAllocatesNothing(t *testing.T) {
 	full := newBulkhead(t, "svc", bulkhead.Config{MaxConcurrent: 1})
 	_, _ = full.Acquire(ctx)
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = full.Acquire(ctx) }), "rejection")
+}
+
+// TestListenerPanic: a panicking listener reaches the refused caller and
+// leaves the bulkhead as it was (no slot taken, nobody queued).
+func TestListenerPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBulkhead(t, "svc", bulkhead.Config{MaxConcurrent: 1, MaxWaiting: 1, MaxWait: time.Second,
+			OnEvent: func(bulwark.Event) { panic("listener") }})
+		release, err := b.Acquire(t.Context())
+		require.NoError(t, err)
+		// Refused after MaxWait in the queue.
+		assert.PanicsWithValue(t, "listener", func() { _, _ = b.Acquire(t.Context()) })
+		st := b.Stats()
+		assert.Equal(t, 1, st.InFlight)
+		assert.Zero(t, st.Waiting)
+		release()
+		r, err := b.Acquire(t.Context())
+		require.NoError(t, err, "the bulkhead still works")
+		r()
+		assert.Zero(t, b.Stats().InFlight)
+	})
 }

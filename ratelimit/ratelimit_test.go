@@ -369,3 +369,18 @@ func TestAllowedCallAllocatesNothing(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = l.Wait(ctx) }))
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = ratelimit.Do(ctx, l, fn) }))
 }
+
+// TestListenerPanic: a panicking listener reaches the refused caller; the
+// refused call took no token and the limiter still works.
+func TestListenerPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(t, "svc", ratelimit.Config{Rate: 10, MaxWait: -1,
+			OnEvent: func(bulwark.Event) { panic("listener") }})
+		require.NoError(t, l.Wait(t.Context()))
+		assert.PanicsWithValue(t, "listener", func() { _ = l.Wait(t.Context()) })
+		time.Sleep(100 * time.Millisecond)
+		assert.NoError(t, l.Wait(t.Context()), "the refused call took nothing")
+		assert.PanicsWithValue(t, "listener", func() { l.PauseFor(time.Second) })
+		assert.False(t, l.PausedUntil().IsZero(), "the pause holds")
+	})
+}
