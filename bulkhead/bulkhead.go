@@ -103,8 +103,14 @@ func New(name string, cfg Config) (*Bulkhead, error) {
 	return b, nil
 }
 
-// Name returns the name the bulkhead was created with.
-func (b *Bulkhead) Name() string { return b.name }
+// Name returns the name the bulkhead was created with ("" for a nil
+// bulkhead).
+func (b *Bulkhead) Name() string {
+	if b == nil {
+		return ""
+	}
+	return b.name
+}
 
 // Acquire takes a slot for one call, waiting for one in the queue if the
 // bulkhead is full and has a queue. On success it returns release, which

@@ -480,6 +480,8 @@ func TestInvalidInput(t *testing.T) {
 	_, err = bulkhead.Middleware[int](nil)(fn)(context.Background())
 	assert.ErrorIs(t, err, bulkhead.ErrInvalid)
 	assert.Equal(t, bulkhead.Stats{MaxConcurrent: 1}, b.Stats(), "no state changed")
+	assert.Equal(t, bulkhead.Stats{}, nilB.Stats())
+	assert.Empty(t, nilB.Name())
 
 	v, err := bulkhead.Middleware[int](b)(fn)(context.Background())
 	assert.NoError(t, err)

@@ -23,10 +23,13 @@ type Stats struct {
 	Canceled int64
 }
 
-// Stats returns a snapshot of b's counters. The fields are read one by
-// one, so under load they may be off by the calls in progress. Safe for
-// concurrent use.
+// Stats returns a snapshot of b's counters (zero for a nil bulkhead). The
+// fields are read one by one, so under load they may be off by the calls
+// in progress. Safe for concurrent use.
 func (b *Bulkhead) Stats() Stats {
+	if b == nil {
+		return Stats{}
+	}
 	s := b.state.Load()
 	return Stats{
 		MaxConcurrent: int(b.set.maxConcurrent),

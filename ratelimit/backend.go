@@ -89,8 +89,12 @@ func (b *TokenBucket) Burst() int { return b.lim.Burst() }
 // calls have reserved tokens not yet available).
 func (b *TokenBucket) Tokens(now time.Time) float64 { return b.lim.TokensAt(now) }
 
-// Reserve implements [Backend]. It never fails.
+// Reserve implements [Backend]. It fails only on a nil bucket (an error
+// wrapping [ErrInvalid]); it does not use ctx.
 func (b *TokenBucket) Reserve(_ context.Context, now time.Time, maxWait time.Duration) Reservation {
+	if b == nil {
+		return Reservation{Err: fmt.Errorf("%w TokenBucket: nil", ErrInvalid)}
+	}
 	if b.lim.AllowN(now, 1) {
 		return Reservation{OK: true}
 	}

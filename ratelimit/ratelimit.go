@@ -100,12 +100,23 @@ func New(name string, cfg Config) (*Limiter, error) {
 	return l, nil
 }
 
-// Name returns the name the limiter was created with.
-func (l *Limiter) Name() string { return l.name }
+// Name returns the name the limiter was created with ("" for a nil
+// limiter).
+func (l *Limiter) Name() string {
+	if l == nil {
+		return ""
+	}
+	return l.name
+}
 
 // Backend returns where the limiter gets its tokens: the [*TokenBucket]
-// New built, or Config.Backend.
-func (l *Limiter) Backend() Backend { return l.set.backend }
+// New built, or Config.Backend (nil for a nil limiter).
+func (l *Limiter) Backend() Backend {
+	if l == nil {
+		return nil
+	}
+	return l.set.backend
+}
 
 // Wait waits until the call may go, and returns nil then. It returns:
 //

@@ -319,7 +319,13 @@ func TestInvalidInput(t *testing.T) {
 	assert.ErrorIs(t, err, ratelimit.ErrInvalid)
 	nilL.PauseFor(time.Second)
 	nilL.Resume()
-	assert.Equal(t, ratelimit.Stats{}, l.Stats(), "nothing counted")
+	assert.Equal(t, ratelimit.Stats{Rate: 1, Burst: 1}, l.Stats(), "nothing counted")
+	assert.Equal(t, ratelimit.Stats{}, nilL.Stats())
+	assert.Empty(t, nilL.Name())
+	assert.Nil(t, nilL.Backend())
+	assert.True(t, nilL.PausedUntil().IsZero())
+	var nilTB *ratelimit.TokenBucket
+	assert.ErrorIs(t, nilTB.Reserve(context.Background(), time.Now(), 0).Err, ratelimit.ErrInvalid)
 	assert.Equal(t, 1.0, l.Backend().(*ratelimit.TokenBucket).Tokens(time.Now()), "no token taken")
 
 	v, err := ratelimit.Middleware[int](l)(fn)(context.Background())

@@ -178,15 +178,28 @@ func limitOf(ratePerSecond float64, burst int) redis_rate.Limit {
 	return redis_rate.Limit{Rate: 1, Period: max(period, 1), Burst: burst}
 }
 
-// Key returns the limit's name in Redis (stored under "rate:" + Key).
-func (l *Limiter) Key() string { return l.key }
+// Key returns the limit's name in Redis (stored under "rate:" + Key); ""
+// for a nil limiter.
+func (l *Limiter) Key() string {
+	if l == nil {
+		return ""
+	}
+	return l.key
+}
 
 // Reserve implements [ratelimit.Backend]: it asks Redis for a token. The
 // answer is OK (go now), or not OK with the time until the next token.
 // If Redis fails, or failed less than Cooldown ago, the call takes its
 // token from Fallback instead; if the caller's context ends during the
-// round trip, Reserve returns its cause as Reservation.Err.
+// round trip, Reserve returns its cause as Reservation.Err; a nil l or
+// ctx gives an error wrapping [ErrInvalid] there.
 func (l *Limiter) Reserve(ctx context.Context, now time.Time, maxWait time.Duration) ratelimit.Reservation {
+	switch {
+	case l == nil:
+		return ratelimit.Reservation{Err: fmt.Errorf("%w limiter: nil", ErrInvalid)}
+	case ctx == nil:
+		return ratelimit.Reservation{Err: fmt.Errorf("%w context: nil (redislimit %q)", ErrInvalid, l.key)}
+	}
 	if until := l.failedUntil.Load(); until != 0 && now.UnixNano() < until {
 		l.fallbacks.Add(1)
 		return l.fallback.Reserve(ctx, now, maxWait)
@@ -243,8 +256,12 @@ type Stats struct {
 	LastError error
 }
 
-// Stats returns a snapshot of l's counters. Safe for concurrent use.
+// Stats returns a snapshot of l's counters (zero for a nil limiter).
+// Safe for concurrent use.
 func (l *Limiter) Stats() Stats {
+	if l == nil {
+		return Stats{}
+	}
 	l.mu.Lock()
 	last := l.lastErr
 	l.mu.Unlock()

@@ -53,6 +53,15 @@ func TestConfig(t *testing.T) {
 	_, err := redislimit.New(nil, redislimit.Config{Key: "k", Rate: 1})
 	assert.ErrorIs(t, err, redislimit.ErrInvalid)
 	assert.ErrorContains(t, err, "client: nil")
+
+	var nilL *redislimit.Limiter
+	assert.ErrorIs(t, nilL.Reserve(context.Background(), time.Now(), 0).Err, redislimit.ErrInvalid)
+	assert.Equal(t, redislimit.Stats{}, nilL.Stats())
+	l, err := redislimit.New(client, redislimit.Config{Key: "k", Rate: 1})
+	require.NoError(t, err)
+	var nilCtx context.Context
+	assert.ErrorIs(t, l.Reserve(nilCtx, time.Now(), 0).Err, redislimit.ErrInvalid)
+	assert.Equal(t, redislimit.Stats{}, l.Stats(), "nothing counted")
 }
 
 // TestSharedBetweenLimiters: two limiters with their own clients and the
