@@ -25,6 +25,16 @@ type Backend interface {
 	Reserve(ctx context.Context, now time.Time, maxWait time.Duration) Reservation
 }
 
+// Pauser is implemented by a [Backend] that can hold the calls of every
+// process sharing it, such as redislimit's. [Limiter.PauseFor] calls
+// PauseFor whenever it extends its own pause, so that a Retry-After seen
+// by one process holds all of them: their backends then answer "no token
+// for d". PauseFor returns after at most a round trip and reports its own
+// failures; it must be safe for concurrent use.
+type Pauser interface {
+	PauseFor(d time.Duration)
+}
+
 // Reservation is a [Backend]'s answer to one request for a token.
 type Reservation struct {
 	// OK reports that the call has its token and may go once Delay has

@@ -22,8 +22,9 @@ import (
 // changes the end sends a RateLimitPaused event. A nil limiter does
 // nothing. Safe for concurrent use.
 //
-// With a shared backend (ratelimit/redislimit) the pause holds the calls
-// of this process only.
+// A backend that implements [Pauser] (ratelimit/redislimit) is paused
+// too, so that the calls of every process sharing it wait; PauseFor then
+// makes a round trip to it. Resume ends the pause of this process only.
 func (l *Limiter) PauseFor(d time.Duration) {
 	if l == nil || d <= 0 {
 		return
@@ -41,6 +42,9 @@ func (l *Limiter) PauseFor(d time.Duration) {
 		if l.pausedUntil.CompareAndSwap(p, until) {
 			break
 		}
+	}
+	if p, ok := l.set.backend.(Pauser); ok {
+		p.PauseFor(d)
 	}
 	if fn := l.set.onEvent; fn != nil {
 		fn(bulwark.Event{Kind: bulwark.RateLimitPaused, Executor: l.name, Time: now, Duration: d})

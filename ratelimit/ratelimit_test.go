@@ -390,3 +390,28 @@ func TestListenerPanic(t *testing.T) {
 		assert.False(t, l.PausedUntil().IsZero(), "the pause holds")
 	})
 }
+
+// pausingBackend is a Backend that is also a Pauser, recording pauses.
+type pausingBackend struct {
+	*ratelimit.TokenBucket
+	pauses []time.Duration
+}
+
+func (p *pausingBackend) PauseFor(d time.Duration) { p.pauses = append(p.pauses, d) }
+
+// TestPausePassesToBackend: PauseFor pauses a backend that implements
+// Pauser (so every process sharing it waits), each time the pause grows.
+func TestPausePassesToBackend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb, err := ratelimit.NewTokenBucket(10, 1)
+		require.NoError(t, err)
+		be := &pausingBackend{TokenBucket: tb}
+		l := newLimiter(t, "svc", ratelimit.Config{Backend: be})
+		l.PauseFor(2 * time.Second)
+		l.PauseFor(time.Second) // inside the first: not passed on
+		time.Sleep(1500 * time.Millisecond)
+		l.PauseFor(time.Second) // ends later: passed on
+		assert.Equal(t, []time.Duration{2 * time.Second, time.Second}, be.pauses)
+		assert.Zero(t, l.Stats().Rate, "not the local bucket")
+	})
+}

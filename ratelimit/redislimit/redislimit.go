@@ -29,7 +29,14 @@
 // Config.Cooldown every call takes its token from Config.Fallback (by
 // default a local token bucket with the same Rate and Burst, so each
 // process alone may then go at the full rate), then the next call tries
-// Redis again. Config.OnError hears every failure. The package lives in a
+// Redis again. Config.OnError hears every failure.
+//
+// A pause for Retry-After ([ratelimit.Limiter.PauseFor]) holds every
+// process: the Limiter implements [ratelimit.Pauser] by moving the shared
+// GCRA record forward, so the other processes learn that the next token
+// is that far away.
+//
+// The package lives in a
 // module of its own, so that the core bulwark module does not depend on
 // go-redis.
 package redislimit
@@ -103,6 +110,7 @@ type Config struct {
 // Limiter is a [ratelimit.Backend] shared through Redis. Create one with
 // [New]; the zero value is not usable. Safe for concurrent use.
 type Limiter struct {
+	client   redis.UniversalClient
 	rl       *redis_rate.Limiter
 	key      string
 	limit    redis_rate.Limit
@@ -144,6 +152,7 @@ func New(client redis.UniversalClient, cfg Config) (*Limiter, error) {
 		return nil, bad("Cooldown", cfg.Cooldown, "is negative")
 	}
 	l := &Limiter{
+		client:   client,
 		rl:       redis_rate.NewLimiter(client),
 		key:      cfg.Key,
 		limit:    limitOf(cfg.Rate, max(cfg.Burst, 1)),
@@ -247,8 +256,9 @@ func (l *Limiter) fail(now time.Time, err error) {
 type Stats struct {
 	// Allowed and Denied count Redis's answers: a token, or none yet.
 	Allowed, Denied int64
-	// Failures counts Redis round trips that failed (each starts a
-	// Cooldown); Fallbacks counts the calls answered by Fallback.
+	// Failures counts Redis round trips that failed (those of Reserve
+	// start a Cooldown; those of PauseFor do not); Fallbacks counts the
+	// calls answered by Fallback.
 	Failures, Fallbacks int64
 	// FailingOpen reports whether the limiter is in a Cooldown now.
 	FailingOpen bool

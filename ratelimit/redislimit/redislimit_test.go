@@ -248,3 +248,69 @@ func TestFractionalRates(t *testing.T) {
 		assert.InDelta(t, want, r.Delay, float64(50*time.Millisecond), "rate %v", rate)
 	}
 }
+
+// TestPauseHoldsEveryProcess: a pause in one process's limiter moves the
+// shared record, so another process's limiter learns the next token is
+// that far away: a call that may wait waits, one that may not is refused
+// at once. A pause only grows; a huge one saturates.
+func TestPauseHoldsEveryProcess(t *testing.T) {
+	addr := redisAddr(t)
+	key := testKey()
+	here := newShared(t, newClient(t, addr), redislimit.Config{Key: key, Rate: 10, Burst: 3})
+	there := newShared(t, newClient(t, addr), redislimit.Config{Key: key, Rate: 10, Burst: 3})
+	l, err := ratelimit.New("notion", ratelimit.Config{Backend: here})
+	require.NoError(t, err)
+	var _ ratelimit.Pauser = here
+
+	l.PauseFor(600 * time.Millisecond)
+	r := there.Reserve(t.Context(), time.Now(), 0)
+	require.NoError(t, r.Err)
+	assert.False(t, r.OK, "the other process is paused too")
+	assert.InDelta(t, 600*time.Millisecond, r.Delay, float64(100*time.Millisecond))
+
+	other, err := ratelimit.New("notion", ratelimit.Config{Backend: there, MaxWait: 100 * time.Millisecond})
+	require.NoError(t, err)
+	start := time.Now()
+	assert.ErrorIs(t, other.Wait(t.Context()), ratelimit.ErrLimited)
+	assert.Less(t, time.Since(start), 300*time.Millisecond, "refused at once")
+
+	here.PauseFor(100 * time.Millisecond) // shorter: no change
+	r = there.Reserve(t.Context(), time.Now(), 0)
+	assert.Greater(t, r.Delay, 300*time.Millisecond)
+
+	patient, err := ratelimit.New("notion", ratelimit.Config{Backend: there})
+	require.NoError(t, err)
+	require.NoError(t, patient.Wait(t.Context()))
+	assert.GreaterOrEqual(t, time.Since(start), 450*time.Millisecond, "waited for the pause")
+	// After the pause, calls resume at the rate, without a burst.
+	r = there.Reserve(t.Context(), time.Now(), 0)
+	assert.False(t, r.OK)
+	assert.InDelta(t, 100*time.Millisecond, r.Delay, float64(50*time.Millisecond))
+	assert.Zero(t, here.Stats().Failures)
+
+	// A pause of math.MaxInt64 is capped, not an error.
+	here.PauseFor(math.MaxInt64)
+	assert.Zero(t, here.Stats().Failures)
+	r = there.Reserve(t.Context(), time.Now(), 0)
+	assert.False(t, r.OK)
+	assert.Greater(t, r.Delay, 50*365*24*time.Hour)
+	here.PauseFor(0)
+	here.PauseFor(-1)
+}
+
+// TestPauseFailure: a pause that cannot reach Redis is reported, counted,
+// and starts no cooldown.
+func TestPauseFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	var errs []error
+	shared := newShared(t, newClient(t, addr), redislimit.Config{Rate: 1, OnError: func(err error) { errs = append(errs, err) }})
+	shared.PauseFor(time.Second)
+	require.Len(t, errs, 1)
+	assert.ErrorContains(t, errs[0], "pausing the shared limit")
+	st := shared.Stats()
+	assert.Equal(t, int64(1), st.Failures)
+	assert.False(t, st.FailingOpen)
+}
