@@ -108,6 +108,11 @@ func (b *TokenBucket) Reserve(_ context.Context, now time.Time, maxWait time.Dur
 	if b.lim.AllowN(now, 1) {
 		return Reservation{OK: true}
 	}
+	// A call that cannot wait for the next token is refused from a look
+	// at the bucket, without a reservation (which would allocate).
+	if need := b.delay(now); need > maxWait {
+		return Reservation{Delay: need}
+	}
 	b.mu.Lock()
 	r := b.lim.ReserveN(now, 1)
 	if !r.OK() { // cannot happen with burst ≥ 1
@@ -125,4 +130,23 @@ func (b *TokenBucket) Reserve(_ context.Context, now time.Time, maxWait time.Dur
 	}
 	b.mu.Unlock()
 	return Reservation{OK: true, Delay: d, Cancel: func() { r.CancelAt(time.Now()) }}
+}
+
+// delay returns how long from now until the bucket holds a whole token,
+// rounded to the microsecond as Reserve rounds waits: what a reservation
+// made now would have to wait, unless other calls reserve first.
+func (b *TokenBucket) delay(now time.Time) time.Duration {
+	limit := b.lim.Limit()
+	if limit == rate.Inf {
+		return 0
+	}
+	missing := 1 - b.lim.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	ns := missing / float64(limit) * float64(time.Second)
+	if ns >= math.MaxInt64 || math.IsNaN(ns) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(ns).Round(time.Microsecond)
 }

@@ -367,13 +367,20 @@ func TestConfig(t *testing.T) {
 }
 
 // TestAllowedCallAllocatesNothing: a call that finds a token allocates
-// nothing; nor does a refusal.
+// nothing; nor does a refusal (without a listener).
 func TestAllowedCallAllocatesNothing(t *testing.T) {
 	l := newLimiter(t, "svc", ratelimit.Config{Rate: 1e9, Burst: 1e9})
 	ctx := context.Background()
 	fn := func(context.Context) (int, error) { return 1, nil }
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = l.Wait(ctx) }))
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = ratelimit.Do(ctx, l, fn) }))
+	none := newLimiter(t, "svc", ratelimit.Config{Rate: 1e-9, MaxWait: -1})
+	require.NoError(t, none.Wait(ctx))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() {
+		if none.Wait(ctx) == nil {
+			t.Fatal("admitted")
+		}
+	}), "a refusal")
 }
 
 // TestListenerPanic: a panicking listener reaches the refused caller; the
