@@ -43,6 +43,16 @@ const (
 	RollbackCompensated EventKind = "rollback:compensated"
 	// RollbackFailed: a compensation failed after its retries.
 	RollbackFailed EventKind = "rollback:failed"
+	// BulkheadRejected: a bulkhead refused a call because all its slots
+	// and its wait queue were taken, or the call could not get a slot in
+	// time (Duration is how long it waited).
+	BulkheadRejected EventKind = "bulkhead:rejected"
+	// RateLimitRejected: a rate limiter refused a call that could not get
+	// a token in time (Duration is the wait it would have needed).
+	RateLimitRejected EventKind = "ratelimit:rejected"
+	// RateLimitPaused: a rate limiter was paused, so every call waits
+	// (Duration is the pause, such as a Retry-After).
+	RateLimitPaused EventKind = "ratelimit:paused"
 )
 
 // String returns the kind's name, such as "circuit:opened".

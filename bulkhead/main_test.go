@@ -1,0 +1,13 @@
+package bulkhead_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if any goroutine outlives the tests: the
+// bulkhead starts none.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
