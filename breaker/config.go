@@ -140,7 +140,8 @@ type Config struct {
 }
 
 // ConfigError reports an invalid [Config] field. [New], [NewGroup] and
-// [Group.Configure] return it; use errors.As to read the field.
+// [Group.Configure] return it; use errors.As to read the field. It wraps
+// [ErrInvalid].
 type ConfigError struct {
 	// Name is the breaker's (executor's) name; empty for a Group's
 	// defaults.
@@ -160,6 +161,9 @@ func (e *ConfigError) Error() string {
 	}
 	return prefix + "invalid Config." + e.Field + ": " + e.Reason
 }
+
+// Unwrap returns [ErrInvalid].
+func (e *ConfigError) Unwrap() error { return ErrInvalid }
 
 // settings is a validated Config with the defaults filled in. A Breaker
 // holds one behind an atomic pointer so that a Group can swap it.

@@ -40,8 +40,12 @@ func NewGroup(defaults Config) (*Group, error) {
 // Get returns the breaker of the executor name, making it from the group's
 // defaults if it does not exist yet. It never fails: the defaults were
 // validated. Looking up an existing executor takes no lock and allocates
-// nothing.
+// nothing. On a nil *Group it returns nil, which [Do] and [Middleware]
+// refuse with [ErrInvalid].
 func (g *Group) Get(name string) *Breaker {
+	if g == nil {
+		return nil
+	}
 	if m := g.breakers.Load(); m != nil {
 		if b, ok := (*m)[name]; ok {
 			return b
@@ -73,7 +77,12 @@ func (g *Group) Get(name string) *Breaker {
 // attempt becomes the time it opened plus the new ResetTimeout, and the
 // ratio window is kept if SamplingWindow did not change and started afresh
 // otherwise. Calls in progress finish under the settings they started with.
+//
+// On a nil *Group, Configure returns an error wrapping [ErrInvalid].
 func (g *Group) Configure(name string, cfg Config) error {
+	if g == nil {
+		return errNilGroup
+	}
 	s, err := newSettings(cfg)
 	if err != nil {
 		err.Name = name
@@ -108,8 +117,12 @@ func (g *Group) addLocked(name string, s *settings) *Breaker {
 	return b
 }
 
-// Names returns the names of the executors that have a breaker, sorted.
+// Names returns the names of the executors that have a breaker, sorted;
+// none for a nil *Group.
 func (g *Group) Names() []string {
+	if g == nil {
+		return nil
+	}
 	m := g.breakers.Load()
 	if m == nil {
 		return nil
@@ -117,8 +130,12 @@ func (g *Group) Names() []string {
 	return slices.Sorted(maps.Keys(*m))
 }
 
-// Stats returns a snapshot of every breaker's statistics, by executor name.
+// Stats returns a snapshot of every breaker's statistics, by executor name;
+// an empty map for a nil *Group.
 func (g *Group) Stats() map[string]Stats {
+	if g == nil {
+		return map[string]Stats{}
+	}
 	m := g.breakers.Load()
 	if m == nil {
 		return map[string]Stats{}
