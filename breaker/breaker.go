@@ -211,15 +211,25 @@ func (b *Breaker) IsOpen() bool { return b.State() == Open }
 // IsHalfOpen reports whether the circuit is HALF_OPEN.
 func (b *Breaker) IsHalfOpen() bool { return b.State() == HalfOpen }
 
-// Reset closes the circuit and forgets its current failures, whatever its
-// state; it also ends a ForceOpen. Calls that started before Reset cannot
-// change the state after it. The totals of [Breaker.Stats] are kept. It
-// emits circuit:closed if the state changed.
+// Reset closes the circuit, whatever its state, and leaves the breaker
+// deciding exactly as a breaker freshly made with the same Config would
+// from now on: it ends a ForceOpen, stops the reset timer, forgets the
+// failure run and the consecutive counts, empties the ratio window (a new
+// one starts now, its buckets aligned as a new breaker's), gives back every
+// probe slot and starts a new generation, so that calls that started
+// before Reset are counted in the totals but cannot change the state after
+// it. Only the totals of [Breaker.Stats] (calls, successes, failures,
+// times opened, ...) and the times of the last success and failure are
+// kept. It emits circuit:closed if the state changed.
 func (b *Breaker) Reset() {
 	s := b.set.Load()
 	now := time.Now()
 	b.mu.Lock()
 	tr := b.c.reset(s, now)
+	b.stopTimerLocked()
+	b.freshWindowLocked(s, now)
+	b.successBase = b.counters.successes()
+	b.stamp = true
 	n := b.changedLocked(s, tr, now)
 	b.mu.Unlock()
 	b.notify(n)
@@ -299,9 +309,7 @@ func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notic
 			b.opened++
 		case Closed:
 			b.closed++
-			if w := b.win.Load(); w != nil {
-				w.reset()
-			}
+			b.freshWindowLocked(s, now)
 		}
 		b.stopTimerLocked()
 		if tr.to == Open && !b.c.forced {
@@ -315,6 +323,17 @@ func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notic
 	}
 	b.publishLocked(s)
 	return n
+}
+
+// freshWindowLocked gives ratio mode an empty window that starts at now.
+// A new window rather than a cleared one, so that its buckets are aligned
+// on now as a new breaker's are on its creation, and so that a success of
+// an older generation that loaded the old window before the change adds
+// to that one.
+func (b *Breaker) freshWindowLocked(s *settings, now time.Time) {
+	if s.ratio > 0 {
+		b.win.Store(newWindow(now, s.samplingWindow))
+	}
 }
 
 // armLocked starts the timer that marks the reset timeout as due, so that
