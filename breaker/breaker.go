@@ -43,6 +43,7 @@ import (
 	"unsafe"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // State is the state of a circuit.
@@ -338,6 +339,10 @@ func (b *Breaker) freshWindowLocked(s *settings, now time.Time) {
 
 // armLocked starts the timer that marks the reset timeout as due, so that
 // calls that do not read the clock notice it.
+//
+// Both durations come from time.Time.Sub, which saturates: a ResetTimeout
+// of math.MaxInt64 stores math.MaxInt64 (never due, as while not OPEN) and
+// arms a timer for about 292 years.
 func (b *Breaker) armLocked(now time.Time) {
 	b.nextAttempt.Store(int64(b.c.nextAttempt.Sub(b.epoch)))
 	b.timer = time.AfterFunc(b.c.nextAttempt.Sub(now), b.resetDue)
@@ -482,7 +487,7 @@ func doSampled[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uin
 	b.inc(&st.successes)
 	st.latencySum.Add(int64(end - start))
 	st.latencyN.Add(1)
-	st.lastSuccess.Store(int64(end) + 1) // as sinceEpoch
+	st.lastSuccess.Store(sat.AddNanos(int64(end), 1)) // as sinceEpoch
 	b.notify(b.successSlow(w>>genShift, false, b.epoch.Add(end)))
 	return v, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // ErrTimeout is wrapped by the error of a call that the breaker's
@@ -152,7 +153,7 @@ func (b *Breaker) callContext(ctx context.Context, t *ticket) (context.Context, 
 	if d <= 0 || t.start.IsZero() {
 		return ctx, nil
 	}
-	deadline := t.start.Add(d)
+	deadline := sat.Deadline(t.start, d) // saturates: MaxInt64 never cuts a call off
 	if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
 		return ctx, nil
 	}

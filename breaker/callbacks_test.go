@@ -288,7 +288,7 @@ func TestListenerPanics(t *testing.T) {
 // panicHandler is a slog.Handler whose Handle panics.
 type panicHandler struct{ slog.Handler }
 
-func (panicHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (panicHandler) Enabled(context.Context, slog.Level) bool  { return true }
 func (panicHandler) Handle(context.Context, slog.Record) error { panic("log handler") }
 
 func TestLoggerHandlerPanics(t *testing.T) {
@@ -311,4 +311,3 @@ func TestLoggerHandlerPanics(t *testing.T) {
 		assert.NotPanics(t, func() { ok(b) }, "CLOSED calls log nothing")
 	})
 }
-
