@@ -89,6 +89,12 @@ type Event struct {
 	Key string
 	// Step is the compensation's name for rollback events.
 	Step string
+	// Seq is a per-source sequence number of state-change events: a
+	// breaker numbers its circuit events 1, 2, 3, ... with no gaps, so a
+	// listener can put events that raced on different goroutines back in
+	// order (each event's From is the To of the one numbered before it).
+	// Zero for events that are not state changes.
+	Seq uint64
 	// Detail holds layer-specific data, documented by the layer that
 	// emits the event (the breaker puts a snapshot of its statistics on
 	// circuit events); nil otherwise.

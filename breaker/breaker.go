@@ -43,6 +43,7 @@ import (
 	"unsafe"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // State is the state of a circuit.
@@ -151,8 +152,9 @@ type Breaker struct {
 	opened      int64
 	closed      int64
 	lastFailure time.Time
-	lastSuccess int64 // sinceEpoch of a success recorded under the mutex; 0: none
-	successBase int64 // successes counted at the last failure
+	lastSuccess int64  // sinceEpoch of a success recorded under the mutex; 0: none
+	successBase int64  // successes counted at the last failure (or Reset)
+	seq         uint64 // state changes made: the Seq of the last circuit event
 }
 
 // readMostly are the fields the fast paths read, kept on cache lines that
@@ -210,15 +212,25 @@ func (b *Breaker) IsOpen() bool { return b.State() == Open }
 // IsHalfOpen reports whether the circuit is HALF_OPEN.
 func (b *Breaker) IsHalfOpen() bool { return b.State() == HalfOpen }
 
-// Reset closes the circuit and forgets its current failures, whatever its
-// state; it also ends a ForceOpen. Calls that started before Reset cannot
-// change the state after it. The totals of [Breaker.Stats] are kept. It
-// emits circuit:closed if the state changed.
+// Reset closes the circuit, whatever its state, and leaves the breaker
+// deciding exactly as a breaker freshly made with the same Config would
+// from now on: it ends a ForceOpen, stops the reset timer, forgets the
+// failure run and the consecutive counts, empties the ratio window (a new
+// one starts now, its buckets aligned as a new breaker's), gives back every
+// probe slot and starts a new generation, so that calls that started
+// before Reset are counted in the totals but cannot change the state after
+// it. Only the totals of [Breaker.Stats] (calls, successes, failures,
+// times opened, ...) and the times of the last success and failure are
+// kept. It emits circuit:closed if the state changed.
 func (b *Breaker) Reset() {
 	s := b.set.Load()
 	now := time.Now()
 	b.mu.Lock()
 	tr := b.c.reset(s, now)
+	b.stopTimerLocked()
+	b.freshWindowLocked(s, now)
+	b.successBase = b.counters.successes()
+	b.stamp = true
 	n := b.changedLocked(s, tr, now)
 	b.mu.Unlock()
 	b.notify(n)
@@ -291,21 +303,20 @@ func (b *Breaker) publishLocked(s *settings) {
 func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notice {
 	var n notice
 	if tr.changed() {
+		b.seq++
 		b.stamp = true
 		switch tr.to {
 		case Open:
 			b.opened++
 		case Closed:
 			b.closed++
-			if w := b.win.Load(); w != nil {
-				w.reset()
-			}
+			b.freshWindowLocked(s, now)
 		}
 		b.stopTimerLocked()
 		if tr.to == Open && !b.c.forced {
 			b.armLocked(now)
 		}
-		n = notice{tr: tr, at: now, onEvent: s.onEvent, logger: s.logger}
+		n = notice{tr: tr, seq: b.seq, at: now, onEvent: s.onEvent, logger: s.logger}
 		if s.onEvent != nil || s.logger != nil {
 			st := b.statsLocked()
 			n.stats = &st
@@ -315,8 +326,23 @@ func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notic
 	return n
 }
 
+// freshWindowLocked gives ratio mode an empty window that starts at now.
+// A new window rather than a cleared one, so that its buckets are aligned
+// on now as a new breaker's are on its creation, and so that a success of
+// an older generation that loaded the old window before the change adds
+// to that one.
+func (b *Breaker) freshWindowLocked(s *settings, now time.Time) {
+	if s.ratio > 0 {
+		b.win.Store(newWindow(now, s.samplingWindow))
+	}
+}
+
 // armLocked starts the timer that marks the reset timeout as due, so that
 // calls that do not read the clock notice it.
+//
+// Both durations come from time.Time.Sub, which saturates: a ResetTimeout
+// of math.MaxInt64 stores math.MaxInt64 (never due, as while not OPEN) and
+// arms a timer for about 292 years.
 func (b *Breaker) armLocked(now time.Time) {
 	b.nextAttempt.Store(int64(b.c.nextAttempt.Sub(b.epoch)))
 	b.timer = time.AfterFunc(b.c.nextAttempt.Sub(now), b.resetDue)
@@ -359,9 +385,33 @@ func (b *Breaker) resetDue() {
 // function passed to Do need not live on the heap, and a call that
 // succeeds in the CLOSED state allocates nothing, even with a closure.
 //
-// A panic in fn counts as a failure and then propagates unchanged. Do is
-// safe for concurrent use.
+// A panic in fn counts as a failure and then propagates unchanged; so does
+// a panic in Config.IsFailure (the call counts as a failure), and a panic
+// in Config.OnEvent or in the Logger's handler propagates after the call
+// was counted. In every case the breaker first gives back what the call
+// held (its probe slot, its timeout context), so a panicking callback
+// cannot wedge the circuit.
+//
+// A nil ctx, b or fn is an error wrapping [ErrInvalid]: nothing runs,
+// nothing is counted.
+//
+// A caller's context that is already done comes first on every path that
+// does admission work (a request timeout, a listener, ratio mode,
+// HALF_OPEN, an OPEN circuit whose reset timeout is due): Do returns
+// context.Cause(ctx) without running fn, making a transition or taking a
+// probe slot, and counts the call in Stats.Ignored. The two
+// allocation-free paths do not look at the context, to stay as cheap as
+// they are: a CLOSED call with no request timeout, listener or ratio mode
+// runs fn, which receives the done context (by default its context error
+// counts neither way), and without a listener an OPEN circuit rejects the
+// call with ErrOpen until its reset timeout is due. In no case is the
+// caller's cancellation counted against the service.
+//
+// Do is safe for concurrent use.
 func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err error) {
+	if b == nil || fn == nil || ctx == nil {
+		return v, invalid(ctx, b)
+	}
 	w := b.word.Load()
 	if w&(stateMask|bitTimed) == uint64(Closed) {
 		st := b.pick()
@@ -437,7 +487,7 @@ func doSampled[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uin
 	b.inc(&st.successes)
 	st.latencySum.Add(int64(end - start))
 	st.latencyN.Add(1)
-	st.lastSuccess.Store(int64(end) + 1) // as sinceEpoch
+	st.lastSuccess.Store(sat.AddNanos(int64(end), 1)) // as sinceEpoch
 	b.notify(b.successSlow(w>>genShift, false, b.epoch.Add(end)))
 	return v, nil
 }
@@ -460,7 +510,7 @@ func (b *Breaker) closedPanic(w uint64, st *stripe, start time.Duration) {
 	if start >= 0 {
 		t.measure, t.start = true, b.epoch.Add(start)
 	}
-	b.panicked(&t)
+	b.panicked(&t, errPanicked)
 }
 
 // closedError counts an error of the fast path.
@@ -482,6 +532,9 @@ func (b *Breaker) closedError(ctx context.Context, w uint64, st *stripe, err err
 // passed to Do would have to live on the heap, and each call would cost
 // its caller an allocation.
 func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, sampled *stripe, abandon abandoner[T]) (v T, err error) {
+	if ctx.Err() != nil {
+		return v, b.gone(ctx)
+	}
 	var t ticket
 	if err := b.admit(ctx, &t, w, sampled); err != nil {
 		return v, err
@@ -491,22 +544,29 @@ func doSlow[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64
 		at := t // only this path puts the ticket on the heap
 		return abandon(ctx, callCtx, cancel, b, &at)
 	}
+	if cancel != nil {
+		// Deferred, so that the context is released whatever panics: fn,
+		// IsFailure or a listener.
+		defer cancel()
+	}
 	returned := false
 	defer func() {
 		if !returned {
-			if cancel != nil {
-				cancel()
-			}
-			b.panicked(&t)
+			b.panicked(&t, errPanicked)
 		}
 	}()
 	v, err = fn(callCtx)
 	returned = true
-	err = b.finish(ctx, callCtx, &t, err)
-	if cancel != nil {
-		cancel()
-	}
-	return v, err
+	return v, b.finish(ctx, callCtx, &t, err)
+}
+
+// gone counts a call whose caller's context was done before it was
+// admitted, and returns the context's cause.
+//
+//go:noinline
+func (b *Breaker) gone(ctx context.Context) error {
+	b.ignoredN.Add(1)
+	return context.Cause(ctx)
 }
 
 // doAbandon runs fn in its own goroutine so that the caller can return as
@@ -539,12 +599,12 @@ func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b
 		r.v, r.err = fn(callCtx)
 		r.panicked = false
 	}()
+	if cancel != nil {
+		defer cancel() // whatever panics
+	}
 	take := func(r result) (T, error) {
-		if cancel != nil {
-			defer cancel()
-		}
 		if r.panicked {
-			b.panicked(t)
+			b.panicked(t, errPanicked)
 			panic(r.p)
 		}
 		return r.v, b.finish(ctx, callCtx, t, r.err)
@@ -561,12 +621,8 @@ func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b
 	if ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
-	err = b.finish(ctx, callCtx, t, err)
-	if cancel != nil {
-		cancel()
-	}
 	var zero T
-	return zero, err
+	return zero, b.finish(ctx, callCtx, t, err)
 }
 
 // abandoner runs a call admitted as t in a goroutine of its own
@@ -578,13 +634,27 @@ type abandoner[T any] func(ctx, callCtx context.Context, cancel context.CancelFu
 // wrapped function runs in a goroutine of its own and the caller returns
 // as soon as the call's context ends. The returned middleware and the
 // functions it builds are safe for concurrent use.
+//
+// A nil b or next is not a panic: the function built returns an error
+// wrapping [ErrInvalid] on every call, as it does for a nil context, and
+// runs and counts nothing.
 func Middleware[T any](b *Breaker) bulwark.Middleware[T] {
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
+		if b == nil || next == nil {
+			err := errNilBreaker
+			if b != nil {
+				err = errNilFunc
+			}
+			return func(context.Context) (T, error) {
+				var zero T
+				return zero, err
+			}
+		}
 		abandon := func(ctx, callCtx context.Context, cancel context.CancelFunc, b *Breaker, t *ticket) (T, error) {
 			return doAbandon(ctx, callCtx, cancel, b, t, next)
 		}
 		return func(ctx context.Context) (T, error) {
-			if b.set.Load().abandon {
+			if ctx != nil && b.set.Load().abandon {
 				return doSlow(ctx, b, next, b.word.Load(), nil, abandon)
 			}
 			return Do(ctx, b, next)
@@ -611,8 +681,16 @@ type genDone struct {
 // In CLOSED, unless a listener is set or in ratio mode, Allow and done
 // allocate nothing and do not read the clock (such calls are not part of
 // Stats.MeanLatency). Allow is safe for concurrent use; each done belongs
-// to one call.
+// to one call. Outside that CLOSED case, a done called again does nothing
+// (a probe's slot is given back once); in it, each call of done counts.
+// A panic in Config.IsFailure or a listener inside done propagates after
+// the call was counted (IsFailure's as a failure) and its slot freed.
+//
+// On a nil *Breaker, Allow returns an error wrapping [ErrInvalid].
 func (b *Breaker) Allow() (done func(err error), err error) {
+	if b == nil {
+		return nil, errNilBreaker
+	}
 	w := b.word.Load()
 	if w&(stateMask|bitListen|bitRatio) == uint64(Closed) {
 		gen := w >> genShift
@@ -627,14 +705,24 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
 		return nil, b.rejectFast(context.Background())
 	}
-	t := new(ticket)
-	if err := b.admit(context.Background(), t, w, nil); err != nil {
+	a := new(allowCall)
+	if err := b.admit(context.Background(), &a.t, w, nil); err != nil {
 		return nil, err
 	}
 	return func(err error) {
+		if a.done.Swap(true) {
+			return
+		}
 		bg := context.Background()
-		b.finish(bg, bg, t, err)
+		b.finish(bg, bg, &a.t, err)
 	}, nil
+}
+
+// allowCall is a call Allow admitted outside the allocation-free CLOSED
+// case: its ticket, and whether done was called.
+type allowCall struct {
+	t    ticket
+	done atomic.Bool
 }
 
 // doneClosed is the done function of a call Allow admitted in the CLOSED

@@ -240,10 +240,15 @@ func TestCallerCancellationCountsNeitherWay(t *testing.T) {
 				fail(b)
 				require.Equal(t, Open, b.State())
 
-				// A probe whose caller gave up frees its slot.
+				// A call whose caller has already gone does not become the
+				// probe; a probe whose caller gives up frees its slot.
 				time.Sleep(30 * time.Second)
 				synctest.Wait()
 				require.ErrorIs(t, cancelled(), context.Canceled)
+				assert.Equal(t, Open, b.State(), "a done context makes no transition")
+				pctx, pcancel := context.WithCancel(context.Background())
+				_, err := Do(pctx, b, func(ctx context.Context) (int, error) { pcancel(); return 0, ctx.Err() })
+				require.ErrorIs(t, err, context.Canceled)
 				assert.Equal(t, HalfOpen, b.State())
 				ran, err := call(b, nil)
 				assert.True(t, ran, "the single probe slot was freed")
@@ -568,8 +573,9 @@ func TestIsFailureCanCountCancellation(t *testing.T) {
 		IsFailure:        func(context.Context, error) bool { return true },
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	Do(ctx, b, func(ctx context.Context) (int, error) { return 0, ctx.Err() })
+	// Cancelled while the call runs: IsFailure decides. (A context done
+	// before the call does not run it: TestDoneContextFirst.)
+	Do(ctx, b, func(ctx context.Context) (int, error) { cancel(); return 0, ctx.Err() })
 	assert.Equal(t, Open, b.State())
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // ErrTimeout is wrapped by the error of a call that the breaker's
@@ -88,12 +89,30 @@ func (b *Breaker) admit(ctx context.Context, t *ticket, w uint64, sampled *strip
 	n := b.changedLocked(s, tr, now)
 	t.w = b.word.Load()
 	b.mu.Unlock()
-	b.notify(n)
+	t.probe, t.start = probe, now
 	if err != nil {
+		b.notify(n)
 		return b.reject(ctx, t, err, now)
 	}
-	t.probe, t.start = probe, now
+	if n.tr.changed() {
+		b.notifyAdmitted(n, t)
+	}
 	return nil
+}
+
+// notifyAdmitted delivers n, the state change that admitting t made (OPEN
+// to HALF_OPEN). If a listener or log handler panics, the call will not
+// run: its probe slot is given back (the call counts neither way) before
+// the panic goes on.
+func (b *Breaker) notifyAdmitted(n notice, t *ticket) {
+	delivered := false
+	defer func() {
+		if !delivered {
+			b.ignore(t)
+		}
+	}()
+	b.notify(n)
+	delivered = true
 }
 
 // rejectFast rejects a call in OPEN, before the reset timer fired, without
@@ -134,7 +153,7 @@ func (b *Breaker) callContext(ctx context.Context, t *ticket) (context.Context, 
 	if d <= 0 || t.start.IsZero() {
 		return ctx, nil
 	}
-	deadline := t.start.Add(d)
+	deadline := sat.Deadline(t.start, d) // saturates: MaxInt64 never cuts a call off
 	if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
 		return ctx, nil
 	}
@@ -155,7 +174,7 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 				err = &timeoutError{err: err, after: t.s.requestTimeout, name: b.name}
 			}
 		}
-		o = classify(t.s, ctx, callCtx, err)
+		o = b.classify(ctx, callCtx, t, err)
 		if o == success && bulwark.IsFinal(err) {
 			b.finalN.Add(1)
 		}
@@ -184,9 +203,27 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 	return err
 }
 
-// classify decides how a call that returned the non-nil err counts; see
-// Config.IsFailure.
-func classify(s *settings, ctx, callCtx context.Context, err error) outcome {
+// classify decides how the call t, which returned the non-nil err, counts:
+// see Config.IsFailure. If IsFailure panics, the call counts as a failure
+// (as a panic in the function does: the breaker cannot tell that the
+// service is healthy), which also frees a probe's slot, and the panic goes
+// on. Only calls that returned an error get here, so the deferred guard
+// costs the success paths nothing.
+func (b *Breaker) classify(ctx, callCtx context.Context, t *ticket, err error) outcome {
+	classified := false
+	defer func() {
+		if !classified {
+			b.panicked(t, err)
+		}
+	}()
+	o := classifyError(t.s, ctx, callCtx, err)
+	classified = true
+	return o
+}
+
+// classifyError decides how a call that returned the non-nil err counts;
+// see Config.IsFailure.
+func classifyError(s *settings, ctx, callCtx context.Context, err error) outcome {
 	switch {
 	case s.failure(ctx, err):
 		return failure
@@ -277,13 +314,15 @@ func (b *Breaker) ignore(t *ticket) {
 	}
 }
 
-// panicked counts the call t, whose function panicked, as a failure. The
-// panic itself goes on.
-func (b *Breaker) panicked(t *ticket) {
+// panicked counts the call t as a failure because its function or
+// IsFailure panicked; cause is the Err of its request:failure event
+// (errPanicked for a panic in the function, the call's error for a panic
+// in IsFailure). The panic itself goes on.
+func (b *Breaker) panicked(t *ticket, cause error) {
 	now := time.Now()
 	n := b.failed(t, now)
 	if on := t.s.onEvent; on != nil {
-		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: errPanicked, Duration: now.Sub(t.start)})
+		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start)})
 	}
 	b.notify(n)
 }

@@ -233,3 +233,83 @@ func TestDoWithAClosureAllocatesNothing(t *testing.T) {
 	})
 	assert.Zero(t, allocs, "a capturing closure passed to Do stays on the caller's stack")
 }
+
+// Issue 14, item 11(b): a call whose context is already done. The decision
+// (see Do): the done context comes first wherever admission does work; the
+// two allocation-free paths leave it to fn (CLOSED) or reject (OPEN).
+func TestDoneContextFirst(t *testing.T) {
+	errGone := errors.New("caller gone")
+	done, cancel := context.WithCancelCause(context.Background())
+	cancel(errGone)
+	run := func(b *Breaker) (ran bool, err error) {
+		_, err = Do(done, b, func(ctx context.Context) (int, error) {
+			ran = true
+			return 0, ctx.Err()
+		})
+		return ran, err
+	}
+
+	t.Run("slow paths: not run, cause returned, ignored", func(t *testing.T) {
+		for name, cfg := range map[string]Config{
+			"timeout":  {},
+			"listener": {RequestTimeout: -1, OnEvent: func(bulwark.Event) {}},
+			"ratio":    {RequestTimeout: -1, FailureRatio: 0.5, MinimumThroughput: 1},
+		} {
+			t.Run(name, func(t *testing.T) {
+				b := newBreakerT(t, cfg)
+				ran, err := run(b)
+				assert.False(t, ran, "fn must not run for a caller that has gone")
+				assert.Same(t, errGone, err, "the context's cause")
+				st := b.Stats()
+				assert.Equal(t, int64(1), st.Ignored)
+				assert.Equal(t, int64(1), st.Total)
+				assert.Zero(t, st.Failures+st.Successes+st.Rejections)
+			})
+		}
+	})
+
+	t.Run("due OPEN and HALF_OPEN: no transition, no probe slot", func(t *testing.T) {
+		for _, m := range modes {
+			t.Run(m.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					b := newBreakerT(t, m.cfg(Config{FailureThreshold: 1, HalfOpenMaxCalls: 1}, &recorder{}))
+					openBreaker(t, b)
+					time.Sleep(30 * time.Second)
+					synctest.Wait()
+					ran, err := run(b)
+					assert.False(t, ran)
+					assert.Same(t, errGone, err)
+					assert.Equal(t, Open, b.State(), "a gone caller does not start the probe period")
+
+					release := make(chan struct{})
+					go func() {
+						_, _ = Do(context.Background(), b, func(context.Context) (int, error) { <-release; return 0, nil })
+					}()
+					synctest.Wait()
+					require.Equal(t, HalfOpen, b.State())
+					ran, err = run(b)
+					assert.False(t, ran)
+					assert.Same(t, errGone, err, "the done context comes before ErrTooManyProbes")
+					close(release)
+					synctest.Wait()
+					assert.Equal(t, int64(2), b.Stats().Ignored)
+					assert.Zero(t, b.Stats().Rejections)
+				})
+			})
+		}
+	})
+
+	t.Run("fast paths", func(t *testing.T) {
+		b := newBreakerT(t, Config{FailureThreshold: 1, RequestTimeout: -1})
+		ran, err := run(b)
+		assert.True(t, ran, "the allocation-free CLOSED path leaves the context to fn")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, int64(1), b.Stats().Ignored, "and it counts neither way")
+		assert.Equal(t, Closed, b.State())
+
+		openBreaker(t, b)
+		ran, err = run(b)
+		assert.False(t, ran)
+		assert.ErrorIs(t, err, ErrOpen, "the allocation-free OPEN rejection does not look at the context")
+	})
+}

@@ -34,7 +34,9 @@ const minSamplingWindow = 100 * time.Millisecond
 // 10 seconds.
 //
 // Negative counts and durations are errors reported by [New], except
-// RequestTimeout, where a negative value disables the timeout.
+// RequestTimeout, where a negative value disables the timeout. Any
+// duration may be as long as math.MaxInt64, which means "as long as
+// possible": the breaker's time arithmetic saturates, it never wraps.
 type Config struct {
 	// FailureThreshold is the number of consecutive failures, all inside
 	// FailureWindow, that open the circuit. Default 5. Not used in ratio
@@ -89,7 +91,9 @@ type Config struct {
 	// To extend the default, call DefaultIsFailure from your own function.
 	//
 	// IsFailure is called on the caller's goroutine, never under a lock,
-	// and must be safe for concurrent use.
+	// and must be safe for concurrent use. If it panics, the call counts
+	// as a failure (a probe's slot is freed, a failed probe reopens the
+	// circuit) and the panic then reaches the caller.
 	IsFailure func(ctx context.Context, err error) bool
 
 	// FailureRatio switches the breaker to ratio mode: the circuit opens
@@ -128,19 +132,26 @@ type Config struct {
 	// OnEvent receives circuit events (circuit:opened, circuit:half-open,
 	// circuit:closed, with the statistics as a [Stats] in Event.Detail)
 	// and per-call events (request:success, request:failure,
-	// request:rejected). Event.Executor is the breaker's name. It is
-	// called synchronously, never under a lock. Default nil: no events,
+	// request:rejected). Event.Executor is the breaker's name. Circuit
+	// events carry Event.Seq, numbered 1, 2, 3, ... per breaker in the
+	// order the changes were made: changes racing on different goroutines
+	// can be delivered out of that order (see docs/breaker.md). It is
+	// called synchronously, never under a lock. If it panics, the panic
+	// reaches the caller after the call was counted and its probe slot
+	// freed, and the state change is complete. Default nil: no events,
 	// none built.
 	OnEvent bulwark.Listener
 
 	// Logger, if set, logs every state change: Warn when the circuit
-	// opens, Info otherwise, with the breaker's name and counts. Default
-	// nil: no logging.
+	// opens, Info otherwise, with the breaker's name and counts and the
+	// change's seq (as Event.Seq). A panicking handler is treated as a
+	// panicking OnEvent. Default nil: no logging.
 	Logger *slog.Logger
 }
 
 // ConfigError reports an invalid [Config] field. [New], [NewGroup] and
-// [Group.Configure] return it; use errors.As to read the field.
+// [Group.Configure] return it; use errors.As to read the field. It wraps
+// [ErrInvalid].
 type ConfigError struct {
 	// Name is the breaker's (executor's) name; empty for a Group's
 	// defaults.
@@ -160,6 +171,9 @@ func (e *ConfigError) Error() string {
 	}
 	return prefix + "invalid Config." + e.Field + ": " + e.Reason
 }
+
+// Unwrap returns [ErrInvalid].
+func (e *ConfigError) Unwrap() error { return ErrInvalid }
 
 // settings is a validated Config with the defaults filled in. A Breaker
 // holds one behind an atomic pointer so that a Group can swap it.

@@ -13,6 +13,7 @@ import (
 // listener or log handler may call back into the breaker.
 type notice struct {
 	tr      transition // no change: nothing to report
+	seq     uint64     // the change's number: see bulwark.Event.Seq
 	at      time.Time
 	stats   *Stats // filled in only when someone listens
 	onEvent bulwark.Listener
@@ -29,6 +30,17 @@ var eventKinds = [...]bulwark.EventKind{
 // notify delivers n: the circuit event to the listener (with the
 // statistics in Detail) and a log record to the logger. It must be called
 // without the mutex held.
+//
+// Changes made on different goroutines at nearly the same time (a Reset
+// racing a failure) are delivered by those goroutines and can reach the
+// listener out of order; their Seq (and the log record's seq) gives the
+// order they were made in. The breaker does not serialize delivery: that
+// would have a caller wait for another goroutine's listener, or deliver
+// its event on another goroutine, and a listener that changes the state
+// (calls Reset) could deadlock.
+//
+// If the listener panics, the log record is not written and the panic
+// goes on; the state change itself is complete.
 func (b *Breaker) notify(n notice) {
 	if !n.tr.changed() {
 		return
@@ -41,6 +53,7 @@ func (b *Breaker) notify(n notice) {
 			Time:     n.at,
 			From:     from,
 			To:       to,
+			Seq:      n.seq,
 			Detail:   *n.stats,
 		})
 	}
@@ -58,6 +71,7 @@ func (b *Breaker) notify(n notice) {
 			slog.Int64("successes", n.stats.Successes),
 			slog.Int64("rejections", n.stats.Rejections),
 			slog.Int64("times_opened", n.stats.TimesOpened),
+			slog.Uint64("seq", n.seq),
 		}
 		if !n.stats.NextAttempt.IsZero() {
 			attrs = append(attrs, slog.Time("next_attempt", n.stats.NextAttempt))

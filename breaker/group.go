@@ -19,6 +19,16 @@ import (
 // defaults), ready to use; [NewGroup] sets other defaults. A Group must not
 // be copied after first use. All methods are safe for concurrent use;
 // [Group.Get] on an existing executor takes no lock.
+//
+// Memory: a Group holds exactly one breaker per distinct name passed to
+// Get or Configure, and never drops one (a breaker's state must outlive
+// any single call). It grows only through its caller's names, so name
+// executors from a fixed set (the services a program calls), never from
+// request data. A breaker costs about 2 KiB on two processors and up to
+// about 9 KiB on sixteen or more (its striped counters); adding a name
+// copies the name map, so adding n names costs O(n²) in total. Within a
+// breaker everything is fixed-size: the failure run holds at most
+// FailureThreshold times, the ratio window 10 buckets.
 type Group struct {
 	mu       sync.Mutex                          // serializes changes
 	defaults *settings                           // nil: Config{}
@@ -40,8 +50,12 @@ func NewGroup(defaults Config) (*Group, error) {
 // Get returns the breaker of the executor name, making it from the group's
 // defaults if it does not exist yet. It never fails: the defaults were
 // validated. Looking up an existing executor takes no lock and allocates
-// nothing.
+// nothing. On a nil *Group it returns nil, which [Do] and [Middleware]
+// refuse with [ErrInvalid].
 func (g *Group) Get(name string) *Breaker {
+	if g == nil {
+		return nil
+	}
 	if m := g.breakers.Load(); m != nil {
 		if b, ok := (*m)[name]; ok {
 			return b
@@ -73,7 +87,12 @@ func (g *Group) Get(name string) *Breaker {
 // attempt becomes the time it opened plus the new ResetTimeout, and the
 // ratio window is kept if SamplingWindow did not change and started afresh
 // otherwise. Calls in progress finish under the settings they started with.
+//
+// On a nil *Group, Configure returns an error wrapping [ErrInvalid].
 func (g *Group) Configure(name string, cfg Config) error {
+	if g == nil {
+		return errNilGroup
+	}
 	s, err := newSettings(cfg)
 	if err != nil {
 		err.Name = name
@@ -108,8 +127,12 @@ func (g *Group) addLocked(name string, s *settings) *Breaker {
 	return b
 }
 
-// Names returns the names of the executors that have a breaker, sorted.
+// Names returns the names of the executors that have a breaker, sorted;
+// none for a nil *Group.
 func (g *Group) Names() []string {
+	if g == nil {
+		return nil
+	}
 	m := g.breakers.Load()
 	if m == nil {
 		return nil
@@ -117,8 +140,12 @@ func (g *Group) Names() []string {
 	return slices.Sorted(maps.Keys(*m))
 }
 
-// Stats returns a snapshot of every breaker's statistics, by executor name.
+// Stats returns a snapshot of every breaker's statistics, by executor name;
+// an empty map for a nil *Group.
 func (g *Group) Stats() map[string]Stats {
+	if g == nil {
+		return map[string]Stats{}
+	}
 	m := g.breakers.Load()
 	if m == nil {
 		return map[string]Stats{}

@@ -19,6 +19,8 @@ import (
 type refModel struct {
 	threshold, successThreshold int
 	window, reset               time.Duration
+	closedFast                  bool // no request timeout, no listener: CLOSED calls take the allocation-free path
+	openFast                    bool // no listener: OPEN rejections take the allocation-free path
 
 	state         State
 	forced        bool
@@ -30,8 +32,19 @@ type refModel struct {
 }
 
 // call runs one sequential call at now with the outcome o and reports
-// whether it ran.
+// whether it ran. A call with the outcome ignored is made with a context
+// that is already done: only the fast path's CLOSED call runs it; an OPEN
+// circuit rejects it on the fast path before its reset timeout; every
+// other path returns the context's error without running it.
 func (m *refModel) call(now time.Duration, o outcome) bool {
+	if o == ignored && !(m.closedFast && m.state == Closed) {
+		if m.openFast && m.state == Open && (m.forced || now < m.openedAt+m.reset) {
+			m.rejections++
+		} else {
+			m.ignored++
+		}
+		return false
+	}
 	if m.state == Open {
 		if m.forced || now < m.openedAt+m.reset {
 			m.rejections++
@@ -103,6 +116,8 @@ func TestModel(t *testing.T) {
 			m := &refModel{
 				threshold: cfg.FailureThreshold, successThreshold: cfg.SuccessThreshold,
 				window: cfg.FailureWindow, reset: cfg.ResetTimeout,
+				closedFast: cfg.RequestTimeout < 0 && cfg.OnEvent == nil,
+				openFast:   cfg.OnEvent == nil,
 			}
 			start := time.Now()
 			cancelled, cancel := context.WithCancel(context.Background())
@@ -128,7 +143,7 @@ func TestModel(t *testing.T) {
 				if ran != want {
 					rt.Fatalf("at %v: ran = %v, model says %v", time.Since(start), ran, want)
 				}
-				if !ran && !errors.Is(err, ErrOpen) {
+				if !ran && !errors.Is(err, ErrOpen) && (o != ignored || !errors.Is(err, context.Canceled)) {
 					rt.Fatalf("rejected with %v, want ErrOpen", err)
 				}
 			}

@@ -1,6 +1,10 @@
 package breaker
 
-import "time"
+import (
+	"time"
+
+	"github.com/bulwark-go/bulwark/internal/sat"
+)
 
 // Stats is a snapshot of a breaker's state and counters, returned by
 // [Breaker.Stats] and carried in the Detail of circuit events. Counters
@@ -113,7 +117,7 @@ func (b *Breaker) statsLocked() Stats {
 // sinceEpoch encodes now as the nanoseconds since the breaker's creation
 // plus one, so that 0 can mean "never".
 func (b *Breaker) sinceEpoch(now time.Time) int64 {
-	return int64(now.Sub(b.epoch)) + 1
+	return sat.AddNanos(int64(now.Sub(b.epoch)), 1) // Sub saturates; so does the +1
 }
 
 // wall strips the monotonic clock reading, so that snapshots print and

@@ -37,7 +37,11 @@ func newWindow(base time.Time, length time.Duration) *window {
 	return &window{base: base, width: length / ratioBuckets}
 }
 
-// epoch returns the index of the time slot now falls in.
+// epoch returns the index of the time slot now falls in. now.Sub
+// saturates and width is at least SamplingWindow/10 >= 10ms, so the index
+// stays below 2^40 (the bits a bucket keeps for it) for about 348 years;
+// a SamplingWindow of math.MaxInt64 keeps every call in slot 0 for 29
+// years.
 func (w *window) epoch(now time.Time) uint64 {
 	d := now.Sub(w.base)
 	if d < 0 {
