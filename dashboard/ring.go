@@ -5,7 +5,11 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
 )
+
+// forced marks a kept circuit:opened event caused by ForceOpen.
+type forced struct{}
 
 // ring keeps the latest events, at most len(buf); safe for concurrent use.
 type ring struct {
@@ -17,10 +21,15 @@ type ring struct {
 
 func newRing(size int) *ring { return &ring{buf: make([]bulwark.Event, size)} }
 
-// add keeps ev, dropping the oldest event when full. It drops ev.Detail
-// (the breaker's statistics), which the page does not show.
+// add keeps ev, dropping the oldest event when full. It keeps of
+// ev.Detail (the breaker's statistics on circuit events) only whether an
+// operator forced the circuit open, as Detail = forced{}.
 func (r *ring) add(ev bulwark.Event) {
-	ev.Detail = nil
+	if st, ok := ev.Detail.(breaker.Stats); ok && st.Forced && ev.Kind == bulwark.CircuitOpened {
+		ev.Detail = forced{}
+	} else {
+		ev.Detail = nil
+	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}

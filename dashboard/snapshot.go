@@ -155,6 +155,9 @@ func event(ev bulwark.Event) Event {
 		out.Error = ev.Err.Error()
 	}
 	out.Summary = summary(out)
+	if _, ok := ev.Detail.(forced); ok {
+		out.Summary += " (forced open by an operator)"
+	}
 	return out
 }
 
