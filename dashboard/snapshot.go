@@ -195,16 +195,18 @@ func summary(ev Event) string {
 }
 
 // formatLatency formats d for the page: milliseconds with one decimal
-// below 10 s, seconds above; "-" for 0. The page's script formats the
-// same way.
+// below a second, seconds with one decimal below a minute, whole seconds
+// above; "-" for 0. The page's script formats the same way.
 func formatLatency(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "-"
-	case d < 10*time.Second:
+	case d < time.Second:
 		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
-	default:
+	case d < time.Minute:
 		return fmt.Sprintf("%.1f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.0f s", d.Seconds())
 	}
 }
 

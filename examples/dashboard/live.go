@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/dashboard"
+	"github.com/bulwark-go/bulwark/pipeline"
 )
 
 // The live scene: a round of traffic every roundEvery; trello goes down
@@ -63,14 +64,16 @@ func serve(ctx context.Context, w io.Writer, addr string) error {
 	return err
 }
 
-// simulate sends a round of traffic every roundEvery until ctx is done,
-// taking trello down and up again on the cycle, and prints when.
+// simulate sends a round of traffic, and a charge to payments that is
+// sent four times (so three are idempotent replays), every roundEvery
+// until ctx is done, taking trello down and up again on the cycle, and
+// prints when.
 func simulate(ctx context.Context, w io.Writer, sc *scene) {
 	start := time.Now()
 	tick := time.NewTicker(roundEvery)
 	defer tick.Stop()
 	down := false
-	for {
+	for n := 0; ; n++ {
 		elapsed := time.Since(start)
 		at := elapsed % cycle
 		if outage := at >= outageStart && at < outageEnd; outage != down {
@@ -83,6 +86,8 @@ func simulate(ctx context.Context, w io.Writer, sc *scene) {
 			fmt.Fprintf(w, "%d:%02d %s\n", int(elapsed.Minutes()), int(elapsed.Seconds())%60, what)
 		}
 		sc.round(ctx)
+		// A client that sends each charge four times: three are replayed.
+		pipeline.Execute(ctx, sc.stack, "payments", sc.services["payments"].call, pipeline.IdempotencyKeyParts("charge", n/4))
 		select {
 		case <-ctx.Done():
 			return

@@ -58,6 +58,8 @@ func TestSimulateOutage(t *testing.T) {
 		assert.True(t, closedAt >= outageEnd && closedAt <= outageEnd+trelloReset+time.Second, "closed at %v", closedAt)
 		assert.Equal(t, "CLOSED", sc.stack.Breaker("notion").State().String(), "the other services are not affected")
 		assert.NotZero(t, sc.stack.Stats()["trello"].Fallback.Hits, "the outage was answered from the cache")
+		rounds := int64(40*time.Second/roundEvery) + 1
+		assert.Equal(t, rounds*3/4, sc.stack.Stats()["payments"].Replays, "three charges in four are replays")
 	})
 }
 
