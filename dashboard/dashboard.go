@@ -34,7 +34,10 @@
 // open every layer builds its events (see pipeline.Stack.Subscribe); it
 // keeps the latest Config.Events of them. Each open stream holds the
 // goroutine of its own request, and nothing else, until the request ends
-// or [Dashboard.Close] is called.
+// or [Dashboard.Close] is called. Call Close before http.Server.Shutdown,
+// which waits for open streams like any other active request.
+//
+// See docs/dashboard.md for the snapshot's JSON fields and the tests.
 package dashboard
 
 import (
