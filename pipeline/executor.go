@@ -26,6 +26,8 @@ type executor struct {
 
 	// Kept across reconfiguration, under stack.mu.
 	memStore *idempotency.MemoryStore // the in-memory store, made on first need
+
+	replays atomic.Int64 // idempotency:replayed events seen, for Stats
 }
 
 // layers are the built layers of an executor for one configuration.
@@ -174,6 +176,9 @@ func (e *executor) configError(layer string, err error) error {
 func (e *executor) listener(own bulwark.Listener) bulwark.Listener {
 	return func(ev bulwark.Event) {
 		ev.Executor = e.name
+		if ev.Kind == bulwark.IdempotencyReplayed {
+			e.replays.Add(1)
+		}
 		if own != nil {
 			own(ev)
 		}
@@ -260,7 +265,7 @@ func fallbackKey(ctx context.Context) (string, bool) {
 // stats returns the executor's statistics.
 func (e *executor) stats() Stats {
 	l := e.layers.Load()
-	var st Stats
+	st := Stats{Replays: e.replays.Load()}
 	if l.breaker != nil {
 		bs := l.breaker.Stats()
 		st.Breaker = &bs

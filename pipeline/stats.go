@@ -19,6 +19,10 @@ type Stats struct {
 	// that found a value to serve); nil when the executor has no
 	// fallback.
 	Fallback *cache.Stats
+	// Replays counts the calls answered with a stored idempotent result
+	// instead of running again (idempotency:replayed events) since the
+	// executor was made; 0 when it has no idempotency layer.
+	Replays int64
 }
 
 // Stats returns a snapshot of every executor's layers, by executor name.

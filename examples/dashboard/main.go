@@ -1,21 +1,29 @@
-// Command dashboard sends different traffic to several executors of one
-// Stack (a healthy service, a flaky one, one that goes down, one an
-// operator holds open for maintenance, one without layers), then prints
-// what an operator's dashboard would show: each executor's Stats, the
-// events counted by a subscriber, and the Summary table.
+// Command dashboard shows what an operator sees of a Stack. By default it
+// serves the live status page (package dashboard) on a loopback port,
+// prints its URL, and sends traffic to several executors while a
+// simulated outage comes and goes: open the URL and watch trello's
+// circuit turn OPEN, probe, and close again, without reloading. With
+// -report it instead sends ten rounds of traffic and prints each
+// executor's Stats, the events a subscriber counted, and the Summary
+// table.
 //
-// Run it with `go run ./examples/dashboard`.
+//	go run ./examples/dashboard                      # serve until interrupted
+//	go run ./examples/dashboard -addr 127.0.0.1:8080 -duration 5m
+//	go run ./examples/dashboard -report              # the text report
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bulwark-go/bulwark"
@@ -24,7 +32,25 @@ import (
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address of the page (port 0: any free port)")
+	duration := flag.Duration("duration", 0, "stop serving after this long (0: run until interrupted)")
+	report := flag.Bool("report", false, "print the text report of ten rounds of traffic instead of serving the page")
+	flag.Parse()
+
+	var err error
+	if *report {
+		err = run(os.Stdout)
+	} else {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if *duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *duration)
+			defer cancel()
+		}
+		err = serve(ctx, os.Stdout, *addr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard:", err)
 		os.Exit(1)
 	}
@@ -93,40 +119,74 @@ func (c *counter) String(executor string) string {
 	return strings.Join(parts, " ")
 }
 
-func run(w io.Writer) error {
+// scene is what both modes run: a Stack of five executors and the fake
+// services behind them.
+type scene struct {
+	stack    *pipeline.Stack
+	services map[string]*service
+	traffic  []string // one call to each per round: notion gets the most
+}
+
+// newScene builds the scene. trelloReset, if not 0, replaces the reset
+// timeout of trello's breaker (the Unreliable preset's 60s), so that the
+// live page shows a probe soon after an outage ends.
+func newScene(trelloReset time.Duration) (*scene, error) {
 	fastRetry := &retry.Config{MaxAttempts: 3, InitialInterval: 20 * time.Millisecond, NoJitter: true}
 	reliable := pipeline.Reliable()
 	reliable.Retry = fastRetry
 	stack, err := pipeline.New(reliable) // notion: the defaults
 	if err != nil {
-		return err
+		return nil, err
 	}
 	unreliable := pipeline.Unreliable()
 	unreliable.Retry = fastRetry
+	trello := unreliable
+	if trelloReset != 0 {
+		b := *unreliable.Breaker
+		b.ResetTimeout = trelloReset
+		trello.Breaker = &b
+	}
 	critical := pipeline.Critical()
 	critical.Retry = nil
 	for name, cfg := range map[string]pipeline.Config{
 		"slack":    unreliable,
-		"trello":   unreliable,
+		"trello":   trello,
 		"payments": critical,
 		"github":   {}, // no layers: calls go straight through
 	} {
 		if err := stack.Configure(name, cfg); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return &scene{
+		stack: stack,
+		services: map[string]*service{
+			"notion":   {name: "notion", latency: 30 * time.Millisecond},
+			"slack":    {name: "slack", latency: 10 * time.Millisecond, failEvery: 4},
+			"trello":   {name: "trello", latency: 20 * time.Millisecond},
+			"payments": {name: "payments", latency: 40 * time.Millisecond},
+			"github":   {name: "github", latency: 15 * time.Millisecond},
+		},
+		traffic: []string{"notion", "notion", "notion", "slack", "slack", "trello", "payments", "github"},
+	}, nil
+}
+
+// round sends one call to each executor of the traffic.
+func (sc *scene) round(ctx context.Context) {
+	for _, name := range sc.traffic {
+		pipeline.Execute(ctx, sc.stack, name, sc.services[name].call, pipeline.Operation("list"))
+	}
+}
+
+// run sends ten rounds of traffic and prints the report.
+func run(w io.Writer) error {
+	sc, err := newScene(0)
+	if err != nil {
+		return err
+	}
+	stack, services := sc.stack, sc.services
 	events := &counter{n: map[string]map[bulwark.EventKind]int{}}
 	defer stack.Subscribe(events.listen)()
-
-	services := map[string]*service{
-		"notion":   {name: "notion", latency: 30 * time.Millisecond},
-		"slack":    {name: "slack", latency: 10 * time.Millisecond, failEvery: 4},
-		"trello":   {name: "trello", latency: 20 * time.Millisecond},
-		"payments": {name: "payments", latency: 40 * time.Millisecond},
-		"github":   {name: "github", latency: 15 * time.Millisecond},
-	}
-	// Calls per round: notion gets the most traffic.
-	traffic := []string{"notion", "notion", "notion", "slack", "slack", "trello", "payments", "github"}
 
 	fmt.Fprintln(w, "Sending 10 rounds of traffic: notion is healthy, slack fails every 4th request (retried),")
 	fmt.Fprintln(w, "trello goes down in round 5, an operator holds payments open from round 7 (maintenance),")
@@ -139,9 +199,7 @@ func run(w io.Writer) error {
 		case 7:
 			stack.Breaker("payments").ForceOpen()
 		}
-		for _, name := range traffic {
-			pipeline.Execute(ctx, stack, name, services[name].call, pipeline.Operation("list"))
-		}
+		sc.round(ctx)
 	}
 
 	fmt.Fprintln(w, "\nStats() by executor:")
