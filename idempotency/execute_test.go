@@ -542,33 +542,46 @@ func TestStoreFailureAtClaimFailsClosed(t *testing.T) {
 }
 
 func TestStoreFailureAfterSuccessIsNeverSilent(t *testing.T) {
-	store := newJSONStore(nil)
-	store.failOn("complete", errors.New("connection reset"))
-	m := newManager(t, store, idempotency.Config{})
-	var runs atomic.Int32
-	v, err := idempotency.Do(context.Background(), m, "k", counted(&runs, value("paid")))
-	assert.Equal(t, "paid", v, "the caller gets the value")
-	require.ErrorIs(t, err, idempotency.ErrNotRecorded)
-	assert.Contains(t, err.Error(), "not recorded")
-	assert.Contains(t, err.Error(), "connection reset")
-	assert.Equal(t, int32(1), runs.Load())
+	synctest.Test(t, func(t *testing.T) {
+		store := newJSONStore(nil)
+		store.failOn("complete", errors.New("connection reset"))
+		m := newManager(t, store, idempotency.Config{Lease: time.Minute})
+		other := newManager(t, store, idempotency.Config{Lease: time.Minute}) // another process
+		var runs atomic.Int32
+		start := time.Now()
+		v, err := idempotency.Do(context.Background(), m, "k", counted(&runs, value("paid")))
+		assert.Equal(t, "paid", v, "the caller gets the value")
+		require.ErrorIs(t, err, idempotency.ErrNotRecorded)
+		assert.Contains(t, err.Error(), "not recorded")
+		assert.Contains(t, err.Error(), "connection reset")
+		assert.Contains(t, err.Error(), "until the claim's lease ran out")
+		assert.Equal(t, time.Minute, time.Since(start), "the write is retried for as long as the lease holds, no longer")
+		assert.Greater(t, store.count("complete"), 10, "retried with backoff")
+		assert.Equal(t, int32(1), runs.Load())
 
-	// The claim stays until its lease runs out: no second execution now.
-	store.failOn("complete", nil)
-	_, err = idempotency.Do(context.Background(), m, "k", counted(&runs, value("again")))
-	assert.ErrorIs(t, err, idempotency.ErrInProgress)
-	assert.Equal(t, int32(1), runs.Load())
+		// Once the lease ran out, the key is free: a duplicate runs again
+		// (and says so: the first caller was told ErrNotRecorded).
+		store.failOn("complete", nil)
+		r := idempotency.Execute(context.Background(), other, "k", "", counted(&runs, value("again")))
+		require.NoError(t, r.Err)
+		assert.False(t, r.Replayed)
+	})
 }
 
 func TestReleaseFailureIsReported(t *testing.T) {
-	store := newJSONStore(nil)
-	store.failOn("release", errors.New("timeout"))
-	m := newManager(t, store, idempotency.Config{})
-	errFn := errors.New("fn failed")
-	_, err := idempotency.Do(context.Background(), m, "k", func(context.Context) (int, error) { return 0, errFn })
-	assert.ErrorIs(t, err, errFn)
-	assert.ErrorIs(t, err, idempotency.ErrStore)
-	assert.Contains(t, err.Error(), "release")
+	synctest.Test(t, func(t *testing.T) {
+		store := newJSONStore(nil)
+		store.failOn("release", errors.New("timeout"))
+		m := newManager(t, store, idempotency.Config{Lease: time.Minute})
+		errFn := errors.New("fn failed")
+		start := time.Now()
+		_, err := idempotency.Do(context.Background(), m, "k", func(context.Context) (int, error) { return 0, errFn })
+		assert.ErrorIs(t, err, errFn)
+		assert.ErrorIs(t, err, idempotency.ErrStore)
+		assert.Contains(t, err.Error(), "release")
+		assert.Equal(t, time.Minute, time.Since(start), "the release is retried while the lease holds")
+		assert.Greater(t, store.count("release"), 10)
+	})
 }
 
 func TestTTLExpiryExecutesAgain(t *testing.T) {
