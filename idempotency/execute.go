@@ -217,11 +217,10 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 		// reported here; the claim then lapses with its lease. The flight
 		// lands even if the release panics too.
 		defer m.land(f, nil, ErrPanicked, panicked)
-		f.claimed.Store(false)
 		if f.held {
-			f.held = false
 			_ = m.release(ctx, storeCtx, f)
 		}
+		f.settled()
 	}()
 	start := m.now()
 	rec, claimed, err := m.store.Claim(ctx, key, f.owner, fingerprint, m.lease)
@@ -268,14 +267,16 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 	f.claimed.Store(true)
 	m.armRenewal()
 	v, err := fn(f)
-	f.claimed.Store(false) // no more extensions: the claim is settled below
+	// The lease is still renewed while the result is written: a write
+	// that waits (for a connection, for a slow store) must not find the
+	// claim gone.
 
 	if err == nil {
 		val := any(v)
 		if serr := m.complete(storeCtx, f, Outcome{Value: val}); serr != nil {
 			err = fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr)
 		}
-		f.held = false
+		f.settled()
 		m.land(f, val, err, executed)
 		return Result[T]{Value: v, Err: err}
 	}
@@ -284,7 +285,7 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 		if serr := m.complete(storeCtx, f, Outcome{Err: err}); serr != nil {
 			err = errors.Join(err, fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr))
 		}
-		f.held = false
+		f.settled()
 		m.land(f, nil, err, executed)
 		return Result[T]{Value: v, Err: err}
 	}
@@ -293,7 +294,7 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 		// The claim stays until its lease runs out: say so.
 		err = errors.Join(err, fmt.Errorf("%w: release %q: %w", ErrStore, key, serr))
 	}
-	f.held = false
+	f.settled()
 	o := executed
 	if ctx.Err() != nil {
 		// The failure is likely this caller's own cancellation, which

@@ -559,10 +559,14 @@ func TestStoreFailureAfterSuccessIsNeverSilent(t *testing.T) {
 		assert.Greater(t, store.count("complete"), 10, "retried with backoff")
 		assert.Equal(t, int32(1), runs.Load())
 
-		// Once the lease ran out, the key is free: a duplicate runs again
-		// (and says so: the first caller was told ErrNotRecorded).
+		// The claim lapses within a lease (renewal stopped): until then a
+		// duplicate elsewhere gets ErrInProgress; then it runs again (as
+		// the first caller was warned by ErrNotRecorded).
 		store.failOn("complete", nil)
 		r := idempotency.Execute(context.Background(), other, "k", "", counted(&runs, value("again")))
+		require.ErrorIs(t, r.Err, idempotency.ErrInProgress)
+		time.Sleep(time.Minute)
+		r = idempotency.Execute(context.Background(), other, "k", "", counted(&runs, value("again")))
 		require.NoError(t, r.Err)
 		assert.False(t, r.Replayed)
 	})

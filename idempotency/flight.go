@@ -44,7 +44,7 @@ type flight struct {
 	fingerprint string
 	owner       string // the leader's owner token
 	done        chan struct{}
-	claimed     atomic.Bool  // the leader holds the claim and runs fn: renew its lease
+	claimed     atomic.Bool  // the leader holds the claim (runs fn, or writes its result): renew its lease
 	leaseLost   atomic.Bool  // an extension found the lease lost: stop renewing
 	leaseEnd    atomic.Int64 // the lease surely holds until then (nanoseconds on mgr's clock)
 
@@ -80,6 +80,13 @@ func (f *flight) within(ctx context.Context) bool {
 		}
 		ctx = g.Context
 	}
+}
+
+// settled records that the leader no longer holds the claim: its result
+// was written or released, or the writes gave up. Renewal stops.
+func (f *flight) settled() {
+	f.held = false
+	f.claimed.Store(false)
 }
 
 // outcome says what a flight's waiters make of its result.

@@ -21,9 +21,10 @@ import (
 // stops. Each firing runs, in a goroutine of its own, only for the time
 // its store calls take. A running call pays one atomic load for all this.
 //
-// A round extends all the claims at once: with one ExtendMany call if the
-// store is a BatchExtender, else with up to maxConcurrentExtends Extend
-// calls at a time, the claims whose lease ends first going first. A round
+// A round extends all the claims at once, the claims whose lease ends
+// first going first: with one ExtendMany call if the store is a
+// BatchExtender, else with up to maxConcurrentExtends Extend calls at a
+// time. A round
 // is bounded by the renewal period, and rounds start at a fixed rate (a
 // round that took long does not push the next one back), so that a claim
 // is extended every Lease/3 whatever the number of running calls, and is
@@ -96,13 +97,17 @@ func (m *Manager) renewLeases() {
 // renewal period. Extensions run on a context of their own: no caller's
 // cancellation may cost a running operation its claim.
 func (m *Manager) extendAll(claims []*flight) {
-	ctx, cancel := context.WithTimeout(context.Background(), renewEvery(m.lease))
-	defer cancel()
+	// Most urgent first: a claim that missed an extension goes ahead of
+	// those that did not, so that a round cut short by its deadline does
+	// not fail the same claims twice.
+	slices.SortFunc(claims, func(a, b *flight) int { return cmp.Compare(a.leaseEnd.Load(), b.leaseEnd.Load()) })
 	if be, ok := m.store.(BatchExtender); ok {
 		refs := make([]ClaimRef, len(claims))
 		for i, f := range claims {
 			refs[i] = ClaimRef{Key: f.key, Owner: f.owner}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), renewEvery(m.lease))
+		defer cancel()
 		start := m.now()
 		errs, err := be.ExtendMany(ctx, refs, m.lease)
 		if err == nil && len(errs) != len(claims) {
@@ -117,9 +122,8 @@ func (m *Manager) extendAll(claims []*flight) {
 		}
 		return
 	}
-	// Most urgent first: a claim that missed an extension goes ahead of
-	// those that did not.
-	slices.SortFunc(claims, func(a, b *flight) int { return cmp.Compare(a.leaseEnd.Load(), b.leaseEnd.Load()) })
+	ctx, cancel := context.WithTimeout(context.Background(), renewEvery(m.lease))
+	defer cancel()
 	var next atomic.Int64
 	work := func() {
 		for {

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // Result writes. Once fn returned, the leader records its result
-// (Complete) or frees the key (Release). A store that fails such a write
-// (a network blip, a paused or failing-over server) is asked again, with
-// backoff, for as long as the claim's lease is known to hold: while it
-// holds, nobody else can have claimed the key, so a later write is as good
-// as the first. Only then does the caller get ErrNotRecorded (or ErrStore).
+// (Complete) or frees the key (Release), and its lease is renewed until
+// then. A store that fails such a write (a network blip, a paused or
+// failing-over server) is asked again, with backoff, for as long as the
+// claim's lease is known to hold, and for one lease at most: while it
+// holds, nobody else can have claimed the key, so a later write is as
+// good as the first. Only then does the caller get ErrNotRecorded (or
+// ErrStore).
 
 // Backoff between write attempts: from writeRetryMin, doubling up to
 // writeRetryMax, each wait drawn at random from its upper half.
@@ -49,14 +53,16 @@ func (m *Manager) release(ctx, storeCtx context.Context, f *flight) error {
 }
 
 // retryWrite calls write again, with backoff, until it succeeds or fails
-// for good, the lease of f runs out, or stop is closed. err is the first
+// for good, the lease of f runs out (or one lease passed: renewal may
+// push the lease back meanwhile), or stop is closed. err is the first
 // attempt's error; the last error is returned, saying how many attempts
 // were made.
 func (m *Manager) retryWrite(stop <-chan struct{}, f *flight, err error, write func() error) error {
 	backoff := writeRetryMin
 	attempts := 1
+	until := sat.AddNanos(m.now(), m.lease)
 	for {
-		left := time.Duration(f.leaseEnd.Load() - m.now())
+		left := time.Duration(min(f.leaseEnd.Load(), until) - m.now())
 		if left <= 0 {
 			break
 		}

@@ -27,6 +27,8 @@ var (
 	releaseLua string
 	//go:embed lua/forget.lua
 	forgetLua string
+	//go:embed lua/renew.lua
+	renewLua string
 )
 
 // The scripts are built once and never change.
@@ -37,6 +39,7 @@ var (
 	completeScript = redis.NewScript(recordLua + completeLua)
 	releaseScript  = redis.NewScript(recordLua + releaseLua)
 	forgetScript   = redis.NewScript(forgetLua)
+	renewScript    = redis.NewScript(renewLua) // extendScript, lean, for ExtendMany
 )
 
 // Answers of the extend, complete and release scripts (see held in

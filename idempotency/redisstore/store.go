@@ -59,6 +59,7 @@ type Store struct {
 	codec  Codec
 	decode func(data []byte, v any) error // codec.Unmarshal, made once
 	owned  bool                           // Close closes client
+	renew  renewal                        // ExtendMany's own connection
 }
 
 // New returns a Store that keeps its records through client, which may
@@ -115,12 +116,14 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Store, error) {
 }
 
 // Close closes the client if the store made it ([Dial]); a client given
-// to [New] is left open. The store must not be used after Close.
+// to [New] is left open. It also closes the connection [Store.ExtendMany]
+// made for itself, if any. The store must not be used after Close.
 func (s *Store) Close() error {
+	err := s.renew.close()
 	if !s.owned {
-		return nil
+		return err
 	}
-	return s.client.Close()
+	return errors.Join(s.client.Close(), err)
 }
 
 // Claim implements [idempotency.Store.Claim]. It returns an error if
@@ -160,7 +163,8 @@ func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Durati
 // Complete implements [idempotency.Store.Complete]. A value is encoded
 // with the store's Codec, an error kept as its message. It returns an
 // error, changing nothing, if ttl is not positive or the value does not
-// encode; and an error if Redis fails.
+// encode (marked [idempotency.Permanent], so that it is not retried); and
+// an error if Redis fails.
 func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: Complete: ttl must be positive, got %v", ttl)
@@ -171,7 +175,8 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 	} else {
 		data, err := s.codec.Marshal(out.Value)
 		if err != nil {
-			return fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err)
+			// Permanent: the Manager does not retry a write that cannot succeed.
+			return idempotency.Permanent(fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err))
 		}
 		field, payload = "value", string(data)
 	}
