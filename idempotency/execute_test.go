@@ -747,6 +747,51 @@ func TestInvalidCallsAreErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "nil fn")
 }
 
+// TestInvalidInputWrapsErrInvalid: every entry point given a nil Manager,
+// a nil function or an empty key returns an error wrapping ErrInvalid,
+// runs nothing and claims nothing.
+func TestInvalidInputWrapsErrInvalid(t *testing.T) {
+	store := newJSONStore(nil)
+	m := newManager(t, store, idempotency.Config{})
+	ctx := idempotency.WithKey(context.Background(), "k")
+	var runs atomic.Int32
+	fn := counted(&runs, value(1))
+	errOf := func(_ int, err error) error { return err }
+	calls := map[string]error{
+		"Do nil Manager":                 errOf(idempotency.Do(ctx, nil, "k", fn)),
+		"Do nil fn":                      errOf(idempotency.Do[int](ctx, m, "k", nil)),
+		"Do empty key":                   errOf(idempotency.Do(ctx, m, "", fn)),
+		"DoPayload nil Manager":          errOf(idempotency.DoPayload(ctx, nil, "k", "fp", fn)),
+		"DoPayload nil fn":               errOf(idempotency.DoPayload[int](ctx, m, "k", "fp", nil)),
+		"DoPayload empty key":            errOf(idempotency.DoPayload(ctx, m, "", "fp", fn)),
+		"Execute nil Manager":            idempotency.Execute(ctx, nil, "k", "", fn).Err,
+		"Execute nil fn":                 idempotency.Execute[int](ctx, m, "k", "", nil).Err,
+		"Execute empty key":              idempotency.Execute(ctx, m, "", "", fn).Err,
+		"Middleware nil Manager":         errOf(idempotency.Middleware[int](nil, nil)(fn)(ctx)),
+		"Middleware nil next":            errOf(idempotency.Middleware[int](m, nil)(nil)(ctx)),
+		"Middleware nil Manager, no key": errOf(idempotency.Middleware[int](nil, nil)(fn)(context.Background())),
+		"Middleware empty key":           errOf(idempotency.Middleware[int](m, nil)(fn)(idempotency.WithKey(context.Background(), ""))),
+		"Forget nil Manager":             func() error { _, err := (*idempotency.Manager)(nil).Forget(ctx, "k"); return err }(),
+		"Forget empty key":               func() error { _, err := m.Forget(ctx, ""); return err }(),
+		"New nil *MemoryStore": func() error {
+			_, err := idempotency.New((*idempotency.MemoryStore)(nil), idempotency.Config{})
+			return err
+		}(),
+		"New negative TTL":   func() error { _, err := idempotency.New(nil, idempotency.Config{TTL: -1}); return err }(),
+		"New negative Lease": func() error { _, err := idempotency.New(nil, idempotency.Config{Lease: -1}); return err }(),
+		"New unknown DuplicatePolicy": func() error {
+			_, err := idempotency.New(nil, idempotency.Config{DuplicatePolicy: 9})
+			return err
+		}(),
+	}
+	for name, err := range calls {
+		assert.ErrorIs(t, err, idempotency.ErrInvalid, name)
+	}
+	assert.Zero(t, runs.Load(), "nothing ran")
+	assert.Zero(t, store.count("claim")+store.count("forget"), "nothing reached the store")
+	assert.Equal(t, "idempotency: invalid input", idempotency.ErrInvalid.Error())
+}
+
 func TestListenerMayCallBackIntoManager(t *testing.T) {
 	var m *idempotency.Manager
 	var nested atomic.Int32

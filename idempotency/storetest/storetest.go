@@ -54,6 +54,9 @@ type Options struct {
 // that outlives the case.
 func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 	t.Helper()
+	if newStore == nil {
+		t.Fatal("storetest: Run: nil newStore")
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -69,6 +72,9 @@ func Run(t *testing.T, newStore func(t *testing.T) idempotency.Store) {
 // Every case uses keys of its own, so stores may share a backend.
 func RunWith(t *testing.T, newStore func(t *testing.T) idempotency.Store, opts Options) {
 	t.Helper()
+	if newStore == nil {
+		t.Fatal("storetest: RunWith: nil newStore")
+	}
 	if opts.Unit < 0 {
 		t.Fatalf("storetest: Options.Unit must not be negative, got %v", opts.Unit)
 	}
