@@ -52,9 +52,9 @@ func (s *batchStore) roundSizes() []int {
 // claims one Extend at a time, each taking rtt.
 type slowExtends struct {
 	idempotency.Store
-	rtt              time.Duration
-	inFlight, peak   atomic.Int32
-	extends, failing atomic.Int32
+	rtt            time.Duration
+	inFlight, peak atomic.Int32
+	extends        atomic.Int32
 }
 
 func (s *slowExtends) Extend(ctx context.Context, key, owner string, lease time.Duration) error {

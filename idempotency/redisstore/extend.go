@@ -14,20 +14,20 @@ import (
 // extendChunk is the number of extensions sent in one pipeline.
 const extendChunk = 1000
 
-// ExtendMany implements [idempotency.BatchExtender]: it runs an extend
-// script for each claim (the same check as [Store.Extend]) in pipelines of up to
-// 1,000, in the order of claims, so that extending 10,000 claims takes
-// about ten round trips and the server's time to run the scripts (about
-// 25ms on loopback), instead of 10,000 round trips. Each claim is its own
-// script on its own key, so it works on Redis Cluster and Ring clients
-// too, whose pipelines send each key's script to its node.
+// ExtendMany implements [idempotency.BatchExtender]. Over a *redis.Client
+// (one server, failover clients included) it runs one script per 1,000
+// claims, which checks and extends each claim as [Store.Extend] does:
+// 10,000 claims take ten round trips and about 15ms of the server's time
+// on loopback, instead of 10,000 round trips. Over other clients (Redis
+// Cluster, Ring), whose scripts must keep to one key's node, it sends one
+// script per claim, in pipelines of 1,000, which the client routes to
+// each key's node (about twice the server's time).
 //
-// Over a *redis.Client (the usual case, failover clients included),
-// ExtendMany uses a connection of its own, made on first use with the
-// client's options (and closed by [Store.Close]), so that lease renewals
-// never queue for a connection behind the calls they keep alive: a pool
-// busy with thousands of calls would otherwise delay them past the
-// leases. Other clients use their pool.
+// Over a *redis.Client, ExtendMany uses a connection of its own, made on
+// first use with the client's options (and closed by [Store.Close]), so
+// that lease renewals never queue for a connection behind the calls they
+// keep alive: a pool busy with thousands of calls would otherwise delay
+// them past the leases. Other clients use their pool.
 //
 // A claim's entry of errs wraps [idempotency.ErrLeaseLost] if its owner
 // no longer holds it, or Redis's error if its script failed or its answer
@@ -39,11 +39,38 @@ func (s *Store) ExtendMany(ctx context.Context, claims []idempotency.ClaimRef, l
 	}
 	ms := sat.Millis(lease)
 	errs := make([]error, len(claims))
+	_, single := s.client.(*redis.Client)
 	for lo := 0; lo < len(claims); lo += extendChunk {
 		hi := min(lo+extendChunk, len(claims))
-		s.extendChunk(ctx, claims[lo:hi], ms, errs[lo:hi])
+		if single {
+			s.renewMany(ctx, claims[lo:hi], ms, errs[lo:hi])
+		} else {
+			s.extendChunk(ctx, claims[lo:hi], ms, errs[lo:hi])
+		}
 	}
 	return errs, nil
+}
+
+// renewMany extends claims with one script and writes their outcomes to
+// errs.
+func (s *Store) renewMany(ctx context.Context, claims []idempotency.ClaimRef, ms int64, errs []error) {
+	keys := make([]string, len(claims))
+	args := make([]any, len(claims)+1)
+	for i, c := range claims {
+		keys[i], args[i] = s.prefix+c.Key, c.Owner
+	}
+	args[len(claims)] = ms
+	codes, err := renewManyScript.Run(ctx, s.renew.client(s.client), keys, args...).Int64Slice()
+	if err == nil && len(codes) != len(claims) {
+		err = fmt.Errorf("unexpected reply: %d codes for %d claims", len(codes), len(claims))
+	}
+	for i, c := range claims {
+		if err != nil {
+			errs[i] = failed("extend", c.Key, err)
+			continue
+		}
+		errs[i] = s.settle("extend", c.Key, codes[i], nil)
+	}
 }
 
 // extendChunk extends claims in one pipeline and writes their outcomes to

@@ -17,32 +17,48 @@ import (
 
 // TestExtendManyAfterScriptFlush: a server that lost its scripts (a
 // restart, SCRIPT FLUSH) answers a batch's extensions with NOSCRIPT; the
-// store sends the script and extends them all.
+// store sends the script and extends them all, over a client of one
+// server (one script per batch) and over another (pipelined scripts).
 func TestExtendManyAfterScriptFlush(t *testing.T) {
-	prefix := testPrefix()
-	s, client := newStore(t, redisAddr(t), redisstore.Config{Prefix: prefix})
-	ctx := t.Context()
-	claims := make([]idempotency.ClaimRef, 1500) // two pipelines
-	for i := range claims {
-		claims[i] = idempotency.ClaimRef{Key: fmt.Sprint("k", i), Owner: "owner"}
-		if _, ok, err := s.Claim(ctx, claims[i].Key, "owner", "", time.Minute); err != nil || !ok {
-			t.Fatalf("claim %d: claimed %v, error %v", i, ok, err)
-		}
-	}
-	if err := client.ScriptFlush(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	errs, err := s.ExtendMany(ctx, claims, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("claim %d after SCRIPT FLUSH: %v; want it extended", i, err)
-		}
-	}
-	if ttl := client.PTTL(ctx, prefix+"k1499").Val(); ttl < 59*time.Minute {
-		t.Fatalf("the last claim's lease is %v after an extension to 1h", ttl)
+	for name, wrap := range map[string]func(*redis.Client) redis.UniversalClient{
+		"script":   func(c *redis.Client) redis.UniversalClient { return c },
+		"pipeline": func(c *redis.Client) redis.UniversalClient { return otherClient{c} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			prefix := testPrefix()
+			client := newClient(t, redisAddr(t))
+			t.Cleanup(func() { deleteKeys(client, prefix) })
+			s, err := redisstore.New(wrap(client), redisstore.Config{Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			claims := make([]idempotency.ClaimRef, 1500) // two batches
+			for i := range claims {
+				claims[i] = idempotency.ClaimRef{Key: fmt.Sprint("k", i), Owner: "owner"}
+				if _, ok, err := s.Claim(ctx, claims[i].Key, "owner", "", time.Minute); err != nil || !ok {
+					t.Fatalf("claim %d: claimed %v, error %v", i, ok, err)
+				}
+			}
+			if err := client.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			errs, err := s.ExtendMany(ctx, claims, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("claim %d after SCRIPT FLUSH: %v; want it extended", i, err)
+				}
+			}
+			for _, k := range []string{"k0", "k999", "k1000", "k1499"} {
+				if ttl := client.PTTL(ctx, prefix+k).Val(); ttl < 59*time.Minute {
+					t.Fatalf("%s's lease is %v after an extension to 1h", k, ttl)
+				}
+			}
+		})
 	}
 }
 
