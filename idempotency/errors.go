@@ -42,7 +42,7 @@ var ErrPanicked = errors.New("idempotency: the executing call panicked")
 
 var (
 	// ErrInvalid is wrapped by the error of a call with invalid input: a
-	// nil Manager or function, an empty key, an invalid Config. Nothing
+	// nil Manager, function or context, an empty key, an invalid Config. Nothing
 	// ran, nothing was claimed, no state changed; the error's text names
 	// what was wrong.
 	ErrInvalid = errors.New("idempotency: invalid input")
@@ -50,6 +50,7 @@ var (
 	errEmptyKey   = fmt.Errorf("%w: empty key", ErrInvalid)
 	errNilManager = fmt.Errorf("%w: nil Manager", ErrInvalid)
 	errNilFunc    = fmt.Errorf("%w: nil fn", ErrInvalid)
+	errNilContext = fmt.Errorf("%w: nil context", ErrInvalid)
 )
 
 // ErrReentrant is wrapped, with [ErrInvalid], by the error a call gets

@@ -95,7 +95,7 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 // same Manager would wait for itself, and gets an error wrapping
 // [ErrReentrant] and [ErrInvalid] instead.
 //
-// An empty key, a nil Manager or a nil fn is an error wrapping
+// An empty key, a nil Manager, fn or ctx is an error wrapping
 // [ErrInvalid], and nothing is claimed; to run fn without idempotency,
 // call it directly (as [Middleware] does for calls without a key).
 // Execute is safe for concurrent use.
@@ -107,6 +107,8 @@ func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn
 		return Result[T]{Err: errEmptyKey}
 	case fn == nil:
 		return Result[T]{Err: errNilFunc}
+	case ctx == nil:
+		return Result[T]{Err: errNilContext}
 	}
 	// With the in-memory store, a completed key is answered without
 	// claiming or touching the table of flights.

@@ -771,6 +771,9 @@ func TestInvalidInputWrapsErrInvalid(t *testing.T) {
 		"Middleware nil next":            errOf(idempotency.Middleware[int](m, nil)(nil)(ctx)),
 		"Middleware nil Manager, no key": errOf(idempotency.Middleware[int](nil, nil)(fn)(context.Background())),
 		"Middleware empty key":           errOf(idempotency.Middleware[int](m, nil)(fn)(idempotency.WithKey(context.Background(), ""))),
+		"Middleware nil context":         errOf(idempotency.Middleware[int](m, nil)(fn)(nilContext())),
+		"Execute nil context":            idempotency.Execute(nilContext(), m, "k", "", fn).Err,
+		"Forget nil context":             func() error { _, err := m.Forget(nilContext(), "k"); return err }(),
 		"Forget nil Manager":             func() error { _, err := (*idempotency.Manager)(nil).Forget(ctx, "k"); return err }(),
 		"Forget empty key":               func() error { _, err := m.Forget(ctx, ""); return err }(),
 		"New nil *MemoryStore": func() error {
@@ -899,3 +902,6 @@ func TestForgetStoreFailureIsReported(t *testing.T) {
 	assert.ErrorIs(t, err, idempotency.ErrStore)
 	assert.ErrorIs(t, err, boom)
 }
+
+// nilContext returns a nil context, as a careless caller passes.
+func nilContext() context.Context { return nil }

@@ -198,14 +198,16 @@ func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
 // something deleted would be wrong. A key whose operation is still in
 // progress is left alone, and so is a key without a stored result;
 // forgotten reports whether a result was deleted. A store failure is
-// returned wrapped in [ErrStore]; a nil Manager or an empty key is an
-// error wrapping [ErrInvalid]. Forget is safe for concurrent use.
+// returned wrapped in [ErrStore]; a nil Manager or context, or an empty
+// key, is an error wrapping [ErrInvalid]. Forget is safe for concurrent use.
 func (m *Manager) Forget(ctx context.Context, key string) (forgotten bool, err error) {
 	switch {
 	case m == nil:
 		return false, errNilManager
 	case key == "":
 		return false, errEmptyKey
+	case ctx == nil:
+		return false, errNilContext
 	}
 	forgotten, err = m.store.Forget(ctx, key)
 	if err != nil {

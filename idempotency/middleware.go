@@ -16,7 +16,8 @@ import (
 //
 // A nil m, or a nil next given to the middleware, makes every call of the
 // resulting function return an error wrapping [ErrInvalid], without
-// calling keyFunc or claiming anything. The returned middleware is safe
+// calling keyFunc or claiming anything; so does a call with a nil
+// context. The returned middleware is safe
 // for concurrent use.
 func Middleware[T any](m *Manager, keyFunc KeyFunc) bulwark.Middleware[T] {
 	if keyFunc == nil {
@@ -30,6 +31,10 @@ func Middleware[T any](m *Manager, keyFunc KeyFunc) bulwark.Middleware[T] {
 			return invalid[T](errNilFunc)
 		}
 		return func(ctx context.Context) (T, error) {
+			if ctx == nil {
+				var zero T
+				return zero, errNilContext
+			}
 			key, fingerprint, ok := keyFunc(ctx)
 			if !ok {
 				return next(ctx)
