@@ -39,14 +39,13 @@ type flightKey struct {
 type flight struct {
 	context.Context // the leader's context, once the leader runs fn
 
-	mgr         *Manager
 	key         string
 	fingerprint string
 	owner       string // the leader's owner token
 	done        chan struct{}
 	claimed     atomic.Bool  // the leader holds the claim (runs fn, or writes its result): renew its lease
 	leaseLost   atomic.Bool  // an extension found the lease lost: stop renewing
-	leaseEnd    atomic.Int64 // the lease surely holds until then (nanoseconds on mgr's clock)
+	leaseEnd    atomic.Int64 // the lease surely holds until then (nanoseconds on the Manager's clock)
 
 	held    bool // the leader holds the claim (not settled yet); read only by the leader
 	val     any
@@ -137,7 +136,7 @@ func (m *Manager) join(key, fingerprint string) (f *flight, done <-chan struct{}
 		sh.flights = make(map[flightKey]*flight)
 	}
 	sh.seq++
-	f = &flight{mgr: m, key: key, fingerprint: fingerprint, owner: m.owner(i, sh.seq)}
+	f = &flight{key: key, fingerprint: fingerprint, owner: m.owner(i, sh.seq)}
 	sh.flights[fk] = f
 	return f, nil, true
 }
