@@ -28,15 +28,30 @@ const (
 
 // complete records out for f's claim on storeCtx, retrying a failure while
 // the lease holds. Its retries ignore the caller's cancellation, as the
-// write itself does.
+// write itself does. A retry told the claim is gone checks whether an
+// earlier attempt, whose answer was lost, completed it.
 func (m *Manager) complete(storeCtx context.Context, f *flight, out Outcome) error {
 	err := m.store.Complete(storeCtx, f.key, f.owner, out, m.ttl)
 	if err == nil || !retryableWrite(err) {
 		return err
 	}
-	return m.retryWrite(nil, f, err, func() error {
+	err = m.retryWrite(nil, f, err, func() error {
 		return m.store.Complete(storeCtx, f.key, f.owner, out, m.ttl)
 	})
+	if errors.Is(err, ErrLeaseLost) && m.completedBy(storeCtx, f) {
+		// A failed attempt had landed after all (its answer was lost):
+		// the record is this claim's result.
+		return nil
+	}
+	return err
+}
+
+// completedBy reports whether the store holds f's key completed by f's
+// claim: whether one of f's writes whose answer was lost had landed. A
+// store that does not keep the owner of completed records cannot tell.
+func (m *Manager) completedBy(storeCtx context.Context, f *flight) bool {
+	rec, found, err := m.store.Get(storeCtx, f.key)
+	return err == nil && found && rec.State == Completed && rec.Owner == f.owner
 }
 
 // release deletes f's claim on storeCtx, retrying a failure while the

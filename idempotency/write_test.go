@@ -117,3 +117,57 @@ func TestWriteErrorsThatCannotHealAreNotRetried(t *testing.T) {
 		})
 	}
 }
+
+// landsButFails is a store whose first Complete writes the result and
+// then reports a failure, as a write whose answer was lost (a timeout
+// after the server ran it).
+type landsButFails struct {
+	*jsonStore
+	failed atomic.Bool
+}
+
+func (s *landsButFails) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
+	if err := s.jsonStore.Complete(ctx, key, owner, out, ttl); err != nil || s.failed.Swap(true) {
+		return err
+	}
+	return errors.New("i/o timeout")
+}
+
+// TestCompleteWhoseAnswerWasLost: the first write landed but its answer
+// was lost; the retry is told the claim is gone (already completed), and
+// the Manager finds the result is its own: the caller sees success, not
+// ErrNotRecorded.
+func TestCompleteWhoseAnswerWasLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &landsButFails{jsonStore: newJSONStore(nil)}
+		m := newManager(t, store, idempotency.Config{})
+		v, err := idempotency.Do(context.Background(), m, "k", value("paid"))
+		require.NoError(t, err)
+		assert.Equal(t, "paid", v)
+		assert.Equal(t, 2, store.count("complete"))
+
+		// A result completed by another owner is not taken for ours.
+		m2 := newManager(t, &stolen{Store: newMemory(t, 0)}, idempotency.Config{})
+		_, err = idempotency.Do(context.Background(), m2, "k", value("mine"))
+		assert.ErrorIs(t, err, idempotency.ErrNotRecorded)
+		assert.ErrorIs(t, err, idempotency.ErrLeaseLost)
+	})
+}
+
+// stolen is a store whose first Complete times out and whose second finds
+// the key completed by another owner (the lease ran out meanwhile).
+type stolen struct {
+	idempotency.Store
+	calls atomic.Int32
+}
+
+func (s *stolen) Complete(context.Context, string, string, idempotency.Outcome, time.Duration) error {
+	if s.calls.Add(1) == 1 {
+		return errors.New("i/o timeout")
+	}
+	return idempotency.ErrLeaseLost
+}
+
+func (s *stolen) Get(context.Context, string) (idempotency.Record, bool, error) {
+	return idempotency.Record{State: idempotency.Completed, Owner: "another owner"}, true, nil
+}
