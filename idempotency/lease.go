@@ -1,11 +1,9 @@
 package idempotency
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +98,7 @@ func (m *Manager) extendAll(claims []*flight) {
 	// Most urgent first: a claim that missed an extension goes ahead of
 	// those that did not, so that a round cut short by its deadline does
 	// not fail the same claims twice.
-	slices.SortFunc(claims, func(a, b *flight) int { return cmp.Compare(a.leaseEnd.Load(), b.leaseEnd.Load()) })
+	urgentFirst(claims, sat.AddNanos(m.now(), m.lease-renewEvery(m.lease)))
 	if be, ok := m.store.(BatchExtender); ok {
 		refs := make([]ClaimRef, len(claims))
 		for i, f := range claims {
@@ -146,6 +144,18 @@ func (m *Manager) extendAll(claims []*flight) {
 		wg.Go(work)
 	}
 	wg.Wait()
+}
+
+// urgentFirst moves the claims whose lease ends before soon (they missed
+// an extension) ahead of the others, in one pass.
+func urgentFirst(claims []*flight, soon int64) {
+	i := 0
+	for j, f := range claims {
+		if f.leaseEnd.Load() < soon {
+			claims[i], claims[j] = claims[j], claims[i]
+			i++
+		}
+	}
 }
 
 // extended records the outcome of an extension of f's lease begun at start

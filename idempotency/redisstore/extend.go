@@ -16,9 +16,9 @@ const extendChunk = 1000
 
 // ExtendMany implements [idempotency.BatchExtender]. Over a *redis.Client
 // (one server, failover clients included) it runs one script per 1,000
-// claims, which checks and extends each claim as [Store.Extend] does:
-// 10,000 claims take ten round trips and about 15ms of the server's time
-// on loopback, instead of 10,000 round trips. Over other clients (Redis
+// claims, which checks and extends each claim as [Store.Extend] does, all
+// in one pipeline: 10,000 claims take one round trip and about 15ms of
+// the server's time on loopback, instead of 10,000 round trips. Over other clients (Redis
 // Cluster, Ring), whose scripts must keep to one key's node, it sends one
 // script per claim, in pipelines of 1,000, which the client routes to
 // each key's node (about twice the server's time).
@@ -39,37 +39,84 @@ func (s *Store) ExtendMany(ctx context.Context, claims []idempotency.ClaimRef, l
 	}
 	ms := sat.Millis(lease)
 	errs := make([]error, len(claims))
-	_, single := s.client.(*redis.Client)
+	if _, single := s.client.(*redis.Client); single {
+		s.renewMany(ctx, claims, ms, errs)
+		return errs, nil
+	}
 	for lo := 0; lo < len(claims); lo += extendChunk {
 		hi := min(lo+extendChunk, len(claims))
-		if single {
-			s.renewMany(ctx, claims[lo:hi], ms, errs[lo:hi])
-		} else {
-			s.extendChunk(ctx, claims[lo:hi], ms, errs[lo:hi])
-		}
+		s.extendChunk(ctx, claims[lo:hi], ms, errs[lo:hi])
 	}
 	return errs, nil
 }
 
-// renewMany extends claims with one script and writes their outcomes to
-// errs.
+// renewMany extends claims with one script per extendChunk claims, all
+// sent in one pipeline, and writes their outcomes to errs. A server that
+// does not know the script yet (it restarted) is sent it, and the batches
+// that met that are sent again.
 func (s *Store) renewMany(ctx context.Context, claims []idempotency.ClaimRef, ms int64, errs []error) {
+	client := s.renew.client(s.client)
 	keys := make([]string, len(claims))
-	args := make([]any, len(claims)+1)
 	for i, c := range claims {
-		keys[i], args[i] = s.prefix+c.Key, c.Owner
+		keys[i] = s.prefix + c.Key
 	}
-	args[len(claims)] = ms
-	codes, err := renewManyScript.Run(ctx, s.renew.client(s.client), keys, args...).Int64Slice()
-	if err == nil && len(codes) != len(claims) {
-		err = fmt.Errorf("unexpected reply: %d codes for %d claims", len(codes), len(claims))
+	send := func(chunks []int) []*redis.Cmd { // chunks: the first claim of each
+		cmds := make([]*redis.Cmd, len(chunks))
+		pipe := client.Pipeline()
+		for j, lo := range chunks {
+			hi := min(lo+extendChunk, len(claims))
+			args := make([]any, 0, hi-lo+1)
+			for _, c := range claims[lo:hi] {
+				args = append(args, c.Owner)
+			}
+			cmds[j] = renewManyScript.EvalSha(ctx, pipe, keys[lo:hi], append(args, ms)...)
+		}
+		_, _ = pipe.Exec(ctx) // each command holds its own error
+		return cmds
 	}
-	for i, c := range claims {
-		if err != nil {
-			errs[i] = failed("extend", c.Key, err)
+	var chunks []int
+	for lo := 0; lo < len(claims); lo += extendChunk {
+		chunks = append(chunks, lo)
+	}
+	cmds := send(chunks)
+	var again []int
+	for j, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			again = append(again, chunks[j])
 			continue
 		}
-		errs[i] = s.settle("extend", c.Key, codes[i], nil)
+		s.renewOutcomes(claims, chunks[j], cmd, errs)
+	}
+	if len(again) == 0 {
+		return
+	}
+	if err := renewManyScript.Load(ctx, client).Err(); err != nil {
+		for _, lo := range again {
+			for i := lo; i < min(lo+extendChunk, len(claims)); i++ {
+				errs[i] = failed("extend", claims[i].Key, err)
+			}
+		}
+		return
+	}
+	for j, cmd := range send(again) {
+		s.renewOutcomes(claims, again[j], cmd, errs)
+	}
+}
+
+// renewOutcomes writes to errs the outcomes of the batch of claims that
+// starts at lo, from its script's command.
+func (s *Store) renewOutcomes(claims []idempotency.ClaimRef, lo int, cmd *redis.Cmd, errs []error) {
+	hi := min(lo+extendChunk, len(claims))
+	codes, err := cmd.Int64Slice()
+	if err == nil && len(codes) != hi-lo {
+		err = fmt.Errorf("unexpected reply: %d codes for %d claims", len(codes), hi-lo)
+	}
+	for i := lo; i < hi; i++ {
+		if err != nil {
+			errs[i] = failed("extend", claims[i].Key, err)
+			continue
+		}
+		errs[i] = s.settle("extend", claims[i].Key, codes[i-lo], nil)
 	}
 }
 
