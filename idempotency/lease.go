@@ -19,8 +19,8 @@ import (
 // stops. Each firing runs, in a goroutine of its own, only for the time
 // its store calls take. A running call pays one atomic load for all this.
 //
-// A round extends all the claims at once, the claims whose lease ends
-// first going first: with one ExtendMany call if the store is a
+// A round extends all the claims at once, the claims that missed an
+// extension going first: with one ExtendMany call if the store is a
 // BatchExtender, else with up to maxConcurrentExtends Extend calls at a
 // time. A round
 // is bounded by the renewal period, and rounds start at a fixed rate (a
