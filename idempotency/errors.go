@@ -42,9 +42,9 @@ var ErrPanicked = errors.New("idempotency: the executing call panicked")
 
 var (
 	// ErrInvalid is wrapped by the error of a call with invalid input: a
-	// nil Manager, function or context, an empty key, an invalid Config. Nothing
-	// ran, nothing was claimed, no state changed; the error's text names
-	// what was wrong.
+	// nil Manager, function or context, an empty key, an invalid Config.
+	// Nothing ran, nothing was claimed, no state changed; the error's
+	// text names what was wrong.
 	ErrInvalid = errors.New("idempotency: invalid input")
 
 	errEmptyKey   = fmt.Errorf("%w: empty key", ErrInvalid)
