@@ -2,6 +2,7 @@ package idempotency
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/bulwark-go/bulwark"
 )
@@ -42,19 +43,32 @@ var ErrNotRecorded = errors.New("idempotency: result not recorded")
 var ErrPanicked = errors.New("idempotency: the executing call panicked")
 
 var (
-	// ErrInvalid is wrapped by the error of an exported function given
-	// nil or invalid input; the call changed nothing.
+	// ErrInvalid is wrapped by the error of a call with invalid input: a
+	// nil Manager, function or context, an empty key, an invalid Config.
+	// Nothing ran, nothing was claimed, no state changed; the error's
+	// text names what was wrong.
 	ErrInvalid = errors.New("idempotency: invalid input")
 
-	errEmptyKey   = errors.New("idempotency: empty key")
-	errNilManager = errors.New("idempotency: nil Manager")
-	errNilFunc    = errors.New("idempotency: nil fn")
+	errEmptyKey   = fmt.Errorf("%w: empty key", ErrInvalid)
+	errNilManager = fmt.Errorf("%w: nil Manager", ErrInvalid)
+	errNilFunc    = fmt.Errorf("%w: nil fn", ErrInvalid)
+	errNilContext = fmt.Errorf("%w: nil context", ErrInvalid)
 )
+
+// ErrReentrant is wrapped, with [ErrInvalid], by the error a call gets
+// when it would wait for itself: the operation running for a key (or
+// anything it calls with its context) called Execute, Do or a Middleware
+// of the same Manager with the same key and fingerprint. Waiting would
+// deadlock, so the nested call returns at once; nothing ran for it.
+var ErrReentrant = errors.New("idempotency: re-entrant call for a key its own operation holds")
 
 // Permanent marks err as a permanent failure: with Config.CacheErrors set,
 // the Manager stores it like a result and replays it to duplicates
-// instead of running the operation again. errors.Is and errors.As see
-// through the mark. Permanent(nil) is nil.
+// instead of running the operation again. A [Store] marks with it an
+// error of Complete or Release that trying again cannot fix (a value its
+// codec cannot encode), so that the Manager reports it at once instead of
+// retrying the write. errors.Is and errors.As see through the mark.
+// Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -75,6 +89,11 @@ func (e *permanentError) Unwrap() error { return e.err }
 // duplicate deserves the same answer). Call it from your own IsPermanent
 // to extend it. It is safe for concurrent use.
 func DefaultIsPermanent(err error) bool {
+	return isMarkedPermanent(err) || bulwark.IsFinal(err)
+}
+
+// isMarkedPermanent reports whether err is marked with [Permanent].
+func isMarkedPermanent(err error) bool {
 	var p *permanentError
-	return errors.As(err, &p) || bulwark.IsFinal(err)
+	return errors.As(err, &p)
 }

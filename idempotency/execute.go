@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // Result is the outcome of [Execute].
@@ -68,8 +69,18 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 //     does not disturb the running call. If the running call's own
 //     context ends its call without a stored result, its waiters start
 //     over, and one of them runs fn.
-//   - If fn panics, the claim is released, waiters get ErrPanicked and
-//     the panic propagates to the caller.
+//   - A failed result write (Complete, or Release after fn failed) is
+//     retried with backoff while the claim's lease holds, before the
+//     caller gets ErrNotRecorded (or ErrStore). The retries of Complete
+//     go on after ctx ends; those of Release stop when it ends.
+//   - If fn panics, or a callback of the Manager does (IsPermanent,
+//     OnEvent, the store's codec), the claim is released, waiters get
+//     ErrPanicked and the panic propagates to the caller; the key is free
+//     for the next call.
+//   - Calls with the same key but different fingerprints do not share a
+//     flight: each is judged by the store against the fingerprint it
+//     holds, so a legitimate retry is never refused because a call with
+//     another payload was waiting for the store at the same time.
 //   - If fn's value was served by a fallback cache inside it (fn, or a
 //     layer it calls, marked bulwark.ReportFrom(ctx) FromCache), the value
 //     is not the operation's result: nothing is recorded, the claim is
@@ -78,10 +89,22 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 //     cached value is never replayed as the result of an operation.
 //
 // A replay marks bulwark.ReportFrom(ctx) as replayed and emits
-// idempotency:replayed; a conflict emits idempotency:conflict. An empty
-// key, a nil Manager or a nil fn is an error; to run fn without
-// idempotency, call it directly (as [Middleware] does for calls without
-// a key). Execute is safe for concurrent use.
+// idempotency:replayed; a conflict emits idempotency:conflict. Events are
+// emitted after the call's result was published to its duplicates, so an
+// OnEvent listener may call Execute, even with the same key: the nested
+// call is answered as any duplicate would be (with the same replay or
+// error), never blocked by the call whose event it handles. (A listener
+// that does so for every event of a key recurses without end: guard it.)
+//
+// fn runs with a context derived from ctx that carries its flight: a call
+// made with it (from inside fn) for the same key and fingerprint on the
+// same Manager would wait for itself, and gets an error wrapping
+// [ErrReentrant] and [ErrInvalid] instead.
+//
+// An empty key, a nil Manager, fn or ctx is an error wrapping
+// [ErrInvalid], and nothing is claimed; to run fn without idempotency,
+// call it directly (as [Middleware] does for calls without a key).
+// Execute is safe for concurrent use.
 func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn bulwark.Func[T]) Result[T] {
 	switch {
 	case m == nil:
@@ -90,12 +113,16 @@ func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn
 		return Result[T]{Err: errEmptyKey}
 	case fn == nil:
 		return Result[T]{Err: errNilFunc}
+	case ctx == nil:
+		return Result[T]{Err: errNilContext}
 	}
 	// With the in-memory store, a completed key is answered without
 	// claiming or touching the table of flights.
 	if m.mem != nil {
 		if rec, ok := m.mem.completed(key); ok {
-			return replayRecord[T](ctx, m, key, fingerprint, &rec)
+			r, kind := replayRecord[T](key, fingerprint, &rec)
+			m.announce(ctx, kind, key, r.Err)
+			return r
 		}
 	}
 	for {
@@ -103,7 +130,7 @@ func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn
 		if leader {
 			return lead(ctx, m, key, fingerprint, f, fn)
 		}
-		if r, ok := wait[T](ctx, m, key, fingerprint, f, done); ok {
+		if r, ok := wait[T](ctx, m, key, f, done); ok {
 			return r
 		}
 		// The leader's own context ended its call: start over, unless
@@ -114,38 +141,47 @@ func Execute[T any](ctx context.Context, m *Manager, key, fingerprint string, fn
 	}
 }
 
-// replayRecord answers a call with a completed record.
-func replayRecord[T any](ctx context.Context, m *Manager, key, fingerprint string, rec *Record) Result[T] {
+// replayRecord answers a call with a completed record, and says which
+// event announces the answer.
+func replayRecord[T any](key, fingerprint string, rec *Record) (Result[T], bulwark.EventKind) {
 	if rec.Fingerprint != fingerprint {
-		return conflictResult[T](m, key, ErrKeyReuse)
+		return conflictResult[T](key, ErrKeyReuse), bulwark.IdempotencyConflict
 	}
 	v, err := valueOf[T](rec)
 	if err != nil {
-		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}
+		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, ""
 	}
-	return replayResult(ctx, m, key, v, rec.Err)
+	return Result[T]{Value: v, Err: rec.Err, Replayed: true}, bulwark.IdempotencyReplayed
 }
 
-func replayResult[T any](ctx context.Context, m *Manager, key string, v T, err error) Result[T] {
-	bulwark.ReportFrom(ctx).SetReplayed()
-	m.emit(bulwark.IdempotencyReplayed, key, err)
-	return Result[T]{Value: v, Err: err, Replayed: true}
+func conflictResult[T any](key string, sentinel error) Result[T] {
+	return Result[T]{Err: fmt.Errorf("%w: key %q", sentinel, key)}
 }
 
-func conflictResult[T any](m *Manager, key string, sentinel error) Result[T] {
-	err := fmt.Errorf("%w: key %q", sentinel, key)
-	m.emit(bulwark.IdempotencyConflict, key, err)
-	return Result[T]{Err: err}
+// announce marks a replay in the call's Report and emits the event of
+// kind ("" for none). It is called once the call's result was published
+// to its duplicates, so that a listener may call into the Manager.
+func (m *Manager) announce(ctx context.Context, kind bulwark.EventKind, key string, err error) {
+	switch kind {
+	case bulwark.IdempotencyReplayed:
+		bulwark.ReportFrom(ctx).SetReplayed()
+		m.emit(kind, key, err)
+	case bulwark.IdempotencyConflict:
+		m.emit(kind, key, err)
+	}
 }
 
-// wait handles a duplicate of a call in flight in this process, whose
-// landing closes done. ok is false if the caller must start over.
-func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, done <-chan struct{}) (r Result[T], ok bool) {
-	if f.fingerprint != fingerprint {
-		return conflictResult[T](m, key, ErrKeyReuse), true
+// wait handles a duplicate of a call in flight in this process, with the
+// same key and fingerprint, whose landing closes done. ok is false if the
+// caller must start over.
+func wait[T any](ctx context.Context, m *Manager, key string, f *flight, done <-chan struct{}) (r Result[T], ok bool) {
+	if f.within(ctx) {
+		return Result[T]{Err: fmt.Errorf("%w: %w: key %q", ErrInvalid, ErrReentrant, key)}, true
 	}
 	if m.policy == DuplicateReject {
-		return conflictResult[T](m, key, ErrInProgress), true
+		r := conflictResult[T](key, ErrInProgress)
+		m.announce(ctx, bulwark.IdempotencyConflict, key, r.Err)
+		return r, true
 	}
 	select {
 	case <-done:
@@ -160,18 +196,20 @@ func wait[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 	case refused:
 		return Result[T]{Err: f.err}, true
 	case conflict:
-		m.emit(bulwark.IdempotencyConflict, key, f.err)
+		m.announce(ctx, bulwark.IdempotencyConflict, key, f.err)
 		return Result[T]{Err: f.err}, true
 	}
 	v, err := valueOf[T](&Record{Value: f.val})
 	if err != nil {
 		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, true
 	}
-	return replayResult(ctx, m, key, v, f.err), true
+	m.announce(ctx, bulwark.IdempotencyReplayed, key, f.err)
+	return Result[T]{Value: v, Err: f.err, Replayed: true}, true
 }
 
 // lead claims key in the store and, if the claim succeeds, runs fn and
-// records its result. It lands f in every case, panics included.
+// records its result. It lands f in every case, panics included, before
+// announcing the result.
 func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *flight, fn bulwark.Func[T]) Result[T] {
 	storeCtx := ctx
 	if ctx.Done() != nil { // a context that cannot be cancelled needs no wrapper
@@ -181,50 +219,58 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 		if f.landed {
 			return
 		}
-		// fn panicked or called runtime.Goexit (or so did the store or
-		// IsPermanent): free the key and the waiters, and let the panic go
-		// on. A release failure cannot be reported here; the claim then
-		// lapses with its lease.
-		if f.claimed.Swap(false) {
-			_ = m.store.Release(storeCtx, key, f.owner)
+		// fn panicked or called runtime.Goexit (or so did the store, its
+		// codec, IsPermanent or a listener): free the key and the
+		// waiters, and let the panic go on. A release failure cannot be
+		// reported here; the claim then lapses with its lease. The flight
+		// lands even if the release panics too.
+		defer m.land(f, nil, ErrPanicked, panicked)
+		if f.held {
+			_ = m.release(ctx, storeCtx, f)
 		}
-		m.land(key, f, nil, ErrPanicked, panicked)
+		f.settled()
 	}()
+	start := m.now()
 	rec, claimed, err := m.store.Claim(ctx, key, f.owner, fingerprint, m.lease)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("%w: claim %q: %w", ErrStore, key, err)
-		m.land(key, f, nil, err, refused)
+		m.land(f, nil, err, refused)
 		return Result[T]{Err: err}
 	case claimed:
+		f.held = true
+		f.leaseEnd.Store(sat.AddNanos(start, m.lease))
 		return run(ctx, storeCtx, m, key, f, fn)
 	case rec.Fingerprint != fingerprint:
-		r := conflictResult[T](m, key, ErrKeyReuse)
-		m.land(key, f, nil, r.Err, conflict)
+		r := conflictResult[T](key, ErrKeyReuse)
+		m.land(f, nil, r.Err, conflict)
+		m.announce(ctx, bulwark.IdempotencyConflict, key, r.Err)
 		return r
 	case rec.State == Completed:
-		r := replayRecord[T](ctx, m, key, fingerprint, &rec)
+		r, kind := replayRecord[T](key, fingerprint, &rec)
 		val := rec.Value
 		if rec.Decode != nil {
 			val = r.Value
 		}
 		if r.Replayed {
-			m.land(key, f, val, r.Err, replayed)
+			m.land(f, val, r.Err, replayed)
 		} else {
-			m.land(key, f, nil, r.Err, refused)
+			m.land(f, nil, r.Err, refused)
 		}
+		m.announce(ctx, kind, key, r.Err)
 		return r
 	default: // in progress elsewhere
-		r := conflictResult[T](m, key, ErrInProgress)
-		m.land(key, f, nil, r.Err, conflict)
+		r := conflictResult[T](key, ErrInProgress)
+		m.land(f, nil, r.Err, conflict)
+		m.announce(ctx, bulwark.IdempotencyConflict, key, r.Err)
 		return r
 	}
 }
 
 // run runs fn under the flight's claim and records the result, with store
-// calls on storeCtx.
+// calls on storeCtx. fn gets the flight as its context: ctx, marked so
+// that a re-entrant call finds it.
 func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, fn bulwark.Func[T]) Result[T] {
-	owner := f.owner
 	// The Report tells whether a fallback layer inside answered the call
 	// from its cache; without one, attach one to find out.
 	report := bulwark.ReportFrom(ctx)
@@ -232,43 +278,49 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 		ctx, report = bulwark.WithReport(ctx)
 	}
 	cachedBefore := report.FromCache()
+	f.Context = ctx
 	f.claimed.Store(true)
 	m.armRenewal()
-	v, err := fn(ctx)
-	f.claimed.Store(false) // no more extensions: the claim is settled below
+	v, err := fn(f)
+	// The lease is still renewed while the result is written: a write
+	// that waits (for a connection, for a slow store) must not find the
+	// claim gone.
 
 	if err == nil && !cachedBefore && report.FromCache() {
-		return answeredFromCache(storeCtx, m, key, f, v)
+		return answeredFromCache(ctx, storeCtx, m, key, f, v)
 	}
 
 	if err == nil {
 		val := any(v)
-		if serr := m.store.Complete(storeCtx, key, owner, Outcome{Value: val}, m.ttl); serr != nil {
+		if serr := m.complete(storeCtx, f, Outcome{Value: val}); serr != nil {
 			err = fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr)
 		}
-		m.land(key, f, val, err, executed)
+		f.settled()
+		m.land(f, val, err, executed)
 		return Result[T]{Value: v, Err: err}
 	}
 
 	if m.cacheErrors && m.isPermanent(err) {
-		if serr := m.store.Complete(storeCtx, key, owner, Outcome{Err: err}, m.ttl); serr != nil {
+		if serr := m.complete(storeCtx, f, Outcome{Err: err}); serr != nil {
 			err = errors.Join(err, fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr))
 		}
-		m.land(key, f, nil, err, executed)
+		f.settled()
+		m.land(f, nil, err, executed)
 		return Result[T]{Value: v, Err: err}
 	}
 
-	if serr := m.store.Release(storeCtx, key, owner); serr != nil && !errors.Is(serr, ErrLeaseLost) {
+	if serr := m.release(ctx, storeCtx, f); serr != nil && !errors.Is(serr, ErrLeaseLost) {
 		// The claim stays until its lease runs out: say so.
 		err = errors.Join(err, fmt.Errorf("%w: release %q: %w", ErrStore, key, serr))
 	}
+	f.settled()
 	o := executed
 	if ctx.Err() != nil {
 		// The failure is likely this caller's own cancellation, which
 		// says nothing about the operation: let the waiters run it.
 		o = abandoned
 	}
-	m.land(key, f, nil, err, o)
+	m.land(f, nil, err, o)
 	return Result[T]{Value: v, Err: err}
 }
 
@@ -279,11 +331,12 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 // over, each judged on its own. The caller gets the value; if the release
 // fails, also an error wrapping ErrStore, since the key stays blocked
 // until the lease runs out.
-func answeredFromCache[T any](storeCtx context.Context, m *Manager, key string, f *flight, v T) Result[T] {
+func answeredFromCache[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, v T) Result[T] {
 	var err error
-	if serr := m.store.Release(storeCtx, key, f.owner); serr != nil && !errors.Is(serr, ErrLeaseLost) {
+	if serr := m.release(ctx, storeCtx, f); serr != nil && !errors.Is(serr, ErrLeaseLost) {
 		err = fmt.Errorf("%w: release %q after a fallback answered: %w", ErrStore, key, serr)
 	}
-	m.land(key, f, nil, nil, abandoned)
+	f.settled()
+	m.land(f, nil, nil, abandoned)
 	return Result[T]{Value: v, Err: err}
 }

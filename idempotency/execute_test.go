@@ -542,33 +542,50 @@ func TestStoreFailureAtClaimFailsClosed(t *testing.T) {
 }
 
 func TestStoreFailureAfterSuccessIsNeverSilent(t *testing.T) {
-	store := newJSONStore(nil)
-	store.failOn("complete", errors.New("connection reset"))
-	m := newManager(t, store, idempotency.Config{})
-	var runs atomic.Int32
-	v, err := idempotency.Do(context.Background(), m, "k", counted(&runs, value("paid")))
-	assert.Equal(t, "paid", v, "the caller gets the value")
-	require.ErrorIs(t, err, idempotency.ErrNotRecorded)
-	assert.Contains(t, err.Error(), "not recorded")
-	assert.Contains(t, err.Error(), "connection reset")
-	assert.Equal(t, int32(1), runs.Load())
+	synctest.Test(t, func(t *testing.T) {
+		store := newJSONStore(nil)
+		store.failOn("complete", errors.New("connection reset"))
+		m := newManager(t, store, idempotency.Config{Lease: time.Minute})
+		other := newManager(t, store, idempotency.Config{Lease: time.Minute}) // another process
+		var runs atomic.Int32
+		start := time.Now()
+		v, err := idempotency.Do(context.Background(), m, "k", counted(&runs, value("paid")))
+		assert.Equal(t, "paid", v, "the caller gets the value")
+		require.ErrorIs(t, err, idempotency.ErrNotRecorded)
+		assert.Contains(t, err.Error(), "not recorded")
+		assert.Contains(t, err.Error(), "connection reset")
+		assert.Contains(t, err.Error(), "until the claim's lease ran out")
+		assert.Equal(t, time.Minute, time.Since(start), "the write is retried for as long as the lease holds, no longer")
+		assert.Greater(t, store.count("complete"), 10, "retried with backoff")
+		assert.Equal(t, int32(1), runs.Load())
 
-	// The claim stays until its lease runs out: no second execution now.
-	store.failOn("complete", nil)
-	_, err = idempotency.Do(context.Background(), m, "k", counted(&runs, value("again")))
-	assert.ErrorIs(t, err, idempotency.ErrInProgress)
-	assert.Equal(t, int32(1), runs.Load())
+		// The claim lapses within a lease (renewal stopped): until then a
+		// duplicate elsewhere gets ErrInProgress; then it runs again (as
+		// the first caller was warned by ErrNotRecorded).
+		store.failOn("complete", nil)
+		r := idempotency.Execute(context.Background(), other, "k", "", counted(&runs, value("again")))
+		require.ErrorIs(t, r.Err, idempotency.ErrInProgress)
+		time.Sleep(time.Minute)
+		r = idempotency.Execute(context.Background(), other, "k", "", counted(&runs, value("again")))
+		require.NoError(t, r.Err)
+		assert.False(t, r.Replayed)
+	})
 }
 
 func TestReleaseFailureIsReported(t *testing.T) {
-	store := newJSONStore(nil)
-	store.failOn("release", errors.New("timeout"))
-	m := newManager(t, store, idempotency.Config{})
-	errFn := errors.New("fn failed")
-	_, err := idempotency.Do(context.Background(), m, "k", func(context.Context) (int, error) { return 0, errFn })
-	assert.ErrorIs(t, err, errFn)
-	assert.ErrorIs(t, err, idempotency.ErrStore)
-	assert.Contains(t, err.Error(), "release")
+	synctest.Test(t, func(t *testing.T) {
+		store := newJSONStore(nil)
+		store.failOn("release", errors.New("timeout"))
+		m := newManager(t, store, idempotency.Config{Lease: time.Minute})
+		errFn := errors.New("fn failed")
+		start := time.Now()
+		_, err := idempotency.Do(context.Background(), m, "k", func(context.Context) (int, error) { return 0, errFn })
+		assert.ErrorIs(t, err, errFn)
+		assert.ErrorIs(t, err, idempotency.ErrStore)
+		assert.Contains(t, err.Error(), "release")
+		assert.Equal(t, time.Minute, time.Since(start), "the release is retried while the lease holds")
+		assert.Greater(t, store.count("release"), 10)
+	})
 }
 
 func TestTTLExpiryExecutesAgain(t *testing.T) {
@@ -730,6 +747,54 @@ func TestInvalidCallsAreErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "nil fn")
 }
 
+// TestInvalidInputWrapsErrInvalid: every entry point given a nil Manager,
+// a nil function or an empty key returns an error wrapping ErrInvalid,
+// runs nothing and claims nothing.
+func TestInvalidInputWrapsErrInvalid(t *testing.T) {
+	store := newJSONStore(nil)
+	m := newManager(t, store, idempotency.Config{})
+	ctx := idempotency.WithKey(context.Background(), "k")
+	var runs atomic.Int32
+	fn := counted(&runs, value(1))
+	errOf := func(_ int, err error) error { return err }
+	calls := map[string]error{
+		"Do nil Manager":                 errOf(idempotency.Do(ctx, nil, "k", fn)),
+		"Do nil fn":                      errOf(idempotency.Do[int](ctx, m, "k", nil)),
+		"Do empty key":                   errOf(idempotency.Do(ctx, m, "", fn)),
+		"DoPayload nil Manager":          errOf(idempotency.DoPayload(ctx, nil, "k", "fp", fn)),
+		"DoPayload nil fn":               errOf(idempotency.DoPayload[int](ctx, m, "k", "fp", nil)),
+		"DoPayload empty key":            errOf(idempotency.DoPayload(ctx, m, "", "fp", fn)),
+		"Execute nil Manager":            idempotency.Execute(ctx, nil, "k", "", fn).Err,
+		"Execute nil fn":                 idempotency.Execute[int](ctx, m, "k", "", nil).Err,
+		"Execute empty key":              idempotency.Execute(ctx, m, "", "", fn).Err,
+		"Middleware nil Manager":         errOf(idempotency.Middleware[int](nil, nil)(fn)(ctx)),
+		"Middleware nil next":            errOf(idempotency.Middleware[int](m, nil)(nil)(ctx)),
+		"Middleware nil Manager, no key": errOf(idempotency.Middleware[int](nil, nil)(fn)(context.Background())),
+		"Middleware empty key":           errOf(idempotency.Middleware[int](m, nil)(fn)(idempotency.WithKey(context.Background(), ""))),
+		"Middleware nil context":         errOf(idempotency.Middleware[int](m, nil)(fn)(nilContext())),
+		"Execute nil context":            idempotency.Execute(nilContext(), m, "k", "", fn).Err,
+		"Forget nil context":             func() error { _, err := m.Forget(nilContext(), "k"); return err }(),
+		"Forget nil Manager":             func() error { _, err := (*idempotency.Manager)(nil).Forget(ctx, "k"); return err }(),
+		"Forget empty key":               func() error { _, err := m.Forget(ctx, ""); return err }(),
+		"New nil *MemoryStore": func() error {
+			_, err := idempotency.New((*idempotency.MemoryStore)(nil), idempotency.Config{})
+			return err
+		}(),
+		"New negative TTL":   func() error { _, err := idempotency.New(nil, idempotency.Config{TTL: -1}); return err }(),
+		"New negative Lease": func() error { _, err := idempotency.New(nil, idempotency.Config{Lease: -1}); return err }(),
+		"New unknown DuplicatePolicy": func() error {
+			_, err := idempotency.New(nil, idempotency.Config{DuplicatePolicy: 9})
+			return err
+		}(),
+	}
+	for name, err := range calls {
+		assert.ErrorIs(t, err, idempotency.ErrInvalid, name)
+	}
+	assert.Zero(t, runs.Load(), "nothing ran")
+	assert.Zero(t, store.count("claim")+store.count("forget"), "nothing reached the store")
+	assert.Equal(t, "idempotency: invalid input", idempotency.ErrInvalid.Error())
+}
+
 func TestListenerMayCallBackIntoManager(t *testing.T) {
 	var m *idempotency.Manager
 	var nested atomic.Int32
@@ -837,3 +902,6 @@ func TestForgetStoreFailureIsReported(t *testing.T) {
 	assert.ErrorIs(t, err, idempotency.ErrStore)
 	assert.ErrorIs(t, err, boom)
 }
+
+// nilContext returns a nil context, as a careless caller passes.
+func nilContext() context.Context { return nil }

@@ -23,6 +23,7 @@ type jsonStore struct {
 	mu      sync.Mutex
 	records map[string]jsonRecord
 	fail    map[string]error // op → error to return, for failure tests
+	failN   map[string]int   // op → how many more calls fail with fail[op] (0: all)
 	calls   map[string]int   // op → number of calls
 }
 
@@ -40,7 +41,7 @@ func newJSONStore(now func() time.Time) *jsonStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &jsonStore{now: now, records: map[string]jsonRecord{}, fail: map[string]error{}, calls: map[string]int{}}
+	return &jsonStore{now: now, records: map[string]jsonRecord{}, fail: map[string]error{}, failN: map[string]int{}, calls: map[string]int{}}
 }
 
 // failOn makes every call of op ("claim", "extend", "complete",
@@ -49,6 +50,32 @@ func (s *jsonStore) failOn(op string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail[op] = err
+	delete(s.failN, op)
+}
+
+// failFirst makes the next n calls of op return err; later ones succeed.
+func (s *jsonStore) failFirst(op string, n int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[op], s.failN[op] = err, n
+}
+
+// failing returns the error the current call of op must return, if any.
+// The lock must be held.
+func (s *jsonStore) failing(op string) error {
+	err := s.fail[op]
+	if err == nil {
+		return nil
+	}
+	if n, limited := s.failN[op]; limited {
+		if n <= 1 {
+			delete(s.fail, op)
+			delete(s.failN, op)
+		} else {
+			s.failN[op] = n - 1
+		}
+	}
+	return err
 }
 
 // count returns how many times op was called.
@@ -95,7 +122,7 @@ func (s *jsonStore) Claim(ctx context.Context, key, owner, fp string, lease time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["claim"]++
-	if err := s.fail["claim"]; err != nil {
+	if err := s.failing("claim"); err != nil {
 		return idempotency.Record{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -111,7 +138,7 @@ func (s *jsonStore) Claim(ctx context.Context, key, owner, fp string, lease time
 
 func (s *jsonStore) held(ctx context.Context, op, key, owner string) (jsonRecord, error) {
 	s.calls[op]++
-	if err := s.fail[op]; err != nil {
+	if err := s.failing(op); err != nil {
 		return jsonRecord{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -169,7 +196,7 @@ func (s *jsonStore) Get(ctx context.Context, key string) (idempotency.Record, bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["get"]++
-	if err := s.fail["get"]; err != nil {
+	if err := s.failing("get"); err != nil {
 		return idempotency.Record{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -186,7 +213,7 @@ func (s *jsonStore) Forget(ctx context.Context, key string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["forget"]++
-	if err := s.fail["forget"]; err != nil {
+	if err := s.failing("forget"); err != nil {
 		return false, err
 	}
 	if err := ctx.Err(); err != nil {

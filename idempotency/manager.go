@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -30,9 +31,13 @@ type Config struct {
 	// Lease is how long a claim holds a key without news from its
 	// holder: a process that dies mid-operation blocks its key for at
 	// most this long. While the operation runs, the Manager extends the
-	// lease every Lease/3, so a slow operation keeps its claim. 0 means
-	// DefaultLease (1m); negative is an error. math.MaxInt64 saturates
-	// like TTL (then a dead holder's claim never runs out).
+	// lease every Lease/3 (all running calls' leases in one round, in one
+	// batch if the store is a [BatchExtender]), so a slow operation keeps
+	// its claim: it is lost only if two extensions in a row fail. Once
+	// the operation returned, a failed result write is retried while the
+	// lease holds. 0 means DefaultLease (1m); negative is an error.
+	// math.MaxInt64 saturates like TTL (then a dead holder's claim never
+	// runs out).
 	Lease time.Duration
 
 	// DuplicatePolicy says what a duplicate does when it arrives while
@@ -95,7 +100,8 @@ func (p DuplicatePolicy) String() string {
 // meet only in the store.
 //
 // While operations run, a Manager keeps one timer that extends their
-// leases every Lease/3. It re-arms itself only while operations run: its
+// leases every Lease/3, in one round for all of them (see [BatchExtender]).
+// It re-arms itself only while operations run: its
 // last firing, at most Lease/3 after the last call returned, finds nothing
 // to do and stops. Between firings no goroutine runs. (In tests with
 // testing/synctest, make the Manager inside the bubble that uses it, as
@@ -112,7 +118,9 @@ type Manager struct {
 
 	id         string // random prefix of this Manager's owner tokens
 	seed       maphash.Seed
-	renewArmed atomic.Bool // a renewal timer is pending or firing; rarely written
+	base       time.Time    // the Manager's clock: leases end at nanoseconds since base
+	renewArmed atomic.Bool  // a renewal timer is pending or firing; rarely written
+	lastRound  atomic.Int64 // claims extended by the last renewal round
 
 	_       [64]byte // keep the fields above, read by every call, off the shards' lines
 	flights [flightShards]flightShard
@@ -120,7 +128,8 @@ type Manager struct {
 
 // New returns a Manager over store, configured by cfg. A nil store means
 // a new [MemoryStore] with the default MemoryConfig. New returns an error
-// naming the field if cfg is invalid.
+// wrapping [ErrInvalid] and naming the field if cfg is invalid, or if
+// store is a nil pointer of a Store type.
 func New(store Store, cfg Config) (*Manager, error) {
 	if cfg.TTL < 0 {
 		return nil, fmt.Errorf("%w: Config.TTL must not be negative, got %v", ErrInvalid, cfg.TTL)
@@ -129,7 +138,12 @@ func New(store Store, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("%w: Config.Lease must not be negative, got %v", ErrInvalid, cfg.Lease)
 	}
 	if cfg.DuplicatePolicy > DuplicateReject {
-		return nil, fmt.Errorf("idempotency: Config.DuplicatePolicy %v is not DuplicateWait or DuplicateReject", cfg.DuplicatePolicy)
+		return nil, fmt.Errorf("%w: Config.DuplicatePolicy %v is not DuplicateWait or DuplicateReject", ErrInvalid, cfg.DuplicatePolicy)
+	}
+	if store != nil {
+		if v := reflect.ValueOf(store); v.Kind() == reflect.Pointer && v.IsNil() {
+			return nil, fmt.Errorf("%w: nil store (%T)", ErrInvalid, store)
+		}
 	}
 	if store == nil {
 		mem, err := NewMemoryStore(MemoryConfig{})
@@ -148,6 +162,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		onEvent:     cfg.OnEvent,
 		id:          uuid.NewString(),
 		seed:        maphash.MakeSeed(),
+		base:        time.Now(),
 	}
 	m.mem, _ = store.(*MemoryStore)
 	if m.ttl == 0 {
@@ -174,6 +189,9 @@ func (m *Manager) owner(i, seq uint64) string {
 	return string(b)
 }
 
+// now reads the Manager's clock: monotonic nanoseconds since it was made.
+func (m *Manager) now() int64 { return int64(time.Since(m.base)) }
+
 func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
 	if m.onEvent != nil {
 		m.onEvent(bulwark.Event{Kind: kind, Time: time.Now(), Key: key, Err: err})
@@ -186,11 +204,17 @@ func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
 // something deleted would be wrong. A key whose operation is still in
 // progress is left alone, and so is a key without a stored result;
 // forgotten reports whether a result was deleted (and then an
-// idempotency:forgotten event is emitted). A store failure is
-// returned wrapped in [ErrStore]. Forget is safe for concurrent use.
+// idempotency:forgotten event is emitted). A store failure is returned
+// wrapped in [ErrStore]; a nil Manager or context, or an empty key, is an
+// error wrapping [ErrInvalid]. Forget is safe for concurrent use.
 func (m *Manager) Forget(ctx context.Context, key string) (forgotten bool, err error) {
-	if m == nil {
+	switch {
+	case m == nil:
 		return false, errNilManager
+	case key == "":
+		return false, errEmptyKey
+	case ctx == nil:
+		return false, errNilContext
 	}
 	forgotten, err = m.store.Forget(ctx, key)
 	if err != nil {

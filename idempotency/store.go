@@ -31,6 +31,10 @@ import (
 // A stored error comes back as an error with the same message; only a
 // store that keeps Go values returns the original error value.
 //
+// A store that can extend many claims in one round trip should also
+// implement [BatchExtender], so that lease renewal keeps up with any
+// number of concurrent calls.
+//
 // The package idempotency/storetest checks an implementation against this
 // contract.
 type Store interface {

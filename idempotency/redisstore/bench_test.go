@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/idempotency/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // The benchmarks run against the tests' Redis server (a local
@@ -155,4 +156,49 @@ func BenchmarkManagerReplayParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkExtendMany10000 is one lease-renewal round of a Manager running
+// 10,000 calls: ExtendMany of 10,000 claims, over a *redis.Client (one
+// script per 1,000 claims) and over another client (pipelines of one
+// script per claim, as on Redis Cluster).
+func BenchmarkExtendMany10000(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		wrap func(*redis.Client) redis.UniversalClient
+	}{
+		{"script", func(c *redis.Client) redis.UniversalClient { return c }},
+		{"pipeline", func(c *redis.Client) redis.UniversalClient { return otherClient{c} }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			client := newClient(b, redisAddr(b))
+			prefix := testPrefix()
+			b.Cleanup(func() { deleteKeys(client, prefix) })
+			s, err := redisstore.New(bc.wrap(client), redisstore.Config{Prefix: prefix})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			ctx := context.Background()
+			claims := make([]idempotency.ClaimRef, 10_000)
+			for i := range claims {
+				claims[i] = idempotency.ClaimRef{Key: strconv.Itoa(i), Owner: "owner-" + strconv.Itoa(i)}
+				if _, claimed, err := s.Claim(ctx, claims[i].Key, claims[i].Owner, "", time.Minute); err != nil || !claimed {
+					b.Fatalf("claimed %v, error %v", claimed, err)
+				}
+			}
+			for b.Loop() {
+				errs, err := s.ExtendMany(ctx, claims, time.Minute)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, err := range errs {
+					if err != nil {
+						b.Fatalf("claim %d: %v", i, err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/round")
+		})
+	}
 }

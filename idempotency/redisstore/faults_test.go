@@ -12,16 +12,18 @@ import (
 
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/idempotency/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestRedisDown stops the Redis server while calls run, then starts it
 // again on the same port: claims fail closed (nothing runs) with an error
 // naming the store, results that cannot be recorded are reported, and
-// calls proceed once the server is back.
+// calls proceed once the server is back. A result write is retried while
+// the claim's lease holds (2s here), then reported.
 func TestRedisDown(t *testing.T) {
 	srv := ownRedis(t) // no persistence: a restart forgets every record
-	s, _ := newStore(t, srv.Addr(), redisstore.Config{})
-	m, err := idempotency.New(s, idempotency.Config{})
+	s, client := newStore(t, srv.Addr(), redisstore.Config{})
+	m, err := idempotency.New(s, idempotency.Config{Lease: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +99,9 @@ func TestRedisDown(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// go-redis's pool, after failing to dial many times, answers with its
+	// last dial error until a background dial (once a second) succeeds.
+	waitReachable(t, client)
 	for _, key := range []string{"new", "before"} {
 		first := idempotency.Execute(ctx, m, key, "", value(key+" after the restart"))
 		again := idempotency.Execute(ctx, m, key, "", value("should not run"))
@@ -216,5 +221,17 @@ func TestFullRedisFailsClosed(t *testing.T) {
 	_, err = idempotency.Do(t.Context(), m, "k", func(context.Context) (int, error) { ran = true; return 1, nil })
 	if !errors.Is(err, idempotency.ErrStore) || !strings.Contains(err.Error(), `redisstore: claim "k": OOM`) || ran {
 		t.Fatalf("claim on a full Redis: %v (ran %v); want ErrStore with Redis's OOM error, nothing run", err, ran)
+	}
+}
+
+// waitReachable returns once client reaches its server again, within 10s.
+func waitReachable(t *testing.T, client *redis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for client.Ping(t.Context()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the client does not reach the restarted server")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

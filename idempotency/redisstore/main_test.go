@@ -12,6 +12,10 @@ func TestMain(m *testing.M) {
 		// This process is a racer started by TestExactlyOnceAcrossProcesses.
 		os.Exit(racerMain())
 	}
+	if os.Getenv(pauseRacerEnv) != "" {
+		// This process is one of TestRedisPauseRunsNothingTwice's.
+		os.Exit(pauseRacerMain())
+	}
 	flag.Parse()
 	if err := setupShared(); err != nil {
 		fmt.Fprintf(os.Stderr, "redisstore: no Redis server (%v); %s\n", err, howTo)

@@ -7,7 +7,8 @@ import (
 )
 
 // The Store's operations are Lua scripts, each run atomically by Redis on
-// the one key it touches (so they work on Redis Cluster too). Each script
+// the one key it touches (so they work on Redis Cluster too), except
+// renew_many.lua, which ExtendMany runs only over a client of one server. Each script
 // is record.lua's helpers followed by its own body; go-redis sends a
 // script's SHA-1 (EVALSHA) and falls back to its text (EVAL) when the
 // server does not know it yet, after a restart for one.
@@ -27,16 +28,22 @@ var (
 	releaseLua string
 	//go:embed lua/forget.lua
 	forgetLua string
+	//go:embed lua/renew.lua
+	renewLua string
+	//go:embed lua/renew_many.lua
+	renewManyLua string
 )
 
 // The scripts are built once and never change.
 var (
-	claimScript    = redis.NewScript(recordLua + claimLua)
-	getScript      = redis.NewScript(recordLua + getLua)
-	extendScript   = redis.NewScript(recordLua + extendLua)
-	completeScript = redis.NewScript(recordLua + completeLua)
-	releaseScript  = redis.NewScript(recordLua + releaseLua)
-	forgetScript   = redis.NewScript(forgetLua)
+	claimScript     = redis.NewScript(recordLua + claimLua)
+	getScript       = redis.NewScript(recordLua + getLua)
+	extendScript    = redis.NewScript(recordLua + extendLua)
+	completeScript  = redis.NewScript(recordLua + completeLua)
+	releaseScript   = redis.NewScript(recordLua + releaseLua)
+	forgetScript    = redis.NewScript(forgetLua)
+	renewScript     = redis.NewScript(renewLua)     // extendScript, lean, for ExtendMany
+	renewManyScript = redis.NewScript(renewManyLua) // renewScript of many keys at once
 )
 
 // Answers of the extend, complete and release scripts (see held in

@@ -121,6 +121,7 @@ type Store struct {
 	codec  Codec
 	decode func(data []byte, v any) error // codec.Unmarshal, made once
 	owned  bool                           // Close closes client
+	renew  renewal                        // ExtendMany's own connection
 }
 
 // New returns a Store that keeps its records through client, which may
@@ -178,12 +179,17 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Store, error) {
 }
 
 // Close closes the client if the store made it ([Dial]); a client given
-// to [New] is left open. The store must not be used after Close.
+// to [New] is left open. It also closes the connection [Store.ExtendMany]
+// made for itself, if any. The store must not be used after Close.
 func (s *Store) Close() error {
-	if s == nil || !s.owned {
+	if s == nil {
 		return nil
 	}
-	return s.client.Close()
+	err := s.renew.close()
+	if !s.owned {
+		return err
+	}
+	return errors.Join(s.client.Close(), err)
 }
 
 // Claim implements [idempotency.Store.Claim]. It returns an error
@@ -230,8 +236,9 @@ func (s *Store) Extend(ctx context.Context, key, owner string, lease time.Durati
 
 // Complete implements [idempotency.Store.Complete]. A value is encoded
 // with the store's Codec, an error kept as its message. It returns an
-// error, changing nothing, if ttl is not positive ([ErrInvalid]) or the value does not
-// encode; and an error if Redis fails. If the codec panics, Complete
+// error, changing nothing, if ttl is not positive ([ErrInvalid]) or the
+// value does not encode (marked [idempotency.Permanent], so that it is not
+// retried); and an error if Redis fails. If the codec panics, Complete
 // releases the claim and panics again with the codec's panic value: the
 // panic reaches the caller, and the key is free for a retry.
 func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency.Outcome, ttl time.Duration) error {
@@ -243,7 +250,8 @@ func (s *Store) Complete(ctx context.Context, key, owner string, out idempotency
 	}
 	field, payload, typ, err := s.encode(ctx, key, owner, out)
 	if err != nil {
-		return fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err)
+		// Permanent: the Manager does not retry a write that cannot succeed.
+		return idempotency.Permanent(fmt.Errorf("redisstore: complete %q: encode %T: %w", key, out.Value, err))
 	}
 	code, err := completeScript.Run(ctx, s.client, []string{s.prefix + key}, owner, millis(ttl), field, payload, typ).Int64()
 	return s.settle("complete", key, code, err)

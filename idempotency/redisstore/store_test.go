@@ -43,6 +43,27 @@ func TestStoreContract(t *testing.T) {
 	}
 }
 
+// otherClient is a client of one server that ExtendMany takes for a
+// client of several (Redis Cluster, Ring): it extends with pipelines of
+// one script per claim, as it must there.
+type otherClient struct{ *redis.Client }
+
+// TestStoreContractPipelinedExtends runs the ExtendMany cases of the
+// contract over a client that is not a *redis.Client.
+func TestStoreContractPipelinedExtends(t *testing.T) {
+	addr := redisAddr(t)
+	storetest.RunWith(t, func(t *testing.T) idempotency.Store {
+		client := newClient(t, addr)
+		prefix := testPrefix()
+		t.Cleanup(func() { deleteKeys(client, prefix) })
+		s, err := redisstore.New(otherClient{client}, redisstore.Config{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, storetest.Options{Unit: contractUnit})
+}
+
 func TestNewNilClient(t *testing.T) {
 	var typed *redis.Client
 	for _, client := range []redis.UniversalClient{nil, typed} {

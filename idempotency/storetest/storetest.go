@@ -1,7 +1,10 @@
 // Package storetest checks that an implementation of idempotency.Store
 // keeps the contract the Manager relies on: atomic claims, owner-only
 // extension, completion and release, lease and TTL expiry, not-found, and
-// results that survive the store whatever form it keeps them in.
+// results that survive the store whatever form it keeps them in; and, for
+// a store that also implements idempotency.BatchExtender, that ExtendMany
+// extends exactly the claims their owners hold, each with its own outcome,
+// in batches of any size (the ExtendMany cases skip other stores).
 //
 // A store's own tests call [Run] (for stores whose clock is this process's
 // time.Now, such as idempotency.MemoryStore) or [RunWith] (for stores with
@@ -146,6 +149,10 @@ var cases = []testCase{
 	{"ForgetLeavesClaimsAlone", testForgetLeavesClaimsAlone},
 	{"KeysAreDistinct", testKeysAreDistinct},
 	{"ConcurrentKeys", testConcurrentKeys},
+	// Stores that implement idempotency.BatchExtender; skipped by others.
+	{"ExtendManyOnlyByOwner", testExtendManyOnlyByOwner},
+	{"ExtendManyKeepsClaims", testExtendManyKeepsClaims},
+	{"ExtendManyLargeBatch", testExtendManyLargeBatch},
 }
 
 // sample is a struct result, with the shapes a codec must keep.
@@ -631,5 +638,108 @@ func wantDecodeError(t *testing.T, as string, valueOf func() (any, error)) {
 	v, err := valueOf()
 	if !errors.Is(err, idempotency.ErrDecode) {
 		t.Fatalf("a charge read as a %s: %#v, %v; want an error wrapping idempotency.ErrDecode", as, v, err)
+	}
+}
+
+// batch returns the store as a BatchExtender, or skips the case.
+func (s *suite) batch(t *testing.T) idempotency.BatchExtender {
+	t.Helper()
+	be, ok := s.store.(idempotency.BatchExtender)
+	if !ok {
+		t.Skipf("%T does not implement idempotency.BatchExtender", s.store)
+	}
+	return be
+}
+
+func (s *suite) extendMany(t *testing.T, be idempotency.BatchExtender, claims []idempotency.ClaimRef, lease time.Duration) []error {
+	t.Helper()
+	errs, err := be.ExtendMany(ctx(t), claims, lease)
+	if err != nil {
+		t.Fatalf("ExtendMany of %d claims: unexpected error: %v", len(claims), err)
+	}
+	if len(errs) != len(claims) {
+		t.Fatalf("ExtendMany of %d claims returned %d outcomes; want one per claim", len(claims), len(errs))
+	}
+	return errs
+}
+
+func testExtendManyOnlyByOwner(t *testing.T, s *suite) {
+	be := s.batch(t)
+	if errs := s.extendMany(t, be, nil, 3*s.unit); len(errs) != 0 {
+		t.Fatalf("ExtendMany of no claims returned %d outcomes", len(errs))
+	}
+	if errs, err := be.ExtendMany(ctx(t), []idempotency.ClaimRef{{Key: "k", Owner: "o"}}, 0); err == nil {
+		t.Fatalf("ExtendMany with a zero lease: outcomes %v and no error; want an error", errs)
+	}
+	s.mustClaim(t, "held", "owner-a", "", 3*s.unit)
+	s.mustClaim(t, "other", "owner-b", "", 3*s.unit)
+	s.mustClaim(t, "done", "owner-a", "", 3*s.unit)
+	s.complete(t, "done", "owner-a", idempotency.Outcome{Value: 1}, 10*s.unit)
+	claims := []idempotency.ClaimRef{
+		{Key: "held", Owner: "owner-a"},
+		{Key: "other", Owner: "owner-a"}, // another owner holds it
+		{Key: "done", Owner: "owner-a"},  // completed
+		{Key: "missing", Owner: "owner-a"},
+	}
+	errs := s.extendMany(t, be, claims, 6*s.unit)
+	if errs[0] != nil {
+		t.Fatalf("ExtendMany: the owner's claim: %v; want it extended", errs[0])
+	}
+	for i, what := range []string{"", "a claim held by another owner", "a completed key", "a missing key"} {
+		if i > 0 {
+			wantLeaseLost(t, "ExtendMany of "+what, errs[i])
+		}
+	}
+	s.wantHeld(t, "other", "owner-b")
+	s.wantMissing(t, "missing")
+	if rec, _ := s.get(t, "done"); rec.State != idempotency.Completed {
+		t.Fatalf("ExtendMany changed a completed record to %v", rec.State)
+	}
+}
+
+func testExtendManyKeepsClaims(t *testing.T, s *suite) {
+	be := s.batch(t)
+	s.mustClaim(t, "a", "owner-a", "", 2*s.unit)
+	s.mustClaim(t, "b", "owner-b", "", 2*s.unit)
+	s.mustClaim(t, "c", "owner-c", "", 2*s.unit) // not extended
+	s.advance(s.unit)
+	errs := s.extendMany(t, be, []idempotency.ClaimRef{{Key: "a", Owner: "owner-a"}, {Key: "b", Owner: "owner-b"}}, 4*s.unit)
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("ExtendMany by the owners: %v; want both extended", errs)
+	}
+	s.advance(2 * s.unit) // past the first leases, within the extension
+	s.wantHeld(t, "a", "owner-a")
+	s.wantHeld(t, "b", "owner-b")
+	s.wantMissing(t, "c")
+	s.advance(3 * s.unit) // past the extension
+	s.wantMissing(t, "a")
+	s.wantMissing(t, "b")
+}
+
+func testExtendManyLargeBatch(t *testing.T, s *suite) {
+	be := s.batch(t)
+	const n = 2500 // more than one chunk of any sensible size
+	// A few claims are made, spread over the batch (around chunk
+	// boundaries of 100, 500 or 1000); the others are missing, so that a
+	// store of little capacity can run the case too.
+	made := map[int]bool{0: true, 99: true, 100: true, 499: true, 500: true, 999: true, 1000: true, 1001: true, 2048: true, n - 1: true}
+	claims := make([]idempotency.ClaimRef, n)
+	for i := range claims {
+		claims[i] = idempotency.ClaimRef{Key: fmt.Sprint("large-", i), Owner: fmt.Sprint("owner-", i)}
+		if made[i] {
+			s.mustClaim(t, claims[i].Key, claims[i].Owner, "", 3*s.unit)
+		}
+	}
+	errs := s.extendMany(t, be, claims, 6*s.unit)
+	for i, err := range errs {
+		if !made[i] {
+			wantLeaseLost(t, fmt.Sprintf("ExtendMany of the missing %s (claim %d of %d)", claims[i].Key, i, n), err)
+		} else if err != nil {
+			t.Fatalf("ExtendMany: claim %d of %d (%s): %v; want it extended", i, n, claims[i].Key, err)
+		}
+	}
+	s.advance(4 * s.unit) // past the first leases, within the extension
+	for i := range made {
+		s.wantHeld(t, claims[i].Key, claims[i].Owner)
 	}
 }

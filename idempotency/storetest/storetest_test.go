@@ -103,13 +103,33 @@ func (s dropsValues) Complete(ctx context.Context, key, owner string, out idempo
 	return s.MemoryStore.Complete(ctx, key, owner, idempotency.Outcome{Err: out.Err}, ttl)
 }
 
+// batchAnyOwner's ExtendMany extends a claim whoever holds it.
+type batchAnyOwner struct{ anyOwner }
+
+func (s batchAnyOwner) ExtendMany(ctx context.Context, claims []idempotency.ClaimRef, lease time.Duration) ([]error, error) {
+	errs := make([]error, len(claims))
+	for i, c := range claims {
+		errs[i] = s.MemoryStore.Extend(ctx, c.Key, s.holder(ctx, c.Key, c.Owner), lease)
+	}
+	return errs, nil
+}
+
+// batchNoop's ExtendMany reports every claim extended and extends none.
+type batchNoop struct{ *idempotency.MemoryStore }
+
+func (s batchNoop) ExtendMany(_ context.Context, claims []idempotency.ClaimRef, _ time.Duration) ([]error, error) {
+	return make([]error, len(claims)), nil
+}
+
 var broken = map[string]func(t *testing.T) idempotency.Store{
-	"claimsAlways": func(t *testing.T) idempotency.Store { return claimsAlways{newMemory(t)} },
-	"anyOwner":     func(t *testing.T) idempotency.Store { return anyOwner{newMemory(t)} },
-	"neverExpires": func(t *testing.T) idempotency.Store { return neverExpires{newMemory(t)} },
-	"dropsValues":  func(t *testing.T) idempotency.Store { return dropsValues{newMemory(t)} },
-	"wrapsForever": func(t *testing.T) idempotency.Store { return wrapsForever{newMemory(t)} },
-	"decodesAny":   func(t *testing.T) idempotency.Store { return decodesAnyType{newMemory(t)} },
+	"batchAnyOwner": func(t *testing.T) idempotency.Store { return batchAnyOwner{anyOwner{newMemory(t)}} },
+	"batchNoop":     func(t *testing.T) idempotency.Store { return batchNoop{newMemory(t)} },
+	"claimsAlways":  func(t *testing.T) idempotency.Store { return claimsAlways{newMemory(t)} },
+	"anyOwner":      func(t *testing.T) idempotency.Store { return anyOwner{newMemory(t)} },
+	"neverExpires":  func(t *testing.T) idempotency.Store { return neverExpires{newMemory(t)} },
+	"dropsValues":   func(t *testing.T) idempotency.Store { return dropsValues{newMemory(t)} },
+	"wrapsForever":  func(t *testing.T) idempotency.Store { return wrapsForever{newMemory(t)} },
+	"decodesAny":    func(t *testing.T) idempotency.Store { return decodesAnyType{newMemory(t)} },
 }
 
 // TestBrokenStoreHelper runs the suite against the broken store named by
@@ -124,12 +144,14 @@ func TestBrokenStoreHelper(t *testing.T) {
 
 func TestSuiteCatches(t *testing.T) {
 	wants := map[string][]string{
-		"claimsAlways": {"--- FAIL: TestBrokenStoreHelper/ClaimIsAtomic", "--- FAIL: TestBrokenStoreHelper/ClaimOfHeldKeyReturnsHolder"},
-		"anyOwner":     {"--- FAIL: TestBrokenStoreHelper/CompleteOnlyByOwner", "--- FAIL: TestBrokenStoreHelper/ReleaseOnlyByOwner"},
-		"neverExpires": {"--- FAIL: TestBrokenStoreHelper/LeaseExpiry", "--- FAIL: TestBrokenStoreHelper/TTLExpiry"},
-		"dropsValues":  {"--- FAIL: TestBrokenStoreHelper/CompleteKeepsValues"},
-		"wrapsForever": {"--- FAIL: TestBrokenStoreHelper/ForeverDurations"},
-		"decodesAny":   {"--- FAIL: TestBrokenStoreHelper/ValueAsAnotherTypeIsErrDecode"},
+		"claimsAlways":  {"--- FAIL: TestBrokenStoreHelper/ClaimIsAtomic", "--- FAIL: TestBrokenStoreHelper/ClaimOfHeldKeyReturnsHolder"},
+		"anyOwner":      {"--- FAIL: TestBrokenStoreHelper/CompleteOnlyByOwner", "--- FAIL: TestBrokenStoreHelper/ReleaseOnlyByOwner"},
+		"neverExpires":  {"--- FAIL: TestBrokenStoreHelper/LeaseExpiry", "--- FAIL: TestBrokenStoreHelper/TTLExpiry"},
+		"dropsValues":   {"--- FAIL: TestBrokenStoreHelper/CompleteKeepsValues"},
+		"batchAnyOwner": {"--- FAIL: TestBrokenStoreHelper/ExtendManyOnlyByOwner"},
+		"batchNoop":     {"--- FAIL: TestBrokenStoreHelper/ExtendManyKeepsClaims", "--- FAIL: TestBrokenStoreHelper/ExtendManyLargeBatch", "--- FAIL: TestBrokenStoreHelper/ExtendManyOnlyByOwner"},
+		"wrapsForever":  {"--- FAIL: TestBrokenStoreHelper/ForeverDurations"},
+		"decodesAny":    {"--- FAIL: TestBrokenStoreHelper/ValueAsAnotherTypeIsErrDecode"},
 	}
 	for name, want := range wants {
 		t.Run(name, func(t *testing.T) {
