@@ -117,7 +117,7 @@ func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Mi
 				}
 				bound.Store(b)
 			}
-			return b.run(ctx)
+			return b.run(o.withAttempts(ctx))
 		}
 	}
 }
@@ -208,6 +208,7 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		if err := c.opts.apply(executor, opts); err != nil {
 			return nil, nil, nil, err
 		}
+		c.Context = c.opts.withAttempts(ctx)
 	}
 	l := e.layers.Load()
 	return c, l, chain[T](l), nil

@@ -6,14 +6,17 @@ import (
 
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/retry"
 )
 
 // CallOption sets a per-call knob of Execute, Do or Middleware: the
-// idempotency key, the operation's name and fallback key, or skipping the
-// fallback. Options are plain values: passing them costs no allocation.
+// idempotency key, the operation's name and fallback key, skipping the
+// fallback, or the number of attempts. Options are plain values: passing
+// them costs no allocation.
 type CallOption struct {
 	kind  optionKind
 	s     string
+	n     int
 	parts []any
 }
 
@@ -26,6 +29,7 @@ const (
 	optOperation
 	optFallbackKey
 	optSkipFallback
+	optAttempts
 )
 
 // IdempotencyKey makes the call run at most once for key on its executor:
@@ -83,6 +87,24 @@ func SkipFallback() CallOption {
 	return CallOption{kind: optSkipFallback}
 }
 
+// NoRetry makes the call run at most once: the executor's retry layer
+// does not retry it, whatever its Config says. Use it for a request that
+// is not safe to repeat (a POST without an idempotency key). It is
+// Attempts(1).
+func NoRetry() CallOption {
+	return CallOption{kind: optAttempts, n: 1}
+}
+
+// Attempts makes the executor's retry layer run the call at most n times,
+// the first included, instead of its Config.MaxAttempts (see
+// retry.WithMaxAttempts, which carries it). Without a Retry layer the
+// call runs once whatever n is. An n below 1 is an error wrapping
+// [ErrInvalid], and nothing runs. A call with either option costs one
+// more allocation.
+func Attempts(n int) CallOption {
+	return CallOption{kind: optAttempts, n: n}
+}
+
 // callOptions are the options of one call, resolved. They live in the
 // call's context, so they are kept small.
 type callOptions struct {
@@ -92,6 +114,7 @@ type callOptions struct {
 	hasOperation     bool // set by Operation: fallbackKey holds its name
 	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
+	attempts         int // NoRetry, Attempts; 0: the executor's
 }
 
 // idempotencyKey is the call's idempotency key: the option's, or else a
@@ -118,6 +141,15 @@ func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 		return k, true
 	}
 	return o.fallbackKey, o.hasOperation
+}
+
+// withAttempts returns ctx carrying the call's number of attempts, if an
+// option set one, for the retry layer.
+func (o *callOptions) withAttempts(ctx context.Context) context.Context {
+	if o.attempts > 0 {
+		return retry.WithMaxAttempts(ctx, o.attempts)
+	}
+	return ctx
 }
 
 // apply resolves opts for a call to executor.
@@ -149,6 +181,11 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 			o.fallbackKey, o.hasFallbackKey = opt.s, true
 		case optSkipFallback:
 			o.skipFallback = true
+		case optAttempts:
+			if opt.n < 1 {
+				return fmt.Errorf("%w: executor %q: Attempts: %d, must be at least 1 (1 turns retries off)", ErrInvalid, executor, opt.n)
+			}
+			o.attempts = opt.n
 		default:
 			return fmt.Errorf("%w: executor %q: zero CallOption (use the option functions)", ErrInvalid, executor)
 		}

@@ -132,6 +132,10 @@ func Middleware[T any](r *Retrier) bulwark.Middleware[T] {
 func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start time.Time, v T, err error) (T, error) {
 	p := r.cfg.resolve()
 	report := bulwark.ReportFrom(ctx)
+	maxAttempts, invalid := p.maxAttemptsOf(ctx)
+	if invalid != nil {
+		return v, r.giveUp(report, 1, invalid, 0, err)
+	}
 
 	var eb backoff.ExponentialBackOff
 	if !p.noWait {
@@ -174,7 +178,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 			report.SetAttempts(attempt)
 			return v, err
 		}
-		if attempt >= p.maxAttempts {
+		if attempt >= maxAttempts {
 			return v, r.giveUp(report, attempt, ErrExhausted, 0, err)
 		}
 
