@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // readBody reads r until EOF, keeping at most limit bytes: it returns the
@@ -63,7 +64,16 @@ func streamed(resp *http.Response, limit int64) bool {
 type liveBody struct {
 	prefix []byte
 	rc     io.ReadCloser
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // the call's deadline, if any
+}
+
+// end ends the attempt's context.
+func (b *liveBody) end() {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.cancel(nil)
 }
 
 func (b *liveBody) Read(p []byte) (int, error) {
@@ -74,7 +84,7 @@ func (b *liveBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
-		b.cancel() // the connection is back in the pool
+		b.end() // the connection is back in the pool
 	}
 	return n, err
 }
@@ -82,7 +92,7 @@ func (b *liveBody) Read(p []byte) (int, error) {
 // Close closes the connection's body and ends the attempt's context.
 func (b *liveBody) Close() error {
 	err := b.rc.Close()
-	b.cancel()
+	b.end()
 	return err
 }
 

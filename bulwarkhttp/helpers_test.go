@@ -125,6 +125,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 // connections it accepted and those still open.
 type rawServer struct {
 	ln       net.Listener
+	once     sync.Once
 	accepted atomic.Int32
 	open     atomic.Int32
 	wg       sync.WaitGroup
@@ -154,11 +155,17 @@ func newRawServer(t *testing.T, handle func(i int, c net.Conn)) *rawServer {
 			}()
 		}
 	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
+	t.Cleanup(s.close)
+	return s
+}
+
+// close stops accepting and waits for every connection's handler to
+// return.
+func (s *rawServer) close() {
+	s.once.Do(func() {
+		_ = s.ln.Close()
 		s.wg.Wait()
 	})
-	return s
 }
 
 func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
@@ -182,15 +183,14 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	if err != nil {
 		return nil, retry.Permanent(err)
 	}
-	actx, cancel := rt.attemptContext(ctx)
-	stop := context.AfterFunc(ctx, cancel)
+	actx, cancel, stop := rt.attemptContext(ctx)
 	areq := rt.req.WithContext(actx)
 	areq.Body = body
 
 	resp, err := rt.base.RoundTrip(areq)
 	if err != nil {
 		stop()
-		cancel()
+		cancel(nil)
 		return nil, rt.t.classify(nil, err)
 	}
 	failure := rt.t.classify(resp, nil)
@@ -215,7 +215,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 			// failure, and is retried if it may be.
 			_ = resp.Body.Close()
 			stop()
-			cancel()
+			cancel(nil)
 			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
 		case readErr != nil:
 			r.err = readErr // the failed status stands; the body ends with the error
@@ -225,13 +225,13 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	if complete {
 		_ = resp.Body.Close()
 		stop()
-		cancel()
+		cancel(nil)
 		if r.err == nil {
 			r.ans.Body = r.buf
 		}
 	} else {
 		stop()
-		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel}
+		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel, timer: rt.liveUntil(ctx, cancel)}
 		r.ans.BodyOmitted = true
 	}
 
@@ -254,16 +254,33 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 
 // attemptContext returns the context of one attempt's request: the
 // request's own context (not ctx, which the layers cancel when the call
-// returns), bounded by ctx's deadline (the breaker's RequestTimeout), so
-// that a streamed body can be read after the call returned, until that
-// deadline.
-func (rt *roundTrip) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d, ok := ctx.Deadline(); ok {
-		if own, ok := rt.Context.Deadline(); !ok || d.Before(own) {
-			return context.WithDeadline(rt.Context, d)
-		}
+// returns), ended with ctx's cause when ctx ends while the attempt is
+// inside the layers (the breaker's RequestTimeout), until stop is called.
+// After stop, the attempt's context lives until cancel, or until ctx's
+// deadline if liveUntil arms it.
+func (rt *roundTrip) attemptContext(ctx context.Context) (actx context.Context, cancel context.CancelCauseFunc, stop func() bool) {
+	actx, cancel = context.WithCancelCause(rt.Context)
+	stop = context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return actx, cancel, stop
+}
+
+// errBodyTimeout ends the context of a streamed body still read when the
+// call's deadline passes.
+var errBodyTimeout = fmt.Errorf("bulwarkhttp: reading the body: %w: %w", breaker.ErrTimeout, context.DeadlineExceeded)
+
+// liveUntil arms, for a body streamed to the caller, the deadline that
+// ctx (the layers' context, which is about to end) had: the body's
+// context then ends with errBodyTimeout. A deadline that the request's
+// own context has anyway needs no timer.
+func (rt *roundTrip) liveUntil(ctx context.Context, cancel context.CancelCauseFunc) *time.Timer {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return nil
 	}
-	return context.WithCancel(rt.Context)
+	if own, ok := rt.Context.Deadline(); ok && !own.After(d) {
+		return nil
+	}
+	return time.AfterFunc(time.Until(d), func() { cancel(errBodyTimeout) })
 }
 
 // handOver makes r the last attempt's response, draining and closing the
