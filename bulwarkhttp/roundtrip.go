@@ -37,7 +37,10 @@ type roundTrip struct {
 	base  http.RoundTripper
 	limit int64
 	isGet bool
-	keep  bool // the idempotency layer may store the answers
+	// fallback: a GET to an executor with a Fallback layer, whose 200s
+	// are kept.
+	fallback bool
+	keep     bool // the idempotency layer may store the answers
 
 	// skip makes the fallback layer leave the call alone: set while the
 	// last attempt's outcome must not be kept (a success other than a
@@ -57,13 +60,17 @@ type roundTrip struct {
 	done bool      // RoundTrip has returned: late attempts clean up alone
 }
 
-// received is the response of one attempt, with what it holds.
+// received is the response of one attempt, with what it holds. The
+// answer and the buffered body live in it, so that a response costs one
+// allocation for the three.
 type received struct {
-	ans  *answer
-	resp *http.Response // its Body is not yet set for the caller
-	live *liveBody      // a streamed body; nil when buffered
-	buf  []byte         // a buffered body
-	err  error          // an error met while buffering a failed status
+	ans    *answer // &answer below; a pointer, so that comparing is cheap
+	answer answer
+	resp   *http.Response // its Body is not yet set for the caller
+	live   *liveBody      // a streamed body; nil when buffered
+	buf    []byte         // a buffered body
+	err    error          // an error met while buffering a failed status
+	body   bufferedBody   // the caller's body, when buffered
 }
 
 func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
@@ -195,15 +202,15 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 	failure := rt.t.classify(resp, nil)
 	r := &received{resp: resp}
-	r.ans = &answer{
+	r.answer = answer{
 		StatusCode: resp.StatusCode,
 		Status:     resp.Status,
 		Proto:      resp.Proto,
 		ProtoMajor: resp.ProtoMajor,
 		ProtoMinor: resp.ProtoMinor,
 		Header:     resp.Header,
-		Received:   time.Now(),
 	}
+	r.ans = &r.answer
 
 	complete := false
 	if !streamed(resp, rt.limit) {
@@ -235,9 +242,15 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 		r.ans.BodyOmitted = true
 	}
 
-	keepable := rt.isGet && failure == nil && resp.StatusCode == http.StatusOK && !r.ans.BodyOmitted
+	keepable := rt.fallback && failure == nil && resp.StatusCode == http.StatusOK && !r.ans.BodyOmitted
 	if rt.keep || keepable {
-		r.ans.Header = resp.Header.Clone() // the caller may change resp.Header
+		// A kept answer lives apart from the response (which it must
+		// not hold on to), with headers of its own: the caller may
+		// change resp.Header.
+		kept := r.answer
+		kept.Header = resp.Header.Clone()
+		kept.Received = time.Now()
+		r.ans = &kept
 	}
 	if failure == nil {
 		rt.skip.Store(!keepable)
@@ -360,7 +373,9 @@ func (r *received) response(req *http.Request) *http.Response {
 	if r.live != nil {
 		resp.Body = r.live
 	} else {
-		resp.Body = newBufferedBody(r.buf, r.err)
+		r.body.Reset(r.buf)
+		r.body.err = r.err
+		resp.Body = &r.body
 	}
 	resp.Request = req
 	return resp

@@ -167,6 +167,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	executor := t.executorOf(req)
 	rt := newRoundTrip(t, req)
+	rt.fallback = rt.isGet && t.Stack.HasFallback(executor)
 
 	var buf [4]pipeline.CallOption
 	opts := buf[:0]
@@ -181,7 +182,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			pipeline.IdempotencyKeyParts(req.Method, req.URL.String(), key),
 			pipeline.Fingerprint(fp))
 	}
-	if rt.isGet {
+	if rt.fallback {
 		opts = append(opts, pipeline.FallbackKey(req.Method+" "+req.URL.String()))
 	}
 	_, explicit := retry.MaxAttemptsFrom(req.Context())

@@ -63,3 +63,17 @@ func TestAttemptsBelowOneIsInvalid(t *testing.T) {
 		assert.Zero(t, runs)
 	}
 }
+
+func TestHasFallback(t *testing.T) {
+	s := newStack(t, pipeline.Config{Fallback: &pipeline.FallbackConfig{}})
+	assert.True(t, s.HasFallback("not-made-yet"), "from the defaults")
+	require.NoError(t, s.Configure("plain", pipeline.Config{}))
+	assert.False(t, s.HasFallback("plain"))
+	require.NoError(t, s.Configure("plain", pipeline.Unreliable()))
+	assert.True(t, s.HasFallback("plain"), "reconfigured")
+
+	s = newStack(t, pipeline.Config{})
+	assert.False(t, s.HasFallback("x"))
+	var nilStack *pipeline.Stack
+	assert.False(t, nilStack.HasFallback("x"))
+}
