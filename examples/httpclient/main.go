@@ -308,7 +308,9 @@ func run(w io.Writer) error {
 
 	api.inject("POST /v1/comments", fault{status: 503})
 	call("6. POST without a key: 503. Not safe to repeat, so it is sent once and the caller gets the 503.",
-		func(ctx context.Context) (string, error) { return "comment added", notion.AppendComment(ctx, "42", "hi") })
+		func(ctx context.Context) (string, error) {
+			return "comment added", notion.AppendComment(ctx, "42", "hi")
+		})
 
 	api.setDown(true)
 	call("7. The API goes down. GET page 42: three 503s, the second failed call in a row (after 6), which opens the circuit;\n   the caller gets the copy kept from request 2, with its age.",
