@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
@@ -114,7 +115,7 @@ type callOptions struct {
 	hasOperation     bool // set by Operation: fallbackKey holds its name
 	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
-	attempts         int // NoRetry, Attempts; 0: the executor's
+	attempts         int32 // NoRetry, Attempts; 0: the executor's (fits the bools' padding)
 }
 
 // idempotencyKey is the call's idempotency key: the option's, or else a
@@ -147,7 +148,7 @@ func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 // option set one, for the retry layer.
 func (o *callOptions) withAttempts(ctx context.Context) context.Context {
 	if o.attempts > 0 {
-		return retry.WithMaxAttempts(ctx, o.attempts)
+		return retry.WithMaxAttempts(ctx, int(o.attempts))
 	}
 	return ctx
 }
@@ -182,10 +183,10 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 		case optSkipFallback:
 			o.skipFallback = true
 		case optAttempts:
-			if opt.n < 1 {
-				return fmt.Errorf("%w: executor %q: Attempts: %d, must be at least 1 (1 turns retries off)", ErrInvalid, executor, opt.n)
+			if opt.n < 1 || opt.n > math.MaxInt32 {
+				return fmt.Errorf("%w: executor %q: Attempts: %d, must be at least 1 (1 turns retries off) and at most %d", ErrInvalid, executor, opt.n, math.MaxInt32)
 			}
-			o.attempts = opt.n
+			o.attempts = int32(opt.n)
 		default:
 			return fmt.Errorf("%w: executor %q: zero CallOption (use the option functions)", ErrInvalid, executor)
 		}
