@@ -200,7 +200,7 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 		cancel(nil)
 		return nil, rt.t.classify(nil, err)
 	}
-	failure := rt.t.classify(resp, nil)
+	failure := classifyResponse(rt.t, resp, stop, cancel)
 	r := &received{resp: resp}
 	r.answer = answer{
 		StatusCode: resp.StatusCode,
@@ -265,6 +265,22 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	return r.ans, nil
 }
 
+// classifyResponse asks t to classify resp, closing resp and ending the
+// attempt's context if Classify panics.
+func classifyResponse(t *Transport, resp *http.Response, stop func() bool, cancel context.CancelCauseFunc) error {
+	returned := false
+	defer func() {
+		if !returned {
+			_ = resp.Body.Close()
+			stop()
+			cancel(nil)
+		}
+	}()
+	err := t.classify(resp, nil)
+	returned = true
+	return err
+}
+
 // attemptContext returns the context of one attempt's request: the
 // request's own context (not ctx, which the layers cancel when the call
 // returns), ended with ctx's cause when ctx ends while the attempt is
@@ -320,6 +336,22 @@ func (rt *roundTrip) handOver(r *received) bool {
 func (r *received) discard() {
 	if r.live != nil {
 		r.live.drain()
+	}
+}
+
+// abort ends a request that will not finish (RoundTrip refused it, or a
+// callback panicked): it closes the body if it was not sent and the last
+// attempt's response.
+func (rt *roundTrip) abort() {
+	rt.mu.Lock()
+	last := rt.last
+	rt.last, rt.done = nil, true
+	rt.mu.Unlock()
+	if last != nil {
+		last.discard()
+	}
+	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
+		_ = rt.first.Close()
 	}
 }
 

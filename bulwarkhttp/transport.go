@@ -156,6 +156,10 @@ func (t *Transport) CloseIdleConnections() {
 // the Stack's bound, a WithAttempts below 1) wraps pipeline.ErrInvalid.
 // req is not modified, and its body is always closed.
 //
+// A panic in a callback (Executor, Retryable, Classify) closes what the
+// request holds (its body, the response being classified, the previous
+// attempt's response) and then propagates.
+//
 // If req's context carries a bulwark.Report (bulwark.WithReport),
 // RoundTrip records in it what the layers did: the attempts made, and
 // whether the response was replayed, served from the fallback cache or
@@ -165,8 +169,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, err
 	}
-	executor := t.executorOf(req)
 	rt := newRoundTrip(t, req)
+	completed := false
+	defer func() {
+		if !completed { // a panic in a callback: release, then propagate
+			rt.abort()
+		}
+	}()
+	executor := t.executorOf(req)
 	rt.fallback = rt.isGet && t.Stack.HasFallback(executor)
 
 	var buf [4]pipeline.CallOption
@@ -174,7 +184,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if key := req.Header.Get(HeaderIdempotencyKey); key != "" {
 		fp, err := rt.fingerprint()
 		if err != nil {
-			closeRequestBody(req)
+			completed = true
+			rt.abort()
 			return nil, err
 		}
 		rt.keep = true
@@ -191,6 +202,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	res := pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+	completed = true
 	resp, err := rt.finish(res)
 	if r := bulwark.ReportFrom(req.Context()); r != nil {
 		if res.Attempts > 0 {

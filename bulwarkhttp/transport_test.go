@@ -411,3 +411,34 @@ func TestDefaultRetryable(t *testing.T) {
 		assert.True(t, bulwarkhttp.DefaultRetryable(req), method+" with a key")
 	}
 }
+
+// A panicking callback propagates, after the request's body and the
+// response being classified are closed.
+func TestPanickingCallbacksReleaseTheRequest(t *testing.T) {
+	srv := newServer(t, statuses(200))
+	for _, tc := range []struct {
+		name string
+		set  func(*bulwarkhttp.Transport)
+	}{
+		{"Executor", func(tr *bulwarkhttp.Transport) { tr.Executor = func(*http.Request) string { panic("executor") } }},
+		{"Retryable", func(tr *bulwarkhttp.Transport) { tr.Retryable = func(*http.Request) bool { panic("retryable") } }},
+		{"Classify", func(tr *bulwarkhttp.Transport) {
+			tr.Classify = func(resp *http.Response, _ error) error {
+				if resp != nil {
+					panic("classify")
+				}
+				return nil
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, tr := newClient(t, newStack(t, testConfig()))
+			tc.set(tr)
+			body := &closeRecorder{Reader: strings.NewReader("x")}
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, srv.URL, body)
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("x")), nil }
+			assert.Panics(t, func() { _, _ = client.Do(req) })
+			assert.True(t, body.closed)
+		})
+	}
+}
