@@ -29,6 +29,9 @@ import (
 //
 //   - stdlib: the http.Transport alone, the cost every other column adds
 //     to;
+//   - stdlib-timeout: the same with http.Client.Timeout = 10s, for
+//     reference: the per-request deadline alone (a context with a runtime
+//     timer), which every other column but retryablehttp also pays;
 //   - bulwark: bulwarkhttp.Transport over a Stack with a breaker (the
 //     bench thresholds, 10s request timeout) and retry (3 attempts, the
 //     production backoff); the body is read into memory inside the call
@@ -74,6 +77,9 @@ func httpImpls() []impl {
 		}},
 		{"stdlib", func(tb testing.TB) func(context.Context) error {
 			return httpOp(tb, &http.Client{Transport: newHTTPBase(tb)})
+		}},
+		{"stdlib-timeout", func(tb testing.TB) func(context.Context) error {
+			return httpOp(tb, &http.Client{Transport: newHTTPBase(tb), Timeout: 10 * time.Second})
 		}},
 		{"failsafe", func(tb testing.TB) func(context.Context) error {
 			rp := failsafehttp.NewRetryPolicyBuilder().

@@ -53,8 +53,6 @@ type roundTrip struct {
 	body  []byte // the whole body, when it was read to fingerprint it
 	sent  atomic.Bool
 
-	attempts atomic.Int32
-
 	mu   sync.Mutex
 	last *received // the last attempt's response, while not handed over
 	done bool      // RoundTrip has returned: late attempts clean up alone
@@ -183,7 +181,6 @@ func attempt(ctx context.Context) (*answer, error) {
 
 func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	rt.handOver(nil) // drain and close the previous attempt's response
-	rt.attempts.Add(1)
 	rt.skip.Store(!rt.isGet)
 
 	body, err := rt.bodyFor()
