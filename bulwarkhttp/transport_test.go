@@ -442,3 +442,45 @@ func TestPanickingCallbacksReleaseTheRequest(t *testing.T) {
 		})
 	}
 }
+
+// Identical idempotent requests in flight at once in one process: one
+// request reaches the server, every caller gets its response.
+func TestConcurrentDuplicatesShareOneRequest(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":"7"}`)
+	})
+	client, _ := newClient(t, newStack(t, testConfig()))
+	const n = 5
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	results := make(chan result, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/v1/pages", strings.NewReader(`{"t":1}`))
+			req.Header.Set("Idempotency-Key", "same")
+			resp, err := client.Do(req)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			results <- result{status: resp.StatusCode, body: string(b), err: err}
+		}()
+	}
+	require.Eventually(t, func() bool { return srv.count() == 1 }, 2*time.Second, time.Millisecond)
+	close(release)
+	for range n {
+		r := <-results
+		require.NoError(t, r.err)
+		assert.Equal(t, http.StatusCreated, r.status)
+		assert.Equal(t, `{"id":"7"}`, r.body)
+	}
+	assert.Equal(t, 1, srv.count())
+}
