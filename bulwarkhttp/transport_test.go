@@ -484,3 +484,46 @@ func TestConcurrentDuplicatesShareOneRequest(t *testing.T) {
 	}
 	assert.Equal(t, 1, srv.count())
 }
+
+// 501 is not retried but counted by the breaker; HEAD and 204 have no
+// body; a 304 is a success.
+func TestStatusesWithoutRetryOrBody(t *testing.T) {
+	srv := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/501":
+			http.Error(w, "no such method", http.StatusNotImplemented)
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("X-Head", "yes")
+			_, _ = io.WriteString(w, "body")
+		}
+	})
+	stack := newStack(t, testConfig())
+	client, _ := newClient(t, stack)
+
+	resp, err := client.Get(srv.URL + "/501")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotImplemented, resp.StatusCode)
+	assert.Equal(t, "no such method\n", readAll(t, resp))
+	assert.Equal(t, 1, srv.count(), "not retried")
+	b := stack.Breaker(srv.Listener.Addr().String())
+	assert.Equal(t, int64(1), b.Stats().Failures, "counted")
+
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodHead, "/", 200}, {http.MethodGet, "/204", 204}, {http.MethodGet, "/304", 304},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), tc.method, srv.URL+tc.path, nil)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		assert.Equal(t, tc.status, resp.StatusCode)
+		assert.Empty(t, readAll(t, resp))
+	}
+	assert.Equal(t, 4, srv.count())
+	assert.Equal(t, int64(3), b.Stats().Successes)
+}
