@@ -27,6 +27,10 @@ import (
 // alike (100 idle connections per host), so that connection reuse is the
 // same everywhere:
 //
+//   - bulwark-no-timeout: the same with the breaker's RequestTimeout
+//     off, for reference: what the Transport costs without a per-request
+//     deadline (compare with stdlib, as bulwark compares with
+//     stdlib-timeout);
 //   - stdlib: the http.Transport alone, the cost every other column adds
 //     to;
 //   - stdlib-timeout: the same with http.Client.Timeout = 10s, for
@@ -66,6 +70,22 @@ func httpImpls() []impl {
 					SuccessThreshold: successThreshold,
 					ResetTimeout:     resetTimeout,
 					RequestTimeout:   10 * time.Second,
+				},
+				Retry: &retry.Config{MaxAttempts: maxAttempts},
+			})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tr := &bulwarkhttp.Transport{Base: newHTTPBase(tb), Stack: stack}
+			return httpOp(tb, tr.Client())
+		}},
+		{"bulwark-no-timeout", func(tb testing.TB) func(context.Context) error {
+			stack, err := pipeline.New(pipeline.Config{
+				Breaker: &breaker.Config{
+					FailureThreshold: failureThreshold,
+					SuccessThreshold: successThreshold,
+					ResetTimeout:     resetTimeout,
+					RequestTimeout:   -1,
 				},
 				Retry: &retry.Config{MaxAttempts: maxAttempts},
 			})
