@@ -133,7 +133,8 @@ func NewClient(stack *pipeline.Stack) *http.Client {
 
 // Client returns an http.Client that sends its requests through t. The
 // client has no Timeout of its own: the executor's breaker
-// RequestTimeout bounds each request.
+// RequestTimeout bounds each request. Like any http.Client, it is safe
+// for concurrent use.
 func (t *Transport) Client() *http.Client {
 	return &http.Client{Transport: t}
 }
