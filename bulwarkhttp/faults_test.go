@@ -191,9 +191,9 @@ func TestRetryAfterDrivesTheWait(t *testing.T) {
 	require.Len(t, seen, 3)
 	first, second := seen[1].At.Sub(seen[0].At), seen[2].At.Sub(seen[1].At)
 	assert.GreaterOrEqual(t, first, time.Second)
-	assert.Less(t, first, 1800*time.Millisecond)
+	assert.Less(t, first, 2500*time.Millisecond)
 	assert.GreaterOrEqual(t, second, 2*time.Second)
-	assert.Less(t, second, 2800*time.Millisecond)
+	assert.Less(t, second, 3500*time.Millisecond)
 }
 
 // A Retry-After beyond the retry layer's MaxRetryAfter is not waited
