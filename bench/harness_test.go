@@ -66,6 +66,7 @@ var rows = []row{
 	retryFirstTry, retryFailTwice,
 	retryBreaker, retryBreakerFailTwice,
 	stack, stackParallel, stackOpenFallback,
+	httpGet, httpGetParallel,
 }
 
 // TestRows runs the operation of every benchmark a few times (from two

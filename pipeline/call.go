@@ -115,7 +115,7 @@ func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Mi
 				}
 				bound.Store(b)
 			}
-			return b.run(ctx)
+			return b.run(o.withAttempts(ctx))
 		}
 	}
 }
@@ -213,6 +213,7 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		if _, err := undoOf[T](executor, &c.opts); err != nil {
 			return nil, nil, nil, err
 		}
+		c.Context = c.opts.withAttempts(ctx)
 	}
 	l := e.layers.Load()
 	return c, l, chain[T](l), nil

@@ -3,17 +3,21 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/retry"
 )
 
 // CallOption sets a per-call knob of Execute, Do or Middleware: the
-// idempotency key, the operation's name and fallback key, or skipping the
-// fallback. Options are plain values: passing them costs no allocation.
+// idempotency key, the operation's name and fallback key, skipping the
+// fallback, or the number of attempts. Options are plain values: passing
+// them costs no allocation.
 type CallOption struct {
 	kind  optionKind
 	s     string
+	n     int
 	parts []any
 	fn    any // Undo's func(context.Context, T) error
 }
@@ -28,6 +32,7 @@ const (
 	optFallbackKey
 	optSkipFallback
 	optUndo
+	optAttempts
 )
 
 // IdempotencyKey makes the call run at most once for key on its executor:
@@ -85,6 +90,24 @@ func SkipFallback() CallOption {
 	return CallOption{kind: optSkipFallback}
 }
 
+// NoRetry makes the call run at most once: the executor's retry layer
+// does not retry it, whatever its Config says. Use it for a request that
+// is not safe to repeat (a POST without an idempotency key). It is
+// Attempts(1).
+func NoRetry() CallOption {
+	return CallOption{kind: optAttempts, n: 1}
+}
+
+// Attempts makes the executor's retry layer run the call at most n times,
+// the first included, instead of its Config.MaxAttempts (see
+// retry.WithMaxAttempts, which carries it). Without a Retry layer the
+// call runs once whatever n is. An n below 1 is an error wrapping
+// [ErrInvalid], and nothing runs. A call with either option costs one
+// more allocation.
+func Attempts(n int) CallOption {
+	return CallOption{kind: optAttempts, n: n}
+}
+
 // callOptions are the options of one call, resolved. They live in the
 // call's context, so they are kept small.
 type callOptions struct {
@@ -96,6 +119,7 @@ type callOptions struct {
 	hasOperation     bool // set by Operation: fallbackKey holds its name
 	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
 	skipFallback     bool
+	attempts         int32 // NoRetry, Attempts; 0: the executor's (fits the bools' padding)
 }
 
 // idempotencyKey is the call's idempotency key: the option's, or else a
@@ -122,6 +146,15 @@ func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 		return k, true
 	}
 	return o.fallbackKey, o.hasOperation
+}
+
+// withAttempts returns ctx carrying the call's number of attempts, if an
+// option set one, for the retry layer.
+func (o *callOptions) withAttempts(ctx context.Context) context.Context {
+	if o.attempts > 0 {
+		return retry.WithMaxAttempts(ctx, int(o.attempts))
+	}
+	return ctx
 }
 
 // apply resolves opts for a call to executor.
@@ -161,6 +194,11 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 				return fmt.Errorf("%w: executor %q: Undo %q: nil function", ErrInvalid, executor, opt.s)
 			}
 			o.undoName, o.undo = opt.s, opt.fn
+		case optAttempts:
+			if opt.n < 1 || opt.n > math.MaxInt32 {
+				return fmt.Errorf("%w: executor %q: Attempts: %d, must be at least 1 (1 turns retries off) and at most %d", ErrInvalid, executor, opt.n, math.MaxInt32)
+			}
+			o.attempts = int32(opt.n)
 		default:
 			return fmt.Errorf("%w: executor %q: zero CallOption (use the option functions)", ErrInvalid, executor)
 		}

@@ -168,6 +168,22 @@ func (s *Stack) Breaker(executor string) *breaker.Breaker {
 	return nil
 }
 
+// HasFallback reports whether calls to executor go through a Fallback
+// layer: the executor's own layers if it exists, and otherwise the
+// defaults it would be made from. Code above the stack uses it to skip
+// preparing what only the fallback needs (bulwarkhttp keeps no copy of a
+// response for an executor without one). It takes no lock and allocates
+// nothing; a nil Stack has none.
+func (s *Stack) HasFallback(executor string) bool {
+	if s == nil {
+		return false
+	}
+	if e := s.lookup(executor); e != nil {
+		return e.layers.Load().cache != nil
+	}
+	return s.defaults.Fallback != nil
+}
+
 // lookup returns the executor named name, or nil. It takes no lock.
 func (s *Stack) lookup(name string) *executor {
 	if m := s.execs.Load(); m != nil {

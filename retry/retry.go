@@ -140,6 +140,10 @@ const maxBackoffInterval = time.Duration(1 << 61)
 func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start time.Time, v T, err error) (T, error) {
 	p := r.cfg.resolve()
 	report := bulwark.ReportFrom(ctx)
+	maxAttempts, invalid := p.maxAttemptsOf(ctx)
+	if invalid != nil {
+		return v, r.giveUp(report, 1, invalid, 0, err)
+	}
 
 	var eb backoff.ExponentialBackOff
 	if !p.noWait {
@@ -186,7 +190,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 			report.SetAttempts(attempt)
 			return v, err
 		}
-		if attempt >= p.maxAttempts {
+		if attempt >= maxAttempts {
 			return v, r.giveUp(report, attempt, ErrExhausted, 0, err)
 		}
 

@@ -1,0 +1,112 @@
+package bulwarkhttp
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// readBody reads r until EOF, keeping at most limit bytes: it returns the
+// bytes with complete true when r ended within the limit, and limit+1
+// bytes with complete false when it did not (the rest is left in r).
+// hint is the expected length, -1 if unknown. A read error is returned
+// with the bytes read before it.
+func readBody(r io.Reader, limit, hint int64) (buf []byte, complete bool, err error) {
+	size := int64(512)
+	if hint >= 0 && hint <= limit {
+		size = hint + 1 // room to read the EOF without growing
+	}
+	size = min(size, limit+1)
+	buf = make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return buf, false, nil
+			}
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		room := buf[len(buf):cap(buf)]
+		if over := int64(len(buf)) + int64(len(room)) - (limit + 1); over > 0 {
+			room = room[:int64(len(room))-over]
+		}
+		n, err := r.Read(room)
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, int64(len(buf)) <= limit, nil
+		case err != nil:
+			return buf, false, err
+		case int64(len(buf)) > limit:
+			return buf, false, nil
+		}
+	}
+}
+
+// streamed reports whether resp's body should be handed to the caller as
+// a stream, without reading it inside the attempt.
+func streamed(resp *http.Response, limit int64) bool {
+	if limit < 0 || resp.ContentLength > limit {
+		return true
+	}
+	ct := resp.Header.Get("Content-Type")
+	return len(ct) >= len("text/event-stream") && strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream")
+}
+
+// liveBody is a response body streamed to the caller: the bytes already
+// read (prefix), then the rest from the connection. Closing it, or
+// reading it to its end, ends the attempt's context, which lives until
+// then so that the body can be read.
+//
+// Read is not safe for concurrent use (as for any body); Close may be
+// called while a Read blocks, to abort it.
+type liveBody struct {
+	prefix []byte
+	rc     io.ReadCloser
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // the call's deadline, if any
+}
+
+// end ends the attempt's context.
+func (b *liveBody) end() {
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.cancel(nil)
+}
+
+func (b *liveBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.end() // the connection is back in the pool
+	}
+	return n, err
+}
+
+// Close closes the connection's body and ends the attempt's context.
+func (b *liveBody) Close() error {
+	err := b.rc.Close()
+	b.end()
+	return err
+}
+
+// drain reads at most drainLimit more bytes, so that the connection can
+// be reused, and closes the body.
+func (b *liveBody) drain() {
+	_, _ = io.CopyN(io.Discard, b.rc, drainLimit)
+	_ = b.Close()
+}
+
+// closeRequestBody closes req's body, as a RoundTripper must even when it
+// sends nothing.
+func closeRequestBody(req *http.Request) {
+	if req != nil && req.Body != nil {
+		_ = req.Body.Close()
+	}
+}

@@ -1,0 +1,411 @@
+package bulwarkhttp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/cache"
+	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/retry"
+)
+
+// skipFallback answers the fallback layer's question "skip this call?"
+// with yes. It is an immutable, empty context.
+var skipFallback = cache.SkipFallback(context.Background())
+
+// roundTripKey is the context key under which a roundTrip finds itself.
+type roundTripKey struct{}
+
+// roundTrip is one request on its way through the layers. It is also the
+// context the request runs through the pipeline with: the request's own
+// context, with the state the attempts share. One allocation holds both.
+type roundTrip struct {
+	context.Context // the request's
+
+	t     *Transport
+	req   *http.Request
+	base  http.RoundTripper
+	limit int64
+	isGet bool
+	// fallback: a GET to an executor with a Fallback layer, whose 200s
+	// are kept.
+	fallback bool
+	keep     bool // the idempotency layer may store the answers
+
+	// skip makes the fallback layer leave the call alone: set while the
+	// last attempt's outcome must not be kept (a success other than a
+	// complete 200 to a GET) or the request is not a GET.
+	skip atomic.Bool
+
+	// The request body. first is sent by the first attempt; later ones
+	// send a copy of body, or of req.GetBody's.
+	first io.ReadCloser
+	body  []byte // the whole body, when it was read to fingerprint it
+	sent  atomic.Bool
+
+	mu   sync.Mutex
+	last *received // the last attempt's response, while not handed over
+	done bool      // RoundTrip has returned: late attempts clean up alone
+}
+
+// received is the response of one attempt, with what it holds. The
+// answer and the buffered body live in it, so that a response costs one
+// allocation for the three.
+type received struct {
+	ans    *answer // &answer below; a pointer, so that comparing is cheap
+	answer answer
+	resp   *http.Response // its Body is not yet set for the caller
+	live   *liveBody      // a streamed body; nil when buffered
+	buf    []byte         // a buffered body
+	err    error          // an error met while buffering a failed status
+	body   bufferedBody   // the caller's body, when buffered
+}
+
+func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
+	rt := &roundTrip{
+		Context: req.Context(),
+		t:       t,
+		req:     req,
+		base:    t.base(),
+		limit:   t.maxBodyBytes(),
+		isGet:   req.Method == http.MethodGet || req.Method == "",
+		first:   req.Body,
+	}
+	rt.skip.Store(!rt.isGet)
+	return rt
+}
+
+// Value answers for the roundTrip itself, and makes the fallback layer
+// skip the call when it must (see skip).
+func (rt *roundTrip) Value(key any) any {
+	if _, ok := key.(roundTripKey); ok {
+		return rt
+	}
+	if rt.skip.Load() {
+		if v := skipFallback.Value(key); v != nil {
+			return v
+		}
+	}
+	return rt.Context.Value(key)
+}
+
+// hasBody reports whether the request has a body to send.
+func (rt *roundTrip) hasBody() bool {
+	return rt.req.Body != nil && rt.req.Body != http.NoBody
+}
+
+// replayable reports whether the request's body can be sent again.
+func (rt *roundTrip) replayable() bool {
+	return !rt.hasBody() || rt.body != nil || rt.req.GetBody != nil
+}
+
+// fingerprint returns the hex SHA-256 of the request's body ("" without
+// one). A body without GetBody is read into memory, up to the limit, and
+// then sent from there (so it becomes replayable); a longer one gets no
+// fingerprint and is sent once.
+func (rt *roundTrip) fingerprint() (string, error) {
+	if !rt.hasBody() {
+		return "", nil
+	}
+	h := sha256.New()
+	if rt.req.GetBody != nil {
+		b, err := rt.req.GetBody()
+		if err != nil {
+			return "", fmt.Errorf("bulwarkhttp: Request.GetBody: %w", err)
+		}
+		_, err = io.Copy(h, b)
+		_ = b.Close()
+		if err != nil {
+			return "", fmt.Errorf("bulwarkhttp: reading the request body to fingerprint it: %w", err)
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
+	limit := rt.limit
+	if limit < 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	buf, complete, err := readBody(rt.req.Body, limit, rt.req.ContentLength)
+	if err != nil {
+		return "", fmt.Errorf("bulwarkhttp: reading the request body to fingerprint it: %w", err)
+	}
+	if !complete {
+		rt.first = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), rt.req.Body), rt.req.Body}
+		return "", nil
+	}
+	_ = rt.req.Body.Close()
+	rt.body = buf
+	rt.first = io.NopCloser(bytes.NewReader(buf))
+	h.Write(buf)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// bodyFor returns the body of the next attempt.
+func (rt *roundTrip) bodyFor() (io.ReadCloser, error) {
+	if !rt.hasBody() {
+		return rt.req.Body, nil
+	}
+	if rt.sent.CompareAndSwap(false, true) {
+		return rt.first, nil
+	}
+	if rt.body != nil {
+		return io.NopCloser(bytes.NewReader(rt.body)), nil
+	}
+	if rt.req.GetBody == nil {
+		return nil, errors.New("bulwarkhttp: the request body cannot be sent again (no GetBody)")
+	}
+	b, err := rt.req.GetBody()
+	if err != nil {
+		return nil, fmt.Errorf("bulwarkhttp: Request.GetBody: %w", err)
+	}
+	return b, nil
+}
+
+// attempt is the function every call runs through the layers: one
+// request to Base.
+func attempt(ctx context.Context) (*answer, error) {
+	return ctx.Value(roundTripKey{}).(*roundTrip).attempt(ctx)
+}
+
+func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
+	rt.handOver(nil) // drain and close the previous attempt's response
+	rt.skip.Store(!rt.isGet)
+
+	body, err := rt.bodyFor()
+	if err != nil {
+		return nil, retry.Permanent(err)
+	}
+	actx, cancel, stop := rt.attemptContext(ctx)
+	areq := rt.req.WithContext(actx)
+	areq.Body = body
+
+	resp, err := rt.base.RoundTrip(areq)
+	if err != nil {
+		stop()
+		cancel(nil)
+		return nil, rt.t.classify(nil, err)
+	}
+	failure := classifyResponse(rt.t, resp, stop, cancel)
+	r := &received{resp: resp}
+	r.answer = answer{
+		StatusCode: resp.StatusCode,
+		Status:     resp.Status,
+		Proto:      resp.Proto,
+		ProtoMajor: resp.ProtoMajor,
+		ProtoMinor: resp.ProtoMinor,
+		Header:     resp.Header,
+	}
+	r.ans = &r.answer
+
+	complete := false
+	if !streamed(resp, rt.limit) {
+		var readErr error
+		r.buf, complete, readErr = readBody(resp.Body, rt.limit, resp.ContentLength)
+		switch {
+		case readErr != nil && failure == nil:
+			// A body cut short: the attempt failed, like any network
+			// failure, and is retried if it may be.
+			_ = resp.Body.Close()
+			stop()
+			cancel(nil)
+			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
+		case readErr != nil:
+			r.err = readErr // the failed status stands; the body ends with the error
+			complete = true
+		}
+	}
+	if complete {
+		_ = resp.Body.Close()
+		stop()
+		cancel(nil)
+		if r.err == nil {
+			r.ans.Body = r.buf
+		}
+	} else {
+		stop()
+		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel, timer: rt.liveUntil(ctx, cancel)}
+		r.ans.BodyOmitted = true
+	}
+
+	keepable := rt.fallback && failure == nil && resp.StatusCode == http.StatusOK && !r.ans.BodyOmitted
+	if rt.keep || keepable {
+		// A kept answer lives apart from the response (which it must
+		// not hold on to), with headers of its own: the caller may
+		// change resp.Header.
+		kept := r.answer
+		kept.Header = resp.Header.Clone()
+		kept.Received = time.Now()
+		r.ans = &kept
+	}
+	if failure == nil {
+		rt.skip.Store(!keepable)
+	}
+
+	if !rt.handOver(r) {
+		return r.ans, errors.New("bulwarkhttp: attempt ended after the request returned")
+	}
+	if failure != nil {
+		return r.ans, &statusError{ans: r.ans, err: failure}
+	}
+	return r.ans, nil
+}
+
+// classifyResponse asks t to classify resp, closing resp and ending the
+// attempt's context if Classify panics.
+func classifyResponse(t *Transport, resp *http.Response, stop func() bool, cancel context.CancelCauseFunc) error {
+	returned := false
+	defer func() {
+		if !returned {
+			_ = resp.Body.Close()
+			stop()
+			cancel(nil)
+		}
+	}()
+	err := t.classify(resp, nil)
+	returned = true
+	return err
+}
+
+// attemptContext returns the context of one attempt's request: the
+// request's own context (not ctx, which the layers cancel when the call
+// returns), ended with ctx's cause when ctx ends while the attempt is
+// inside the layers (the breaker's RequestTimeout), until stop is called.
+// After stop, the attempt's context lives until cancel, or until ctx's
+// deadline if liveUntil arms it.
+func (rt *roundTrip) attemptContext(ctx context.Context) (actx context.Context, cancel context.CancelCauseFunc, stop func() bool) {
+	actx, cancel = context.WithCancelCause(rt.Context)
+	stop = context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return actx, cancel, stop
+}
+
+// errBodyTimeout ends the context of a streamed body still read when the
+// call's deadline passes.
+var errBodyTimeout = fmt.Errorf("bulwarkhttp: reading the body: %w: %w", breaker.ErrTimeout, context.DeadlineExceeded)
+
+// liveUntil arms, for a body streamed to the caller, the deadline that
+// ctx (the layers' context, which is about to end) had: the body's
+// context then ends with errBodyTimeout. A deadline that the request's
+// own context has anyway needs no timer.
+func (rt *roundTrip) liveUntil(ctx context.Context, cancel context.CancelCauseFunc) *time.Timer {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	if own, ok := rt.Context.Deadline(); ok && !own.After(d) {
+		return nil
+	}
+	return time.AfterFunc(time.Until(d), func() { cancel(errBodyTimeout) })
+}
+
+// handOver makes r the last attempt's response, draining and closing the
+// one before. It reports false, and closes r, when RoundTrip has already
+// returned (an attempt the breaker abandoned).
+func (rt *roundTrip) handOver(r *received) bool {
+	rt.mu.Lock()
+	prev := rt.last
+	done := rt.done
+	if !done {
+		rt.last = r
+	}
+	rt.mu.Unlock()
+	if prev != nil {
+		prev.discard()
+	}
+	if done && r != nil {
+		r.discard()
+	}
+	return !done
+}
+
+// discard drains (bounded) and closes a response nobody will read.
+func (r *received) discard() {
+	if r.live != nil {
+		r.live.drain()
+	}
+}
+
+// abort ends a request that will not finish (RoundTrip refused it, or a
+// callback panicked): it closes the body if it was not sent and the last
+// attempt's response.
+func (rt *roundTrip) abort() {
+	rt.mu.Lock()
+	last := rt.last
+	rt.last, rt.done = nil, true
+	rt.mu.Unlock()
+	if last != nil {
+		last.discard()
+	}
+	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
+		_ = rt.first.Close()
+	}
+}
+
+// finish turns the outcome of the call into RoundTrip's result.
+func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error) {
+	rt.mu.Lock()
+	last := rt.last
+	rt.last, rt.done = nil, true
+	rt.mu.Unlock()
+	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
+		_ = rt.first.Close() // nothing was sent
+	}
+
+	ans, err := res.Value, res.Err
+	if err != nil {
+		// A status is a response, unless the caller gave up.
+		var se *statusError
+		if errors.As(err, &se) && rt.Context.Err() == nil {
+			ans, err = se.ans, nil
+		}
+	}
+	if err == nil && ans == nil {
+		err = errors.New("bulwarkhttp: the layers returned no response and no error")
+	}
+	switch {
+	case err != nil:
+		if last != nil {
+			last.discard()
+		}
+		return nil, err
+	case last != nil && ans == last.ans && !res.FromCache && !res.Replayed:
+		return last.response(rt.req), nil
+	}
+	if last != nil {
+		last.discard()
+	}
+	switch {
+	case res.FromCache:
+		return ans.fallbackResponse(rt.req, time.Now()), nil
+	case res.Replayed:
+		return ans.replayedResponse(rt.req), nil
+	}
+	// The answer of an identical request that ran at the same time in
+	// this process (the idempotency layer shares it).
+	return ans.replayedResponse(rt.req), nil
+}
+
+// response hands the response received to the caller.
+func (r *received) response(req *http.Request) *http.Response {
+	resp := r.resp
+	if r.live != nil {
+		resp.Body = r.live
+	} else {
+		r.body.Reset(r.buf)
+		r.body.err = r.err
+		resp.Body = &r.body
+	}
+	resp.Request = req
+	return resp
+}
