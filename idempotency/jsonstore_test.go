@@ -22,12 +22,20 @@ type jsonStore struct {
 
 	mu      sync.Mutex
 	records map[string]jsonRecord
+	gens    map[string]jsonGen // generations of forgotten keys, as a shared store keeps them
 	fail    map[string]error // op → error to return, for failure tests
 	failN   map[string]int   // op → how many more calls fail with fail[op] (0: all)
 	calls   map[string]int   // op → number of calls
 }
 
+// jsonGen is a key's generation, kept apart from its record.
+type jsonGen struct {
+	gen     uint64
+	expires time.Time
+}
+
 type jsonRecord struct {
+	gen       uint64
 	state     idempotency.State
 	owner, fp string
 	expires   time.Time
@@ -41,7 +49,7 @@ func newJSONStore(now func() time.Time) *jsonStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &jsonStore{now: now, records: map[string]jsonRecord{}, fail: map[string]error{}, failN: map[string]int{}, calls: map[string]int{}}
+	return &jsonStore{now: now, records: map[string]jsonRecord{}, gens: map[string]jsonGen{}, fail: map[string]error{}, failN: map[string]int{}, calls: map[string]int{}}
 }
 
 // failOn makes every call of op ("claim", "extend", "complete",
@@ -95,7 +103,7 @@ func (s *jsonStore) live(key string) (jsonRecord, bool) {
 }
 
 func (s *jsonStore) record(r jsonRecord) idempotency.Record {
-	rec := idempotency.Record{State: r.state, Owner: r.owner, Fingerprint: r.fp, Expires: r.expires}
+	rec := idempotency.Record{State: r.state, Owner: r.owner, Fingerprint: r.fp, Expires: r.expires, Generation: r.gen}
 	if r.state == idempotency.Completed {
 		if r.hasErr {
 			if r.errMsg == "" {
@@ -132,6 +140,9 @@ func (s *jsonStore) Claim(ctx context.Context, key, owner, fp string, lease time
 		return s.record(r), false, nil
 	}
 	r := jsonRecord{state: idempotency.InProgress, owner: owner, fp: fp, expires: s.now().Add(lease)}
+	if g, ok := s.gens[key]; ok && s.now().Before(g.expires) {
+		r.gen = g.gen
+	}
 	s.records[key] = r
 	return s.record(r), true, nil
 }
@@ -223,6 +234,8 @@ func (s *jsonStore) Forget(ctx context.Context, key string) (bool, error) {
 	if !ok || r.state != idempotency.Completed {
 		return false, nil
 	}
+	g := s.gens[key]
+	s.gens[key] = jsonGen{gen: r.gen + 1, expires: later(g.expires, r.expires)}
 	delete(s.records, key)
 	return true, nil
 }
@@ -256,4 +269,11 @@ func TestSerializingStoreContract(t *testing.T) {
 
 func TestSerializingStoreContractInBubble(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) idempotency.Store { return newJSONStore(nil) })
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

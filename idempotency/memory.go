@@ -78,14 +78,21 @@ type memShard struct {
 }
 
 type memEntry struct {
-	state       State
+	state       State // InProgress, Completed, or forgotten
 	owner       string
 	fingerprint string
-	expires     int64 // nanoseconds since the store's base time
-	gen         uint64
+	expires     int64  // nanoseconds since the store's base time
+	gen         uint64 // the entry's identity, for its expiry item
+	keyGen      uint64 // the key's generation (Record.Generation)
+	genUntil    int64  // keyGen > 0: kept at least until then (the forgotten record's expiry)
 	value       any
 	err         error
 }
+
+// forgotten is the state of the entry Forget leaves behind: not a record
+// (Get and Claim see none), but the key's next generation, kept until the
+// forgotten record would have expired, with the record's expiry item.
+const forgotten State = 0
 
 var errNilMemoryStore = fmt.Errorf("%w: nil *MemoryStore", ErrInvalid)
 
@@ -134,6 +141,7 @@ func (s *MemoryStore) record(e memEntry) Record {
 		State:       e.state,
 		Owner:       e.owner,
 		Fingerprint: e.fingerprint,
+		Generation:  e.keyGen,
 		Expires:     s.base.Add(time.Duration(e.expires)),
 		Value:       e.value,
 		Err:         e.err,
@@ -154,9 +162,19 @@ func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, l
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	var keyGen uint64
+	var genUntil int64
 	if e, ok := sh.entries[key]; ok {
-		if e.expires > now {
+		if e.expires > now && e.state != forgotten {
 			return s.record(e), false, nil
+		}
+		// A forgotten key's next generation, or the generation of a
+		// record that expired (a lapsed claim: its rerun keeps the key).
+		if e.state == forgotten {
+			e.genUntil = max(e.genUntil, e.expires)
+		}
+		if e.genUntil > now {
+			keyGen, genUntil = e.keyGen, e.genUntil
 		}
 		delete(sh.entries, key)
 	}
@@ -167,7 +185,7 @@ func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, l
 		return Record{}, false, errMemoryFull
 	}
 	sh.gen++
-	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: sat.AddNanos(now, lease), gen: sh.gen}
+	e := memEntry{state: InProgress, owner: owner, fingerprint: fingerprint, expires: sat.AddNanos(now, lease), gen: sh.gen, keyGen: keyGen, genUntil: genUntil}
 	sh.entries[key] = e
 	return s.record(e), true, nil
 }
@@ -268,8 +286,16 @@ func (s *MemoryStore) Release(_ context.Context, key, owner string) error {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.held(key, owner, now); !ok {
+	e, ok := sh.held(key, owner, now)
+	if !ok {
 		return leaseLost("release", key)
+	}
+	if e.keyGen > 0 && e.genUntil > now {
+		// Keep the key's generation, for the next claim.
+		sh.gen++
+		sh.entries[key] = memEntry{state: forgotten, expires: e.genUntil, gen: sh.gen, keyGen: e.keyGen}
+		sh.expiry.push(expiryItem{expires: e.genUntil, gen: sh.gen, key: key})
+		return nil
 	}
 	delete(sh.entries, key)
 	return nil
@@ -288,11 +314,10 @@ func (s *MemoryStore) Forget(_ context.Context, key string) (bool, error) {
 	if !ok || e.expires <= now || e.state != Completed {
 		return false, nil
 	}
-	// The entry's expiry item stays in the heap, and is discarded when it
-	// comes up (its generation no longer matches) or when the heap is
-	// compacted.
-	delete(sh.entries, key)
-	sh.compactIfSparse()
+	// The entry becomes the key's next generation, kept (with its expiry
+	// item) until the record would have expired, or evicted like a
+	// completed record when the shard is full.
+	sh.entries[key] = memEntry{state: forgotten, expires: e.expires, gen: e.gen, keyGen: e.keyGen + 1, genUntil: max(e.genUntil, e.expires)}
 	return true, nil
 }
 
@@ -306,7 +331,7 @@ func (s *MemoryStore) Get(_ context.Context, key string) (Record, bool, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, ok := sh.entries[key]
-	if !ok || e.expires <= now {
+	if !ok || e.expires <= now || e.state == forgotten {
 		return Record{}, false, nil
 	}
 	return s.record(e), true, nil
@@ -328,7 +353,9 @@ func (s *MemoryStore) completed(key string) (rec Record, ok bool) {
 }
 
 // Len returns the number of records held, including expired ones not
-// dropped yet; 0 for a nil store.
+// dropped yet and the generations of forgotten keys (each kept until the
+// forgotten record would have expired, and counted in MaxEntries); 0 for
+// a nil store.
 func (s *MemoryStore) Len() int {
 	if s == nil {
 		return 0

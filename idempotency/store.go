@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -69,10 +70,17 @@ type Store interface {
 	// none.
 	Get(ctx context.Context, key string) (rec Record, found bool, err error)
 	// Forget deletes key's completed record, so that the next Claim
-	// succeeds and the operation runs again (its effects were undone). It
-	// leaves an in-progress claim alone, and reports with forgotten
-	// whether it deleted a record; a key without a live completed record
-	// is not an error.
+	// succeeds and the operation runs again (its effects were undone),
+	// and starts a new generation of the key: the next Claim's record has
+	// a Generation one higher than the forgotten record's. It leaves an
+	// in-progress claim alone, and reports with forgotten whether it
+	// deleted a record; a key without a live completed record is not an
+	// error and keeps its generation.
+	//
+	// The generation outlives the record: a Claim, Release, lapsed lease
+	// or Complete keeps it, for at least as long as the forgotten record
+	// would have lived (its TTL). Only a key untouched for that long may
+	// start again at generation 0.
 	Forget(ctx context.Context, key string) (forgotten bool, err error)
 }
 
@@ -107,6 +115,13 @@ type Record struct {
 	// Fingerprint is the payload fingerprint given to Claim, kept for the
 	// record's life; empty if none was given.
 	Fingerprint string
+	// Generation counts how many times the key's result was forgotten
+	// (see [Store.Forget]): 0 for a key never forgotten. A claim, and the
+	// record it completes into, belong to the key's current generation.
+	// The Manager runs the operation under [GenerationKey](key,
+	// Generation), so that a remote service sees a new idempotency key
+	// once an execution was undone.
+	Generation uint64
 	// Expires is when the lease (in progress) or the TTL (completed) runs
 	// out; zero if the store does not report it.
 	Expires time.Time
@@ -193,4 +208,20 @@ func valueOf[T any](rec *Record) (T, error) {
 		return v, fmt.Errorf("%w: stored value is %T, not %s", ErrDecode, rec.Value, reflect.TypeFor[T]())
 	}
 	return v, nil
+}
+
+// GenerationKey returns the key an operation runs under in generation gen
+// of key: key itself for generation 0, and key + "." + gen afterwards
+// (e.g. "4a80…f3.1"). It is what [KeyFrom] returns inside a keyed call,
+// and what the operation should send to a remote service as its own
+// idempotency key (an Idempotency-Key header): retries of one execution,
+// and a rerun after a crash in which the step never completed, send the
+// same key; a rerun after the step was undone and its key forgotten sends
+// a new one, so that the remote service does not replay the undone
+// effect.
+func GenerationKey(key string, gen uint64) string {
+	if gen == 0 {
+		return key
+	}
+	return key + "." + strconv.FormatUint(gen, 10)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -206,12 +207,17 @@ func (s *Store) Claim(ctx context.Context, key, owner, fingerprint string, lease
 	}
 	ms := millis(lease)
 	start := time.Now()
-	reply, err := claimScript.Run(ctx, s.client, []string{s.prefix + key}, owner, fingerprint, ms).Slice()
+	rk := s.prefix + key
+	reply, err := claimScript.Run(ctx, s.client, []string{rk, genKey(rk)}, owner, fingerprint, ms).Slice()
 	if err != nil {
 		return idempotency.Record{}, false, failed("claim", key, err)
 	}
-	if len(reply) == 0 {
-		return idempotency.Record{State: idempotency.InProgress, Owner: owner, Fingerprint: fingerprint, Expires: start.Add(fromMillis(ms))}, true, nil
+	if len(reply) == 1 {
+		gen, err := generation(reply[0])
+		if err != nil {
+			return idempotency.Record{}, false, failed("claim", key, err)
+		}
+		return idempotency.Record{State: idempotency.InProgress, Owner: owner, Fingerprint: fingerprint, Generation: gen, Expires: start.Add(fromMillis(ms))}, true, nil
 	}
 	rec, err := s.record(reply, start)
 	if err != nil {
@@ -301,7 +307,8 @@ func (s *Store) Forget(ctx context.Context, key string) (bool, error) {
 	if s == nil {
 		return false, errNilStore
 	}
-	n, err := forgetScript.Run(ctx, s.client, []string{s.prefix + key}).Int64()
+	rk := s.prefix + key
+	n, err := forgetScript.Run(ctx, s.client, []string{rk, genKey(rk)}).Int64()
 	if err != nil {
 		return false, failed("forget", key, err)
 	}
@@ -330,15 +337,15 @@ func (s *Store) Get(ctx context.Context, key string) (idempotency.Record, bool, 
 }
 
 // record reads a record from a script's reply: {state, owner,
-// fingerprint, kind, payload, pttl, type} (see read in record.lua). start
+// fingerprint, kind, payload, pttl, type, gen} (see read in record.lua). start
 // is when the call began, for Expires. A reply that is not a record (a
 // hash someone else wrote, a record in an unknown state, a completed one
 // holding neither a value nor an error) is an error.
 func (s *Store) record(reply []any, start time.Time) (idempotency.Record, error) {
-	if len(reply) != 7 {
+	if len(reply) != 8 {
 		return idempotency.Record{}, fmt.Errorf("unexpected reply %v", reply)
 	}
-	var f [7]string // f[5] stays empty: pttl is a number
+	var f [8]string // f[5] stays empty: pttl is a number
 	for i, v := range reply {
 		if i == 5 {
 			continue
@@ -353,7 +360,11 @@ func (s *Store) record(reply []any, start time.Time) (idempotency.Record, error)
 		return idempotency.Record{}, fmt.Errorf("unexpected reply %v", reply)
 	}
 	state, owner, fingerprint, kind, payload, typ := f[0], f[1], f[2], f[3], f[4], f[6]
-	rec := idempotency.Record{Owner: owner, Fingerprint: fingerprint}
+	gen, err := generation(f[7])
+	if err != nil {
+		return idempotency.Record{}, err
+	}
+	rec := idempotency.Record{Owner: owner, Fingerprint: fingerprint, Generation: gen}
 	if pttl > 0 { // -1: the key has no expiry (someone removed it)
 		rec.Expires = start.Add(fromMillis(pttl))
 	}
@@ -440,3 +451,28 @@ func millis(d time.Duration) int64 { return sat.Millis(d) }
 // 292 years (a PTTL of a saturated expiry is a hair too long for a
 // Duration).
 func fromMillis(ms int64) time.Duration { return sat.MulInt(time.Millisecond, ms) }
+
+// genKey returns the name of the key that keeps the generation of the
+// record named rk: in the same Redis Cluster slot, by rk's own hash tag if
+// it has one, or by making rk the tag.
+func genKey(rk string) string {
+	if i := strings.IndexByte(rk, '{'); i >= 0 {
+		if j := strings.IndexByte(rk[i+1:], '}'); j > 0 {
+			return rk + ":gen" // rk's tag decides the slot of both
+		}
+	}
+	return "{" + rk + "}:gen"
+}
+
+// generation parses a generation from a script's reply.
+func generation(v any) (uint64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("unexpected generation %v", v)
+	}
+	g, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("unexpected generation %q", s)
+	}
+	return g, nil
+}

@@ -151,7 +151,7 @@ func TestRecordLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"state": "in_progress", "owner": "owner-a", "fingerprint": "fp"}
+	want := map[string]string{"state": "in_progress", "owner": "owner-a", "fingerprint": "fp", "gen": "0"}
 	if !maps.Equal(got, want) {
 		t.Fatalf("claimed record = %v; want %v", got, want)
 	}
@@ -163,7 +163,7 @@ func TestRecordLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = client.HGetAll(ctx, prefix+"order-1").Val()
-	want = map[string]string{"state": "completed", "owner": "owner-a", "fingerprint": "fp", "value": `{"cents":4200}`, "type": "map[string]int"}
+	want = map[string]string{"state": "completed", "owner": "owner-a", "fingerprint": "fp", "value": `{"cents":4200}`, "type": "map[string]int", "gen": "0"}
 	if !maps.Equal(got, want) {
 		t.Fatalf("completed record = %v; want %v", got, want)
 	}
@@ -178,7 +178,7 @@ func TestRecordLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = client.HGetAll(ctx, prefix+"order-2").Val()
-	want = map[string]string{"state": "completed", "owner": "owner-a", "fingerprint": "", "error": "card declined"}
+	want = map[string]string{"state": "completed", "owner": "owner-a", "fingerprint": "", "error": "card declined", "gen": "0"}
 	if !maps.Equal(got, want) {
 		t.Fatalf("record of a stored error = %v; want %v", got, want)
 	}

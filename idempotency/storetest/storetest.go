@@ -147,6 +147,8 @@ var cases = []testCase{
 	{"ForeverDurations", testForeverDurations},
 	{"ForgetDeletesCompleted", testForgetDeletesCompleted},
 	{"ForgetLeavesClaimsAlone", testForgetLeavesClaimsAlone},
+	{"ForgetStartsANewGeneration", testForgetStartsANewGeneration},
+	{"GenerationSurvivesLapsesAndReleases", testGenerationSurvivesLapses},
 	{"KeysAreDistinct", testKeysAreDistinct},
 	{"ConcurrentKeys", testConcurrentKeys},
 	// Stores that implement idempotency.BatchExtender; skipped by others.
@@ -537,6 +539,77 @@ func testForgetDeletesCompleted(t *testing.T, s *suite) {
 	// The operation can run again.
 	s.mustClaim(t, "k", "owner-b", "", 3*s.unit)
 	s.wantHeld(t, "k", "owner-b")
+}
+
+// wantGeneration claims key for owner and checks the claim's generation.
+func (s *suite) wantGeneration(t *testing.T, key, owner string, lease time.Duration, want uint64, when string) {
+	t.Helper()
+	rec, claimed := s.claim(t, key, owner, "", lease)
+	if !claimed {
+		t.Fatalf("%s: Claim of %q not claimed (held by %q)", when, key, rec.Owner)
+	}
+	if rec.Generation != want {
+		t.Fatalf("%s: Claim of %q has Generation %d; want %d", when, key, rec.Generation, want)
+	}
+	if got, found := s.get(t, key); !found || got.Generation != want {
+		t.Fatalf("%s: Get of the claim has Generation %d (found %v); want %d", when, got.Generation, found, want)
+	}
+}
+
+// testForgetStartsANewGeneration: each Forget of a completed record
+// advances the key's generation by one; a completed record keeps its
+// claim's generation; a Forget that deletes nothing changes nothing.
+func testForgetStartsANewGeneration(t *testing.T, s *suite) {
+	s.wantGeneration(t, "k", "owner-a", 3*s.unit, 0, "a new key")
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 10*s.unit)
+	if rec, _ := s.get(t, "k"); rec.Generation != 0 {
+		t.Fatalf("completed record has Generation %d; want 0", rec.Generation)
+	}
+	if rec, claimed := s.claim(t, "k", "owner-x", "", 3*s.unit); claimed || rec.Generation != 0 {
+		t.Fatalf("Claim of the completed key: claimed %v, Generation %d; want the record, generation 0", claimed, rec.Generation)
+	}
+	if !s.forget(t, "k") {
+		t.Fatal("Forget of a completed key: not forgotten")
+	}
+	s.wantMissing(t, "k")
+	if s.forget(t, "k") {
+		t.Fatal("second Forget reported a deletion")
+	}
+	s.wantGeneration(t, "k", "owner-b", 3*s.unit, 1, "after one Forget")
+	if s.forget(t, "k") {
+		t.Fatal("Forget of a claim reported a deletion")
+	}
+	s.complete(t, "k", "owner-b", idempotency.Outcome{Value: "v2"}, 10*s.unit)
+	if rec, _ := s.get(t, "k"); rec.Generation != 1 {
+		t.Fatalf("completed record of generation 1 has Generation %d", rec.Generation)
+	}
+	if !s.forget(t, "k") {
+		t.Fatal("second generation's Forget: not forgotten")
+	}
+	s.wantGeneration(t, "k", "owner-c", 3*s.unit, 2, "after two Forgets")
+	// Other keys are untouched.
+	s.wantGeneration(t, "other", "owner-a", 3*s.unit, 0, "another key")
+}
+
+// testGenerationSurvivesLapses: a forgotten key's generation is kept by a
+// claim that is released or whose lease runs out (a crash), so that the
+// rerun sends the same remote key; and it lasts at least as long as the
+// forgotten record would have.
+func testGenerationSurvivesLapses(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner-a", "", 3*s.unit)
+	s.complete(t, "k", "owner-a", idempotency.Outcome{Value: "v"}, 20*s.unit)
+	if !s.forget(t, "k") {
+		t.Fatal("Forget of a completed key: not forgotten")
+	}
+	s.wantGeneration(t, "k", "owner-b", 2*s.unit, 1, "after Forget")
+	if err := s.store.Release(ctx(t), "k", "owner-b"); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	s.wantGeneration(t, "k", "owner-c", 2*s.unit, 1, "after a Release")
+	s.advance(3 * s.unit) // owner-c's lease runs out: it crashed
+	s.wantGeneration(t, "k", "owner-d", 2*s.unit, 1, "after a lapsed lease")
+	s.advance(3 * s.unit)
+	s.wantGeneration(t, "k", "owner-e", 2*s.unit, 1, "after another lapsed lease")
 }
 
 func testForgetLeavesClaimsAlone(t *testing.T, s *suite) {

@@ -1,5 +1,6 @@
--- Claim. KEYS[1]: the record. ARGV: owner, fingerprint, lease (ms).
--- Returns {} after claiming, or the live record (see read) unchanged, but
+-- Claim. KEYS[1]: the record; KEYS[2]: the key's generation. ARGV: owner,
+-- fingerprint, lease (ms). Returns {gen} after claiming (the generation
+-- the claim belongs to), or the live record (see read) unchanged, but
 -- for one thing: an in-progress record without an expiry (an operator's
 -- PERSIST, another program's write) gets this claim's lease, so that it
 -- blocks its key for at most one lease from now rather than forever.
@@ -18,6 +19,7 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('DEL', KEYS[1])
 end
-redis.call('HSET', KEYS[1], 'state', 'in_progress', 'owner', ARGV[1], 'fingerprint', ARGV[2])
+local gen = redis.call('GET', KEYS[2]) or '0'
+redis.call('HSET', KEYS[1], 'state', 'in_progress', 'owner', ARGV[1], 'fingerprint', ARGV[2], 'gen', gen)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {}
+return {gen}

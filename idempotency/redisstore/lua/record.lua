@@ -5,16 +5,22 @@
 --   value        the encoded result of a completed record, and
 --   type         the Go type it was encoded from ("" for nil), or
 --   error        the error message of a completed record that failed
+--   gen          the key's generation when the record was claimed
 -- and its expiry is the key's own: the lease while in progress, the TTL
 -- once completed. Redis drops an expired key by itself, so an expired
 -- record is simply absent.
 
+-- The generation of a forgotten key is kept apart from its record, under
+-- KEYS[2] of the claim and forget scripts (the record's name in a hash
+-- tag, so that both keys live in one Cluster slot), so that it outlives
+-- releases and lapsed leases.
+
 -- read returns the live record as {state, owner, fingerprint, kind,
--- payload, pttl, type}, kind being "v" (payload is the value), "e"
+-- payload, pttl, type, gen}, kind being "v" (payload is the value), "e"
 -- (payload is the error message) or "" (in progress, or no result), or
 -- nil if there is none.
 local function read(rec)
-  local r = redis.call('HMGET', rec, 'state', 'owner', 'fingerprint', 'value', 'error', 'type')
+  local r = redis.call('HMGET', rec, 'state', 'owner', 'fingerprint', 'value', 'error', 'type', 'gen')
   if not r[1] then
     return nil
   end
@@ -24,7 +30,7 @@ local function read(rec)
   elseif r[4] then
     kind, payload = 'v', r[4]
   end
-  return {r[1], r[2] or '', r[3] or '', kind, payload, redis.call('PTTL', rec), r[6] or ''}
+  return {r[1], r[2] or '', r[3] or '', kind, payload, redis.call('PTTL', rec), r[6] or '', r[7] or '0'}
 end
 
 -- held reports whether owner holds the live claim on rec: 1 if so; 0 if
