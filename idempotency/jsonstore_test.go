@@ -23,9 +23,9 @@ type jsonStore struct {
 	mu      sync.Mutex
 	records map[string]jsonRecord
 	gens    map[string]jsonGen // generations of forgotten keys, as a shared store keeps them
-	fail    map[string]error // op → error to return, for failure tests
-	failN   map[string]int   // op → how many more calls fail with fail[op] (0: all)
-	calls   map[string]int   // op → number of calls
+	fail    map[string]error   // op → error to return, for failure tests
+	failN   map[string]int     // op → how many more calls fail with fail[op] (0: all)
+	calls   map[string]int     // op → number of calls
 }
 
 // jsonGen is a key's generation, kept apart from its record.
