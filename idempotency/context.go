@@ -4,7 +4,7 @@ import "context"
 
 // KeyFunc returns the idempotency key of a call, and optionally its
 // payload fingerprint, from the call's context. ok false means the call
-// has no key. [KeyFrom] is the KeyFunc that reads what [WithKey] and
+// has no key. [AttachedKey] is the KeyFunc that reads what [WithKey] and
 // [WithKeyPayload] attached.
 type KeyFunc func(ctx context.Context) (key, fingerprint string, ok bool)
 
@@ -37,10 +37,46 @@ func WithKeyPayload(ctx context.Context, key, fingerprint string) context.Contex
 	return &keyContext{Context: ctx, key: key, fingerprint: fingerprint}
 }
 
-// KeyFrom returns the key and fingerprint attached to ctx by WithKey or
-// WithKeyPayload; ok is false if there is none. An attached empty key
-// counts as attached (ok true): Execute then reports it as an error.
+// KeyFrom returns the idempotency key of the call made with ctx, and its
+// fingerprint; ok is false if there is none:
+//
+//   - inside a keyed call's operation (fn of [Execute], [Do], a
+//     [Middleware], the pipeline package's keyed calls), the key the
+//     operation runs under: [GenerationKey] of the call's key and its
+//     current generation. Send it to the remote service as its own
+//     idempotency key (an Idempotency-Key header): it is the same for
+//     every retry of one execution and for a rerun after a crash, and new
+//     once the step was undone and its key forgotten;
+//   - otherwise, the key attached by [WithKey] or [WithKeyPayload] (an
+//     attached empty key counts as attached: Execute reports it as an
+//     error).
+//
+// The innermost wins: a key attached inside an operation, for a nested
+// call, is the one KeyFrom returns from that context, and inside a nested
+// keyed call, its own key. A call without a key of its own, made from
+// inside a keyed operation, sees that operation's key (it is not keyed by
+// it: see [AttachedKey]); give it its own key if it sends one to a remote
+// service.
 func KeyFrom(ctx context.Context) (key, fingerprint string, ok bool) {
+	switch c := ctx.Value(keyContextKey{}).(type) {
+	case *keyContext:
+		return c.key, c.fingerprint, true
+	case *flight:
+		if c.runKey != "" {
+			return c.runKey, c.fingerprint, true
+		}
+	}
+	return "", "", false
+}
+
+// AttachedKey returns the key and fingerprint attached to ctx by [WithKey]
+// or [WithKeyPayload] for the call about to be made with it, and ok false
+// if there is none. Unlike [KeyFrom], it never returns the key of an
+// operation that is running with ctx (nor a key attached outside that
+// operation): a call made from inside a keyed operation is not keyed
+// unless a key is attached for it. It is the default KeyFunc of
+// [Middleware].
+func AttachedKey(ctx context.Context) (key, fingerprint string, ok bool) {
 	c, ok := ctx.Value(keyContextKey{}).(*keyContext)
 	if !ok {
 		return "", "", false

@@ -240,6 +240,7 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 	case claimed:
 		f.held = true
 		f.leaseEnd.Store(sat.AddNanos(start, m.lease))
+		f.runKey = GenerationKey(key, rec.Generation)
 		return run(ctx, storeCtx, m, key, f, fn)
 	case rec.Fingerprint != fingerprint:
 		r := conflictResult[T](key, ErrKeyReuse)

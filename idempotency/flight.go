@@ -42,6 +42,7 @@ type flight struct {
 	key         string
 	fingerprint string
 	owner       string // the leader's owner token
+	runKey      string // the key the operation runs under (GenerationKey), once claimed
 	done        chan struct{}
 	claimed     atomic.Bool  // the leader holds the claim (runs fn, or writes its result): renew its lease
 	leaseLost   atomic.Bool  // an extension found the lease lost: stop renewing
@@ -57,10 +58,13 @@ type flight struct {
 // flightContextKey is the context key under which a flight finds itself.
 type flightContextKey struct{}
 
-// Value returns the flight itself for flightContextKey, and the leader's
-// context's value otherwise.
+// Value returns the flight itself for flightContextKey and for
+// keyContextKey (so that KeyFrom finds the key the operation runs under,
+// and AttachedKey finds no key attached for a nested call), and the
+// leader's context's value otherwise.
 func (f *flight) Value(k any) any {
-	if k == (flightContextKey{}) {
+	switch k {
+	case flightContextKey{}, keyContextKey{}:
 		return f
 	}
 	return f.Context.Value(k)

@@ -145,12 +145,15 @@ func TestOperationCallingItsOwnKeyGetsErrReentrant(t *testing.T) {
 		assert.ErrorIs(t, inner, idempotency.ErrInvalid)
 
 		// Through the Middleware, with the key in the context, two levels
-		// deep.
+		// deep: the key attached for the outer call does not key the
+		// nested one (AttachedKey stops at the running operation), so the
+		// nested call runs unkeyed instead of waiting for itself.
 		mw := idempotency.Middleware[int](m, nil)
 		var nested error
+		nestedRan := false
 		call := mw(func(ctx context.Context) (int, error) {
 			_, err := idempotency.Do(ctx, m, "other", func(ctx context.Context) (int, error) {
-				_, nested = mw(value(3))(ctx) // ctx still carries key "mw"
+				_, nested = mw(func(context.Context) (int, error) { nestedRan = true; return 3, nil })(ctx)
 				return 0, nil
 			})
 			return 4, err
@@ -158,6 +161,19 @@ func TestOperationCallingItsOwnKeyGetsErrReentrant(t *testing.T) {
 		v, err = call(idempotency.WithKey(context.Background(), "mw"))
 		require.NoError(t, err)
 		assert.Equal(t, 4, v)
+		assert.NoError(t, nested)
+		assert.True(t, nestedRan)
+
+		// With the running key attached again on purpose, it is re-entrant.
+		call = mw(func(ctx context.Context) (int, error) {
+			key, _, ok := idempotency.KeyFrom(ctx)
+			require.True(t, ok)
+			_, nested = mw(value(3))(idempotency.WithKey(ctx, key))
+			return 5, nil
+		})
+		v, err = call(idempotency.WithKey(context.Background(), "mw2"))
+		require.NoError(t, err)
+		assert.Equal(t, 5, v)
 		assert.ErrorIs(t, nested, idempotency.ErrReentrant)
 	})
 }

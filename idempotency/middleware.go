@@ -9,7 +9,7 @@ import (
 // Middleware returns a middleware that runs each call through [Execute]
 // with the key and fingerprint keyFunc finds in the call's context. A call
 // for which keyFunc reports no key runs next directly, without
-// idempotency. A nil keyFunc means [KeyFrom], so callers attach keys with
+// idempotency. A nil keyFunc means [AttachedKey], so callers attach keys with
 // [WithKey]. Whether a result was replayed shows in the call's
 // bulwark.Report. If keyFunc panics, nothing is claimed and the panic
 // reaches the caller.
@@ -21,7 +21,7 @@ import (
 // for concurrent use.
 func Middleware[T any](m *Manager, keyFunc KeyFunc) bulwark.Middleware[T] {
 	if keyFunc == nil {
-		keyFunc = KeyFrom
+		keyFunc = AttachedKey
 	}
 	return func(next bulwark.Func[T]) bulwark.Func[T] {
 		switch {

@@ -250,7 +250,7 @@ func idempotencyKey(ctx context.Context) (key, fingerprint string, ok bool) {
 	if c := callFrom(ctx); c != nil {
 		return c.opts.idempotencyKey(ctx)
 	}
-	return idempotency.KeyFrom(ctx)
+	return idempotency.AttachedKey(ctx)
 }
 
 // fallbackKey is the fallback layer's key function for Do and Execute: the

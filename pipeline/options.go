@@ -128,7 +128,7 @@ func (o *callOptions) idempotencyKey(ctx context.Context) (key, fingerprint stri
 	if o.hasKey {
 		return o.key, o.fingerprint, true
 	}
-	return idempotency.KeyFrom(ctx)
+	return idempotency.AttachedKey(ctx)
 }
 
 // fallbackKeyOf is the call's fallback key: FallbackKey, or a key attached
