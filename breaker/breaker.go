@@ -437,9 +437,10 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 	if w&(stateMask|bitDue|bitListen) == uint64(Open) {
 		// rejectFast, written out: the call would cost about as much as
 		// the rest of the rejection.
+		err = b.errOpen
 		b.inc(&b.pick().rejections)
 		bulwark.ReportFrom(ctx).SetRejected()
-		return v, b.errOpen
+		return v, err
 	}
 	return doSlow(ctx, b, fn, w, nil, nil)
 }
