@@ -1,6 +1,9 @@
 package bulwark
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // EventKind names what happened in an [Event]. Its values are the
 // documented event names, such as "circuit:opened"; compare a kind with the
@@ -99,6 +102,20 @@ type Event struct {
 	// emits the event (the breaker puts a snapshot of its statistics on
 	// circuit events); nil otherwise.
 	Detail any
+	// Context is the context of the call the event belongs to, for trace
+	// and span correlation (an OpenTelemetry span, a request ID): the
+	// caller's context for request, retry, fallback, idempotency,
+	// rejection and bulkhead/rate-limit events, the call's that caused a
+	// circuit change, the workflow scope's for rollback events. It is nil
+	// for events no call caused (Reset, ForceOpen, a timer). A listener
+	// may read values from it and pass it to a logger or tracer; it must
+	// not keep it after returning, nor treat its cancellation as its own.
+	// Setting it costs nothing: events are built only while someone
+	// listens.
+	Context context.Context
+	// Operation is the name of the call's operation, set by the pipeline
+	// from its Operation call option (Do and Execute); empty otherwise.
+	Operation string
 }
 
 // Listener receives events. Layers call it synchronously on the goroutine

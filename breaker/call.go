@@ -90,6 +90,7 @@ func (b *Breaker) admit(ctx context.Context, t *ticket, w uint64, sampled *strip
 	t.w = b.word.Load()
 	b.mu.Unlock()
 	t.probe, t.start = probe, now
+	n.ctx = ctx
 	if err != nil {
 		b.notify(n)
 		return b.reject(ctx, t, err, now)
@@ -139,7 +140,7 @@ func (b *Breaker) reject(ctx context.Context, t *ticket, err error, now time.Tim
 		if now.IsZero() {
 			now = time.Now()
 		}
-		on(bulwark.Event{Kind: bulwark.RequestRejected, Executor: b.name, Time: now, Err: err})
+		on(bulwark.Event{Kind: bulwark.RequestRejected, Executor: b.name, Time: now, Err: err, Context: ctx})
 	}
 	return err
 }
@@ -197,8 +198,9 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 		if o == failure {
 			kind = bulwark.RequestFailure
 		}
-		on(bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start)})
+		on(bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx})
 	}
+	n.ctx = ctx
 	b.notify(n)
 	return err
 }

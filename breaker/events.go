@@ -18,6 +18,7 @@ type notice struct {
 	stats   *Stats // filled in only when someone listens
 	onEvent bulwark.Listener
 	logger  *slog.Logger
+	ctx     context.Context // of the call that made the change; nil if none
 }
 
 // eventKinds maps the state entered to the kind of its event.
@@ -55,6 +56,7 @@ func (b *Breaker) notify(n notice) {
 			To:       to,
 			Seq:      n.seq,
 			Detail:   *n.stats,
+			Context:  n.ctx,
 		})
 	}
 	if n.logger != nil {
@@ -76,6 +78,10 @@ func (b *Breaker) notify(n notice) {
 		if !n.stats.NextAttempt.IsZero() {
 			attrs = append(attrs, slog.Time("next_attempt", n.stats.NextAttempt))
 		}
-		n.logger.LogAttrs(context.Background(), level, msg, attrs...)
+		ctx := n.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		n.logger.LogAttrs(ctx, level, msg, attrs...)
 	}
 }

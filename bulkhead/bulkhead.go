@@ -265,6 +265,7 @@ func (b *Bulkhead) reject(ctx context.Context, waited time.Duration) error {
 			Kind:     bulwark.BulkheadRejected,
 			Executor: b.name,
 			Time:     time.Now(),
+			Context:  ctx,
 			Err:      b.errFull,
 			Duration: waited,
 		})

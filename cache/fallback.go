@@ -314,6 +314,7 @@ func complete[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], s
 			Kind:     bulwark.FallbackUsed,
 			Time:     time.Now(),
 			Err:      err,
+			Context:  ctx,
 			Duration: time.Duration(age),
 		})
 	}

@@ -165,9 +165,9 @@ func (m *Manager) announce(ctx context.Context, kind bulwark.EventKind, key stri
 	switch kind {
 	case bulwark.IdempotencyReplayed:
 		bulwark.ReportFrom(ctx).SetReplayed()
-		m.emit(kind, key, err)
+		m.emit(ctx, kind, key, err)
 	case bulwark.IdempotencyConflict:
-		m.emit(kind, key, err)
+		m.emit(ctx, kind, key, err)
 	}
 }
 

@@ -192,9 +192,9 @@ func (m *Manager) owner(i, seq uint64) string {
 // now reads the Manager's clock: monotonic nanoseconds since it was made.
 func (m *Manager) now() int64 { return int64(time.Since(m.base)) }
 
-func (m *Manager) emit(kind bulwark.EventKind, key string, err error) {
+func (m *Manager) emit(ctx context.Context, kind bulwark.EventKind, key string, err error) {
 	if m.onEvent != nil {
-		m.onEvent(bulwark.Event{Kind: kind, Time: time.Now(), Key: key, Err: err})
+		m.onEvent(bulwark.Event{Kind: kind, Time: time.Now(), Key: key, Err: err, Context: ctx})
 	}
 }
 
@@ -221,7 +221,7 @@ func (m *Manager) Forget(ctx context.Context, key string) (forgotten bool, err e
 		return false, fmt.Errorf("%w: forget %q: %w", ErrStore, key, err)
 	}
 	if forgotten {
-		m.emit(bulwark.IdempotencyForgotten, key, nil)
+		m.emit(ctx, bulwark.IdempotencyForgotten, key, nil)
 	}
 	return forgotten, nil
 }

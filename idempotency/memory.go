@@ -177,6 +177,8 @@ func (s *MemoryStore) Claim(_ context.Context, key, owner, fingerprint string, l
 			keyGen, genUntil = e.keyGen, e.genUntil
 		}
 		delete(sh.entries, key)
+		// The replaced entry's expiry item, if it had one, is stale now.
+		sh.compactIfSparse()
 	}
 	// Dropping what expired costs a look at the heap's top when nothing
 	// did.

@@ -120,3 +120,34 @@ func TestMemoryStoreBoundedUnderChurn(t *testing.T) {
 		})
 	}
 }
+
+// Forget, claim, complete, forget... on the same keys: each cycle turns a
+// forgotten key's entry into a new claim, whose old expiry item is stale;
+// the heap stays bounded all the same.
+func TestMemoryStoreBoundedUnderGenerationChurn(t *testing.T) {
+	s, err := idempotency.NewMemoryStore(idempotency.MemoryConfig{MaxEntries: 1000})
+	require.NoError(t, err)
+	ctx := context.Background()
+	n := churnOps(t) / 10
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		key := "k" + strconv.Itoa(i%100)
+		_, claimed, err := s.Claim(ctx, key, "o", "", time.Hour)
+		require.NoError(t, err)
+		require.True(t, claimed)
+		require.NoError(t, s.Complete(ctx, key, "o", idempotency.Outcome{Value: i}, 24*time.Hour))
+		forgotten, err := s.Forget(ctx, key)
+		require.NoError(t, err)
+		require.True(t, forgotten)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	assert.Less(t, growth, int64(1<<20), "heap grew by %d bytes", growth)
+	assert.LessOrEqual(t, idempotency.MemoryExpiryLen(s), 2*s.Len()+64*64)
+	rec, _, err := s.Claim(ctx, "k7", "o", "", time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(n/100), rec.Generation, "every cycle advanced the generation")
+}

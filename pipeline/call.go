@@ -153,7 +153,8 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 	if l.idem != nil || undo != nil {
 		chained := run
 		run = func(ctx context.Context) (T, error) {
-			st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, o.undoName)
+			undoName, _ := o.undo()
+			st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, undoName)
 			if !ok {
 				return chained(ctx)
 			}

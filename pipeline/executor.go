@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -68,14 +69,15 @@ func (e *executor) rewireLocked() error {
 	return e.buildLocked(e.layers.Load().cfg, true)
 }
 
-// optionalListener is listener(own) when someone listens (own is set, or
-// the stack has subscribers), and nil otherwise, so that the layer builds
-// no events at all.
-func (e *executor) optionalListener(own bulwark.Listener) bulwark.Listener {
-	if own == nil && !e.stack.hasListeners() {
+// optionalListener is listener(own, logger) when someone listens (own is
+// set, the stack has subscribers, or logger records events at level, the
+// lowest level of the layer's events), and nil otherwise, so that the
+// layer builds no events at all.
+func (e *executor) optionalListener(own bulwark.Listener, logger *slog.Logger, level slog.Level) bulwark.Listener {
+	if own == nil && !e.stack.hasListeners() && (logger == nil || !logger.Enabled(context.Background(), level)) {
 		return nil
 	}
-	return e.listener(own)
+	return e.listener(own, logger)
 }
 
 func (e *executor) buildLocked(cfg Config, keepManager bool) error {
@@ -97,7 +99,7 @@ func (e *executor) buildLocked(cfg Config, keepManager bool) error {
 			store = e.memStore
 		}
 		icfg := c.Config
-		icfg.OnEvent = e.listener(icfg.OnEvent)
+		icfg.OnEvent = e.listener(icfg.OnEvent, cfg.Logger)
 		m, err := idempotency.New(store, icfg)
 		if err != nil {
 			return e.configError("Idempotency", err)
@@ -108,7 +110,7 @@ func (e *executor) buildLocked(cfg Config, keepManager bool) error {
 
 	if c := cfg.Fallback; c != nil {
 		l.fallbackCfg = c.FallbackConfig
-		l.fallbackCfg.OnEvent = e.optionalListener(c.OnEvent)
+		l.fallbackCfg.OnEvent = e.optionalListener(c.OnEvent, cfg.Logger, slog.LevelDebug)
 		maxAge := c.MaxAge
 		if maxAge == 0 {
 			maxAge = cache.DefaultMaxAge
@@ -136,7 +138,7 @@ func (e *executor) buildLocked(cfg Config, keepManager bool) error {
 
 	if c := cfg.Retry; c != nil {
 		rcfg := *c
-		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent)
+		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent, cfg.Logger, slog.LevelDebug)
 		r, err := retry.New(rcfg)
 		if err != nil {
 			return e.configError("Retry", err)
@@ -146,7 +148,7 @@ func (e *executor) buildLocked(cfg Config, keepManager bool) error {
 
 	if c := cfg.Rollback; c != nil {
 		rcfg := *c
-		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent)
+		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent, cfg.Logger, slog.LevelWarn)
 		l.rollback = &rcfg
 	}
 
@@ -162,7 +164,7 @@ func (e *executor) breakerConfig(cfg Config) breaker.Config {
 	if b.Logger == nil {
 		b.Logger = cfg.Logger
 	}
-	b.OnEvent = e.optionalListener(b.OnEvent)
+	b.OnEvent = e.optionalListener(b.OnEvent, cfg.Logger, slog.LevelDebug)
 	return b
 }
 
@@ -171,19 +173,37 @@ func (e *executor) configError(layer string, err error) error {
 }
 
 // listener returns the listener a layer of this executor reports to: it
-// sets the executor's name, calls the layer's own listener, if any, and
-// then every subscriber of the stack.
-func (e *executor) listener(own bulwark.Listener) bulwark.Listener {
+// sets the executor's name and the call's operation, calls the layer's own
+// listener, if any, logs the event to logger (circuit changes excepted:
+// the breaker logs those itself, with its statistics), and then calls
+// every subscriber of the stack.
+func (e *executor) listener(own bulwark.Listener, logger *slog.Logger) bulwark.Listener {
 	return func(ev bulwark.Event) {
 		ev.Executor = e.name
+		if ev.Operation == "" && ev.Context != nil {
+			if c := callFrom(ev.Context); c != nil {
+				ev.Operation = c.opts.operation()
+			}
+		}
 		if ev.Kind == bulwark.IdempotencyReplayed {
 			e.replays.Add(1)
 		}
 		if own != nil {
 			own(ev)
 		}
+		if logger != nil && !circuitEvent(ev.Kind) {
+			bulwark.LogEvent(logger, ev)
+		}
 		e.stack.publish(ev)
 	}
+}
+
+func circuitEvent(k bulwark.EventKind) bool {
+	switch k {
+	case bulwark.CircuitOpened, bulwark.CircuitHalfOpen, bulwark.CircuitClosed:
+		return true
+	}
+	return false
 }
 
 // chain returns the Func that runs a call of result type T through the

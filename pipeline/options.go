@@ -111,22 +111,67 @@ func Attempts(n int) CallOption {
 // callOptions are the options of one call, resolved. They live in the
 // call's context, so they are kept small.
 type callOptions struct {
-	key, fingerprint string
-	fallbackKey      string // FallbackKey, else Operation
-	hasKey           bool
-	undoName         string
-	undo             any  // Undo's func(context.Context, T) error; nil without one
-	hasOperation     bool // set by Operation: fallbackKey holds its name
-	hasFallbackKey   bool // set by FallbackKey: Operation no longer applies
-	skipFallback     bool
-	attempts         int32 // NoRetry, Attempts; 0: the executor's (fits the bools' padding)
+	key            string
+	fallbackKey    string     // FallbackKey, else Operation
+	extra          *callExtra // the rarer options; nil without them
+	hasKey         bool
+	hasOperation   bool // set by Operation: fallbackKey holds its name unless hasFallbackKey
+	hasFallbackKey bool // set by FallbackKey: Operation no longer applies
+	skipFallback   bool
+	attempts       int32 // NoRetry, Attempts; 0: the executor's (fits the bools' padding)
+}
+
+// callExtra holds the options few calls set, so that the call context of
+// the others stays small (one allocation of 112 bytes).
+type callExtra struct {
+	fingerprint string
+	operation   string // Operation's name, when FallbackKey is set too
+	undoName    string
+	undo        any // Undo's func(context.Context, T) error; nil without one
+}
+
+// more returns o's extra options, made on first need.
+func (o *callOptions) more() *callExtra {
+	if o.extra == nil {
+		o.extra = new(callExtra)
+	}
+	return o.extra
+}
+
+// fingerprint is the Fingerprint option's.
+func (o *callOptions) fingerprint() string {
+	if o.extra == nil {
+		return ""
+	}
+	return o.extra.fingerprint
+}
+
+// operation is the Operation option's name, "" without one.
+func (o *callOptions) operation() string {
+	switch {
+	case !o.hasOperation:
+		return ""
+	case !o.hasFallbackKey:
+		return o.fallbackKey
+	case o.extra != nil:
+		return o.extra.operation
+	}
+	return ""
+}
+
+// undo returns the Undo option's name and function (nil without one).
+func (o *callOptions) undo() (string, any) {
+	if o.extra == nil {
+		return "", nil
+	}
+	return o.extra.undoName, o.extra.undo
 }
 
 // idempotencyKey is the call's idempotency key: the option's, or else a
 // key attached to ctx with idempotency.WithKey.
 func (o *callOptions) idempotencyKey(ctx context.Context) (key, fingerprint string, ok bool) {
 	if o.hasKey {
-		return o.key, o.fingerprint, true
+		return o.key, o.fingerprint(), true
 	}
 	return idempotency.AttachedKey(ctx)
 }
@@ -170,7 +215,7 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 			}
 			o.key, o.hasKey = key, true
 		case optFingerprint:
-			o.fingerprint = opt.s
+			o.more().fingerprint = opt.s
 		case optOperation:
 			if opt.s == "" {
 				return fmt.Errorf("%w: executor %q: Operation: empty name", ErrInvalid, executor)
@@ -178,10 +223,15 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 			o.hasOperation = true
 			if !o.hasFallbackKey {
 				o.fallbackKey = opt.s
+			} else {
+				o.more().operation = opt.s
 			}
 		case optFallbackKey:
 			if opt.s == "" {
 				return fmt.Errorf("%w: executor %q: FallbackKey: empty key", ErrInvalid, executor)
+			}
+			if o.hasOperation && !o.hasFallbackKey {
+				o.more().operation = o.fallbackKey
 			}
 			o.fallbackKey, o.hasFallbackKey = opt.s, true
 		case optSkipFallback:
@@ -193,7 +243,7 @@ func (o *callOptions) apply(executor string, opts []CallOption) error {
 			case opt.fn == nil:
 				return fmt.Errorf("%w: executor %q: Undo %q: nil function", ErrInvalid, executor, opt.s)
 			}
-			o.undoName, o.undo = opt.s, opt.fn
+			o.more().undoName, o.more().undo = opt.s, opt.fn
 		case optAttempts:
 			if opt.n < 1 || opt.n > math.MaxInt32 {
 				return fmt.Errorf("%w: executor %q: Attempts: %d, must be at least 1 (1 turns retries off) and at most %d", ErrInvalid, executor, opt.n, math.MaxInt32)

@@ -43,13 +43,14 @@ func Undo[T any](name string, undo func(ctx context.Context, v T) error) CallOpt
 // undoOf returns the call's Undo function as a func of T, nil if the call
 // has none, or an error if it is not one.
 func undoOf[T any](executor string, o *callOptions) (func(context.Context, T) error, error) {
-	if o.undo == nil {
+	name, fn := o.undo()
+	if fn == nil {
 		return nil, nil
 	}
-	undo, ok := o.undo.(func(context.Context, T) error)
+	undo, ok := fn.(func(context.Context, T) error)
 	if !ok {
 		return nil, fmt.Errorf("%w: executor %q: Undo %q takes a %s, but the call returns %s",
-			ErrInvalid, executor, o.undoName, reflect.TypeOf(o.undo).In(1), reflect.TypeFor[T]())
+			ErrInvalid, executor, name, reflect.TypeOf(fn).In(1), reflect.TypeFor[T]())
 	}
 	return undo, nil
 }
@@ -58,10 +59,11 @@ func undoOf[T any](executor string, o *callOptions) (func(context.Context, T) er
 // scope encloses the call, if there is one (see step).
 func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 	var undo func(context.Context, T) error
-	if c.opts.undo != nil {
+	undoName, _ := c.opts.undo()
+	if c.opts.extra != nil {
 		undo, _ = undoOf[T]("", &c.opts) // checked by prepare
 	}
-	st, ok := newStep(c.Context, c, l, idempotencyKey, undo, c.opts.undoName)
+	st, ok := newStep(c.Context, c, l, idempotencyKey, undo, undoName)
 	if !ok {
 		return run(c)
 	}

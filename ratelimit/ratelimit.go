@@ -293,6 +293,7 @@ func (l *Limiter) reject(ctx context.Context, err error, needed time.Duration) e
 			Kind:     bulwark.RateLimitRejected,
 			Executor: l.name,
 			Time:     time.Now(),
+			Context:  ctx,
 			Err:      err,
 			Duration: needed,
 		})

@@ -142,7 +142,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 	report := bulwark.ReportFrom(ctx)
 	maxAttempts, invalid := p.maxAttemptsOf(ctx)
 	if invalid != nil {
-		return v, r.giveUp(report, 1, invalid, 0, err)
+		return v, r.giveUp(ctx, report, 1, invalid, 0, err)
 	}
 
 	var eb backoff.ExponentialBackOff
@@ -184,14 +184,14 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 			return v, err
 		}
 		if ctx.Err() != nil {
-			return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
+			return v, r.giveUp(ctx, report, attempt, contextReason(ctx), 0, err)
 		}
 		if !r.retryable(err) {
 			report.SetAttempts(attempt)
 			return v, err
 		}
 		if attempt >= maxAttempts {
-			return v, r.giveUp(report, attempt, ErrExhausted, 0, err)
+			return v, r.giveUp(ctx, report, attempt, ErrExhausted, 0, err)
 		}
 
 		// The wait: the backoff's, or longer if the error asks for it.
@@ -201,7 +201,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 		}
 		if asked, ok := requestedWait(err); ok {
 			if asked > p.maxRetryAfter {
-				return v, r.giveUp(report, attempt, ErrRetryAfterTooLong, asked, err)
+				return v, r.giveUp(ctx, report, attempt, ErrRetryAfterTooLong, asked, err)
 			}
 			wait = max(wait, asked)
 		}
@@ -211,14 +211,14 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 		if hasDeadline || r.cfg.MaxElapsedTime > 0 {
 			end := time.Now().Add(wait)
 			if hasDeadline && !end.Before(deadline) {
-				return v, r.giveUp(report, attempt, ErrDeadline, wait, err)
+				return v, r.giveUp(ctx, report, attempt, ErrDeadline, wait, err)
 			}
 			if r.cfg.MaxElapsedTime > 0 && end.Sub(start) > r.cfg.MaxElapsedTime {
-				return v, r.giveUp(report, attempt, ErrMaxElapsedTime, wait, err)
+				return v, r.giveUp(ctx, report, attempt, ErrMaxElapsedTime, wait, err)
 			}
 		}
 
-		r.emit(bulwark.RetryAttempt, attempt, err, wait)
+		r.emit(ctx, bulwark.RetryAttempt, attempt, err, wait)
 		if wait > 0 {
 			if timer == nil {
 				timer = time.NewTimer(wait)
@@ -227,12 +227,12 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 			}
 			select {
 			case <-ctx.Done():
-				return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
+				return v, r.giveUp(ctx, report, attempt, contextReason(ctx), 0, err)
 			case <-timer.C:
 			}
 		}
 		if ctx.Err() != nil {
-			return v, r.giveUp(report, attempt, contextReason(ctx), 0, err)
+			return v, r.giveUp(ctx, report, attempt, contextReason(ctx), 0, err)
 		}
 
 		attempt++
@@ -247,10 +247,10 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 // giveUp ends a call that made attempt attempts, the last failing with
 // last: it records the attempts, emits retry:exhausted and returns the
 // *Error.
-func (r *Retrier) giveUp(report *bulwark.Report, attempt int, reason error, wait time.Duration, last error) error {
+func (r *Retrier) giveUp(ctx context.Context, report *bulwark.Report, attempt int, reason error, wait time.Duration, last error) error {
 	e := &Error{Attempts: attempt, Reason: reason, Wait: wait, Last: last}
 	report.SetAttempts(attempt)
-	r.emit(bulwark.RetryExhausted, attempt, e, 0)
+	r.emit(ctx, bulwark.RetryExhausted, attempt, e, 0)
 	return e
 }
 
@@ -270,7 +270,7 @@ func contextReason(ctx context.Context) error {
 
 // emit delivers an event to OnEvent, if there is one. No event is built
 // without a listener.
-func (r *Retrier) emit(kind bulwark.EventKind, attempt int, err error, wait time.Duration) {
+func (r *Retrier) emit(ctx context.Context, kind bulwark.EventKind, attempt int, err error, wait time.Duration) {
 	if r.cfg.OnEvent == nil {
 		return
 	}
@@ -280,6 +280,7 @@ func (r *Retrier) emit(kind bulwark.EventKind, attempt int, err error, wait time
 		Err:      err,
 		Duration: wait,
 		Attempt:  attempt,
+		Context:  ctx,
 	})
 }
 

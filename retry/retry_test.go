@@ -591,12 +591,14 @@ func TestOnEvent(t *testing.T) {
 		s := &script{errs: []error{errA, errB, errC}}
 		start := time.Now()
 
-		_, err := retry.Do(context.Background(), r, s.fn)
+		ctx := context.WithValue(context.Background(), ctxKey{}, "call-1")
+		_, err := retry.Do(ctx, r, s.fn)
 
 		evs := ev.list()
 		require.Len(t, evs, 3)
-		assert.Equal(t, bulwark.Event{Kind: bulwark.RetryAttempt, Time: start, Err: errA, Duration: time.Second, Attempt: 1}, evs[0])
-		assert.Equal(t, bulwark.Event{Kind: bulwark.RetryAttempt, Time: start.Add(time.Second), Err: errB, Duration: 2 * time.Second, Attempt: 2}, evs[1])
+		assert.Equal(t, bulwark.Event{Kind: bulwark.RetryAttempt, Time: start, Err: errA, Duration: time.Second, Attempt: 1, Context: ctx}, evs[0])
+		assert.Equal(t, bulwark.Event{Kind: bulwark.RetryAttempt, Time: start.Add(time.Second), Err: errB, Duration: 2 * time.Second, Attempt: 2, Context: ctx}, evs[1])
+		assert.Same(t, ctx, evs[2].Context, "events carry the call's context")
 		assert.Equal(t, bulwark.RetryExhausted, evs[2].Kind)
 		assert.Equal(t, 3, evs[2].Attempt)
 		assert.Equal(t, start.Add(3*time.Second), evs[2].Time)
@@ -773,3 +775,5 @@ func TestRetryWithWaitsAllocatesOnlyItsTimer(t *testing.T) {
 		assert.Equal(t, timerAllocs, allocs, "one timer, reused across waits; the backoff state stays on the stack")
 	})
 }
+
+type ctxKey struct{}

@@ -115,6 +115,7 @@ func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic) error {
 			Kind:     bulwark.RollbackCompensated,
 			Time:     time.Now(),
 			Err:      err,
+			Context:  s.ctx,
 			Duration: time.Since(start),
 			Attempt:  attempts,
 			Step:     e.name,
