@@ -1,0 +1,41 @@
+package otel
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ErrInvalid is wrapped by the error of [Instrument] for an argument it
+// cannot use; the message names it.
+var ErrInvalid = errors.New("otel: invalid")
+
+// ScopeName is the name of the Meter the instruments belong to.
+const ScopeName = "github.com/bulwark-go/bulwark/otel"
+
+// DefaultDurationBuckets are the explicit bucket boundaries, in seconds,
+// advised for bulwark.call.duration when Config.DurationBuckets is nil:
+// those the OpenTelemetry semantic conventions advise for
+// http.client.request.duration. A View in the MeterProvider overrides
+// them.
+func DefaultDurationBuckets() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+}
+
+// Config configures [Instrument]. The zero Config records metrics with the
+// global MeterProvider and adds span events.
+type Config struct {
+	// MeterProvider provides the Meter of the instruments. nil: the
+	// global one (go.opentelemetry.io/otel.GetMeterProvider).
+	MeterProvider metric.MeterProvider
+
+	// DurationBuckets are the boundaries, in seconds and increasing,
+	// advised for the bulwark.call.duration histogram. nil:
+	// [DefaultDurationBuckets]. Boundaries that are not increasing are an
+	// error.
+	DurationBuckets []float64
+
+	// NoSpanEvents turns the span events off; metrics only. false (the
+	// default): span events on.
+	NoSpanEvents bool
+}
