@@ -1,0 +1,252 @@
+package prometheus
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/pipeline"
+)
+
+// ErrInvalid is wrapped by the error of [NewCollector] for an argument it
+// cannot use; the message names it.
+var ErrInvalid = errors.New("prometheus: invalid")
+
+// DefaultDurationBuckets are the buckets, in seconds, of
+// bulwark_call_duration_seconds when Config.DurationBuckets is nil: the
+// same as the otel module's.
+func DefaultDurationBuckets() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+}
+
+// Config configures [NewCollector]. The zero Config is ready to use.
+type Config struct {
+	// DurationBuckets are the upper bounds, in seconds and increasing, of
+	// the bulwark_call_duration_seconds buckets. nil:
+	// [DefaultDurationBuckets]. Bounds that are not increasing are an
+	// error.
+	DurationBuckets []float64
+}
+
+// Collector is a prometheus.Collector over one Stack (see the package
+// documentation for its series). Make it with [NewCollector], register it
+// with a prometheus.Registerer, and [Collector.Close] it when done. It is
+// safe for concurrent use.
+type Collector struct {
+	stack *pipeline.Stack
+
+	calls        *prom.CounterVec
+	duration     *prom.HistogramVec
+	retries      *prom.CounterVec
+	exhausted    *prom.CounterVec
+	rejections   *prom.CounterVec
+	fallback     *prom.CounterVec
+	replays      *prom.CounterVec
+	compensation *prom.CounterVec
+	state        *prom.Desc
+	opens        *prom.Desc
+
+	mu    sync.Mutex                         // serializes adding executors and Close
+	execs atomic.Pointer[map[string]*series] // copy on write
+	stop  func()                             // the Stack subscription; nil once closed
+}
+
+// series are the children of one executor, each made on its first use so
+// that, as with OpenTelemetry, a series appears with its first event.
+type series struct {
+	success, failure, rejected lazy[prom.Counter]
+	durSuccess, durFailure     lazy[prom.Observer]
+	retries, exhausted         lazy[prom.Counter]
+	breaker, bulkhead, limiter lazy[prom.Counter]
+	fallback, replays          lazy[prom.Counter]
+	compensated, failed        lazy[prom.Counter]
+}
+
+// lazy is a child of a vector, looked up on first use only: later uses
+// cost an atomic load.
+type lazy[T any] struct {
+	once sync.Once
+	v    T
+	make func() T
+}
+
+func (l *lazy[T]) get() T {
+	l.once.Do(func() { l.v = l.make() })
+	return l.v
+}
+
+func counterOf(v *prom.CounterVec, labels ...string) lazy[prom.Counter] {
+	return lazy[prom.Counter]{make: func() prom.Counter { return v.WithLabelValues(labels...) }}
+}
+
+func observerOf(v *prom.HistogramVec, labels ...string) lazy[prom.Observer] {
+	return lazy[prom.Observer]{make: func() prom.Observer { return v.WithLabelValues(labels...) }}
+}
+
+// NewCollector returns a Collector over stack, subscribed to its events.
+// Errors wrap [ErrInvalid]: a nil stack, DurationBuckets not increasing.
+func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
+	if stack == nil {
+		return nil, fmt.Errorf("%w: stack is nil", ErrInvalid)
+	}
+	buckets := cfg.DurationBuckets
+	if buckets == nil {
+		buckets = DefaultDurationBuckets()
+	}
+	for i := 1; i < len(buckets); i++ {
+		if !(buckets[i] > buckets[i-1]) {
+			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, buckets[i], i-1, buckets[i-1])
+		}
+	}
+	counter := func(name, help string, labels ...string) *prom.CounterVec {
+		return prom.NewCounterVec(prom.CounterOpts{Name: name, Help: help}, append([]string{"executor"}, labels...))
+	}
+	c := &Collector{
+		stack:        stack,
+		calls:        counter("bulwark_calls_total", "Calls through an executor's circuit breaker, by outcome (success, failure, rejected).", "outcome"),
+		retries:      counter("bulwark_retry_attempts_total", "Failed attempts that were followed, after a wait, by another attempt."),
+		exhausted:    counter("bulwark_retry_exhausted_total", "Calls whose retries gave up."),
+		rejections:   counter("bulwark_rejections_total", "Calls refused without running, by the layer that refused (breaker, bulkhead, ratelimit).", "layer"),
+		fallback:     counter("bulwark_fallback_served_total", "Failed or rejected calls answered with a cached value."),
+		replays:      counter("bulwark_idempotency_replays_total", "Calls answered with the stored result of an idempotent operation instead of running again."),
+		compensation: counter("bulwark_compensations_total", "Compensations (undo actions) run, by result (compensated, failed).", "result"),
+		duration: prom.NewHistogramVec(prom.HistogramOpts{
+			Name:    "bulwark_call_duration_seconds",
+			Help:    "Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure).",
+			Buckets: buckets,
+		}, []string{"executor", "outcome"}),
+		state: prom.NewDesc("bulwark_circuit_state", "State of the executor's circuit: 0 closed, 1 half-open, 2 open.", []string{"executor"}, nil),
+		opens: prom.NewDesc("bulwark_circuit_opens_total", "Times the executor's circuit opened since its breaker was made.", []string{"executor"}, nil),
+	}
+	empty := map[string]*series{}
+	c.execs.Store(&empty)
+	c.stop = stack.Subscribe(c.handle)
+	return c, nil
+}
+
+// Close cancels the Collector's subscription to the Stack: its counters
+// stop counting (they keep their values, and the circuit series are still
+// read at every scrape). Calling it again does nothing.
+func (c *Collector) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop != nil {
+		c.stop()
+		c.stop = nil
+	}
+}
+
+func (c *Collector) vecs() []prom.Collector {
+	return []prom.Collector{c.calls, c.duration, c.retries, c.exhausted, c.rejections, c.fallback, c.replays, c.compensation}
+}
+
+// Describe sends the descriptors of every series the Collector may report.
+func (c *Collector) Describe(ch chan<- *prom.Desc) {
+	for _, v := range c.vecs() {
+		v.Describe(ch)
+	}
+	ch <- c.state
+	ch <- c.opens
+}
+
+// Collect sends the counters and histograms recorded so far, and the
+// circuit state and opens of every executor with a breaker, read from
+// Stack.Stats() now.
+func (c *Collector) Collect(ch chan<- prom.Metric) {
+	for _, v := range c.vecs() {
+		v.Collect(ch)
+	}
+	for name, st := range c.stack.Stats() {
+		if b := st.Breaker; b != nil {
+			ch <- prom.MustNewConstMetric(c.state, prom.GaugeValue, float64(stateValue(b.State)), name)
+			ch <- prom.MustNewConstMetric(c.opens, prom.CounterValue, float64(b.TimesOpened), name)
+		}
+	}
+}
+
+// stateValue is the value of bulwark_circuit_state for s: 0 Closed, 1
+// HalfOpen, 2 Open (as the otel module's StateValue).
+func stateValue(s breaker.State) int {
+	switch s {
+	case breaker.HalfOpen:
+		return 1
+	case breaker.Open:
+		return 2
+	}
+	return 0
+}
+
+// seriesOf returns the children of executor, made on its first event. The
+// map holds one entry per executor of the Stack, so it is bounded by the
+// Stack's executors.
+func (c *Collector) seriesOf(executor string) *series {
+	if s, ok := (*c.execs.Load())[executor]; ok {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := *c.execs.Load()
+	if s, ok := cur[executor]; ok {
+		return s
+	}
+	s := &series{
+		success:     counterOf(c.calls, executor, "success"),
+		failure:     counterOf(c.calls, executor, "failure"),
+		rejected:    counterOf(c.calls, executor, "rejected"),
+		durSuccess:  observerOf(c.duration, executor, "success"),
+		durFailure:  observerOf(c.duration, executor, "failure"),
+		retries:     counterOf(c.retries, executor),
+		exhausted:   counterOf(c.exhausted, executor),
+		breaker:     counterOf(c.rejections, executor, "breaker"),
+		bulkhead:    counterOf(c.rejections, executor, "bulkhead"),
+		limiter:     counterOf(c.rejections, executor, "ratelimit"),
+		fallback:    counterOf(c.fallback, executor),
+		replays:     counterOf(c.replays, executor),
+		compensated: counterOf(c.compensation, executor, "compensated"),
+		failed:      counterOf(c.compensation, executor, "failed"),
+	}
+	next := maps.Clone(cur)
+	next[executor] = s
+	c.execs.Store(&next)
+	return s
+}
+
+// handle records one event.
+func (c *Collector) handle(ev bulwark.Event) {
+	switch ev.Kind {
+	case bulwark.RequestSuccess:
+		s := c.seriesOf(ev.Executor)
+		s.success.get().Inc()
+		s.durSuccess.get().Observe(ev.Duration.Seconds())
+	case bulwark.RequestFailure:
+		s := c.seriesOf(ev.Executor)
+		s.failure.get().Inc()
+		s.durFailure.get().Observe(ev.Duration.Seconds())
+	case bulwark.RequestRejected:
+		s := c.seriesOf(ev.Executor)
+		s.rejected.get().Inc()
+		s.breaker.get().Inc()
+	case bulwark.BulkheadRejected:
+		c.seriesOf(ev.Executor).bulkhead.get().Inc()
+	case bulwark.RateLimitRejected:
+		c.seriesOf(ev.Executor).limiter.get().Inc()
+	case bulwark.FallbackUsed:
+		c.seriesOf(ev.Executor).fallback.get().Inc()
+	case bulwark.RetryAttempt:
+		c.seriesOf(ev.Executor).retries.get().Inc()
+	case bulwark.RetryExhausted:
+		c.seriesOf(ev.Executor).exhausted.get().Inc()
+	case bulwark.IdempotencyReplayed:
+		c.seriesOf(ev.Executor).replays.get().Inc()
+	case bulwark.RollbackCompensated:
+		c.seriesOf(ev.Executor).compensated.get().Inc()
+	case bulwark.RollbackFailed:
+		c.seriesOf(ev.Executor).failed.get().Inc()
+	}
+}

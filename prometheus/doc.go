@@ -1,0 +1,41 @@
+// Package prometheus exposes the events and statistics of a
+// [pipeline.Stack] as Prometheus metrics: [NewCollector] returns a
+// [Collector] (a client_golang prometheus.Collector) to register with a
+// Registry and serve with promhttp.
+//
+// The series are those of the OpenTelemetry module
+// (github.com/bulwark-go/bulwark/otel), named the way the OpenTelemetry
+// Prometheus exporter would name them:
+//
+//	name                                 type       labels              from
+//	bulwark_calls_total                  counter    executor, outcome   request:success, request:failure, request:rejected
+//	bulwark_call_duration_seconds        histogram  executor, outcome   request:success, request:failure (Event.Duration)
+//	bulwark_circuit_state                gauge      executor            Stack.Stats(), read at scrape
+//	bulwark_circuit_opens_total          counter    executor            Stack.Stats() (TimesOpened), read at scrape
+//	bulwark_retry_attempts_total         counter    executor            retry:attempt
+//	bulwark_retry_exhausted_total        counter    executor            retry:exhausted
+//	bulwark_rejections_total             counter    executor, layer     request:rejected, bulkhead:rejected, ratelimit:rejected
+//	bulwark_fallback_served_total        counter    executor            fallback:used
+//	bulwark_idempotency_replays_total    counter    executor            idempotency:replayed
+//	bulwark_compensations_total          counter    executor, result    rollback:compensated, rollback:failed
+//
+// Label values: outcome is "success", "failure" or "rejected" (the
+// histogram has no "rejected": a rejected call did not run); layer is
+// "breaker", "bulkhead" or "ratelimit"; result is "compensated" or
+// "failed". bulwark_circuit_state is 0 for CLOSED, 1 for HALF_OPEN and 2
+// for OPEN (forced open included); an executor without a breaker has no
+// circuit series. No label holds a key, an operation or an error message.
+//
+// The counters that come from events count from [NewCollector] on, through
+// a subscription to the Stack ([pipeline.Stack.Subscribe]); a series
+// appears with its first event. The circuit series are read from
+// Stack.Stats() at every scrape. What a call is: the calls, outcomes and
+// durations come from the circuit breaker, which sees each logical call
+// once (retries happen inside it), so only executors with a breaker have
+// them; see the otel package for the details.
+//
+// Cost: subscribing makes every layer build its events and the breaker
+// read the clock on every call; recording a success is one counter
+// increment and one histogram observation on series looked up once per
+// executor, with no allocation.
+package prometheus
