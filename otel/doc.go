@@ -5,17 +5,25 @@
 // and registers these instruments with a Meter named after this package
 // (the instrumentation scope "github.com/bulwark-go/bulwark/otel"):
 //
-//	name                        kind                unit            attributes          from
-//	bulwark.calls               Int64Counter        {call}          executor, outcome   request:success, request:failure, request:rejected
-//	bulwark.call.duration       Float64Histogram    s               executor, outcome   request:success, request:failure (Event.Duration)
-//	bulwark.circuit.state       Int64ObservableGauge {state}        executor            Stack.Stats(), read at collection
-//	bulwark.circuit.opens       Int64ObservableCounter {transition} executor            Stack.Stats() (TimesOpened)
-//	bulwark.retry.attempts      Int64Counter        {attempt}       executor            retry:attempt
-//	bulwark.retry.exhausted     Int64Counter        {call}          executor            retry:exhausted
-//	bulwark.rejections          Int64Counter        {call}          executor, layer     request:rejected, bulkhead:rejected, ratelimit:rejected
-//	bulwark.fallback.served     Int64Counter        {call}          executor            fallback:used
-//	bulwark.idempotency.replays Int64Counter        {call}          executor            idempotency:replayed
-//	bulwark.compensations       Int64Counter        {compensation}  executor, result    rollback:compensated, rollback:failed
+//	name                         instrument  unit            attributes          from
+//	bulwark.calls                counter     {call}          executor, outcome   request:success, request:failure, request:rejected
+//	bulwark.call.duration        histogram   s               executor, outcome   request:success, request:failure (Event.Duration)
+//	bulwark.circuit.state        gauge       {state}         executor            Stack.Stats(), read at collection
+//	bulwark.circuit.opens        counter     {transition}    executor            Stack.Stats() (TimesOpened), read at collection
+//	bulwark.retry.attempts       counter     {attempt}       executor            retry:attempt
+//	bulwark.retry.exhausted      counter     {call}          executor            retry:exhausted
+//	bulwark.rejections           counter     {call}          executor, layer     request:rejected, bulkhead:rejected, ratelimit:rejected
+//	bulwark.fallback.served      counter     {call}          executor            fallback:used
+//	bulwark.idempotency.replays  counter     {call}          executor            idempotency:replayed
+//	bulwark.compensations        counter     {compensation}  executor, result    rollback:compensated, rollback:failed
+//
+// The histogram is a Float64Histogram, recorded on every call with the
+// call's context (so an exemplar can point at its trace). The counters
+// are Int64ObservableCounters and the gauge an Int64ObservableGauge: an
+// event adds to an atomic count of its executor, and one callback reports
+// the counts, and reads Stack.Stats() for the circuit, when the
+// MeterProvider collects. A counter's series appears with its first
+// event.
 //
 // Attribute values: executor is the executor's name; outcome is "success",
 // "failure" or "rejected" (bulwark.call.duration has no "rejected": a
@@ -62,8 +70,10 @@
 // TracerProvider is needed: the spans are the caller's.
 //
 // Cost. Subscribing makes every layer build its events, and the breaker
-// read the clock on every call (see pipeline.Stack.Subscribe). Recording
-// a success is one counter Add and one histogram Record with attribute
-// sets made once per executor; nothing is allocated by this package. See
-// the benchmarks in bench_test.go and docs/operations.md.
+// read the clock twice on every call (see pipeline.Stack.Subscribe).
+// Recording a success is one atomic add and one histogram Record with an
+// attribute set made once per executor; the other counters are one atomic
+// add; nothing is allocated by this package. The histogram Record is most
+// of the cost (the SDK's aggregation); see the benchmarks in
+// bench_test.go and docs/operations.md.
 package otel

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -17,61 +18,68 @@ import (
 
 // Instrumentation is the OpenTelemetry instrumentation of one Stack, made
 // by [Instrument]. It is safe for concurrent use.
+//
+// The counters are observable: an event adds to an atomic counter of its
+// executor, and the MeterProvider reads them when it collects, with the
+// circuit state. Only the duration histogram is recorded per call.
 type Instrumentation struct {
 	stack      *pipeline.Stack
 	spanEvents bool
 
-	calls        metric.Int64Counter
 	duration     metric.Float64Histogram
-	retries      metric.Int64Counter
-	exhausted    metric.Int64Counter
-	rejections   metric.Int64Counter
-	fallback     metric.Int64Counter
-	replays      metric.Int64Counter
-	compensation metric.Int64Counter
+	calls        metric.Int64ObservableCounter
+	retries      metric.Int64ObservableCounter
+	exhausted    metric.Int64ObservableCounter
+	rejections   metric.Int64ObservableCounter
+	fallback     metric.Int64ObservableCounter
+	replays      metric.Int64ObservableCounter
+	compensation metric.Int64ObservableCounter
 	state        metric.Int64ObservableGauge
 	opens        metric.Int64ObservableCounter
 
-	mu    sync.Mutex                        // serializes adding executors and Close
-	execs atomic.Pointer[map[string]*attrs] // copy on write
+	mu    sync.Mutex                       // serializes adding executors and Close
+	execs atomic.Pointer[map[string]*exec] // copy on write
 	reg   metric.Registration
 	stop  func() // the Stack subscription; nil once closed
 }
 
-// attrs are the measurement options of one executor, made once: every
-// measurement passes a ready slice, so recording allocates nothing.
-type attrs struct {
-	success, failure, rejected []metric.AddOption
-	durSuccess, durFailure     []metric.RecordOption
-	exec                       []metric.AddOption
-	breaker, bulkhead, limiter []metric.AddOption
-	compensated, failed        []metric.AddOption
-	observe                    []metric.ObserveOption
-	span                       attribute.KeyValue // bulwark.executor
+// exec holds the counts of one executor and its measurement options, made
+// once: recording passes a ready slice, so it allocates nothing.
+type exec struct {
+	success, failure, rejected  atomic.Int64
+	retries, exhausted          atomic.Int64
+	breaker, bulkhead, limiter  atomic.Int64
+	fallback, replays           atomic.Int64
+	compensated, failed         atomic.Int64
+	durSuccess, durFailure      []metric.RecordOption
+	oSuccess, oFailure, oReject []metric.ObserveOption
+	oBreaker, oBulkhead, oLimit []metric.ObserveOption
+	oCompensated, oFailed       []metric.ObserveOption
+	oExec                       []metric.ObserveOption
+	span                        attribute.KeyValue // bulwark.executor
 }
 
-func newAttrs(executor string) *attrs {
+func newExec(executor string) *exec {
 	e := attribute.String("executor", executor)
-	add := func(kvs ...attribute.KeyValue) []metric.AddOption {
-		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	obs := func(kvs ...attribute.KeyValue) []metric.ObserveOption {
+		return []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
 	}
 	rec := func(kvs ...attribute.KeyValue) []metric.RecordOption {
 		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
 	}
-	return &attrs{
-		success:     add(e, attribute.String("outcome", "success")),
-		failure:     add(e, attribute.String("outcome", "failure")),
-		rejected:    add(e, attribute.String("outcome", "rejected")),
-		durSuccess:  rec(e, attribute.String("outcome", "success")),
-		durFailure:  rec(e, attribute.String("outcome", "failure")),
-		exec:        add(e),
-		breaker:     add(e, attribute.String("layer", "breaker")),
-		bulkhead:    add(e, attribute.String("layer", "bulkhead")),
-		limiter:     add(e, attribute.String("layer", "ratelimit")),
-		compensated: add(e, attribute.String("result", "compensated")),
-		failed:      add(e, attribute.String("result", "failed")),
-		observe:     []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(e))},
-		span:        attribute.String("bulwark.executor", executor),
+	return &exec{
+		durSuccess:   rec(e, attribute.String("outcome", "success")),
+		durFailure:   rec(e, attribute.String("outcome", "failure")),
+		oSuccess:     obs(e, attribute.String("outcome", "success")),
+		oFailure:     obs(e, attribute.String("outcome", "failure")),
+		oReject:      obs(e, attribute.String("outcome", "rejected")),
+		oBreaker:     obs(e, attribute.String("layer", "breaker")),
+		oBulkhead:    obs(e, attribute.String("layer", "bulkhead")),
+		oLimit:       obs(e, attribute.String("layer", "ratelimit")),
+		oCompensated: obs(e, attribute.String("result", "compensated")),
+		oFailed:      obs(e, attribute.String("result", "failed")),
+		oExec:        obs(e),
+		span:         attribute.String("bulwark.executor", executor),
 	}
 }
 
@@ -102,12 +110,12 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	}
 	m := mp.Meter(ScopeName)
 	in := &Instrumentation{stack: stack, spanEvents: !cfg.NoSpanEvents}
-	empty := map[string]*attrs{}
+	empty := map[string]*exec{}
 	in.execs.Store(&empty)
 
 	var errs []error
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		errs = append(errs, err)
 		return c
 	}
@@ -135,7 +143,8 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	in.reg, err = m.RegisterCallback(in.observe, in.state, in.opens)
+	in.reg, err = m.RegisterCallback(in.observe, in.calls, in.retries, in.exhausted, in.rejections,
+		in.fallback, in.replays, in.compensation, in.state, in.opens)
 	if err != nil {
 		return nil, err
 	}
@@ -171,80 +180,107 @@ func StateValue(s breaker.State) int64 {
 	return 0
 }
 
-// observe reports the circuit gauges of every executor with a breaker.
+// observe reports the counters of every executor that has counted
+// something (a series appears with its first event), and the circuit
+// state and opens of every executor with a breaker.
 func (in *Instrumentation) observe(_ context.Context, o metric.Observer) error {
+	for _, e := range *in.execs.Load() {
+		for _, c := range [...]struct {
+			inst metric.Int64ObservableCounter
+			n    *atomic.Int64
+			opts []metric.ObserveOption
+		}{
+			{in.calls, &e.success, e.oSuccess},
+			{in.calls, &e.failure, e.oFailure},
+			{in.calls, &e.rejected, e.oReject},
+			{in.retries, &e.retries, e.oExec},
+			{in.exhausted, &e.exhausted, e.oExec},
+			{in.rejections, &e.breaker, e.oBreaker},
+			{in.rejections, &e.bulkhead, e.oBulkhead},
+			{in.rejections, &e.limiter, e.oLimit},
+			{in.fallback, &e.fallback, e.oExec},
+			{in.replays, &e.replays, e.oExec},
+			{in.compensation, &e.compensated, e.oCompensated},
+			{in.compensation, &e.failed, e.oFailed},
+		} {
+			if n := c.n.Load(); n > 0 {
+				o.ObserveInt64(c.inst, n, c.opts...)
+			}
+		}
+	}
 	for name, st := range in.stack.Stats() {
 		b := st.Breaker
 		if b == nil {
 			continue
 		}
-		a := in.attrsOf(name)
-		o.ObserveInt64(in.state, StateValue(b.State), a.observe...)
-		o.ObserveInt64(in.opens, b.TimesOpened, a.observe...)
+		e := in.execOf(name)
+		o.ObserveInt64(in.state, StateValue(b.State), e.oExec...)
+		o.ObserveInt64(in.opens, b.TimesOpened, e.oExec...)
 	}
 	return nil
 }
 
-// attrsOf returns the options of executor, made on its first event. The
-// map holds one entry per executor of the Stack, so it is bounded by the
+// execOf returns the counts of executor, made on its first event. The map
+// holds one entry per executor of the Stack, so it is bounded by the
 // Stack's executors.
-func (in *Instrumentation) attrsOf(executor string) *attrs {
-	if a, ok := (*in.execs.Load())[executor]; ok {
-		return a
+func (in *Instrumentation) execOf(executor string) *exec {
+	if e, ok := (*in.execs.Load())[executor]; ok {
+		return e
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	cur := *in.execs.Load()
-	if a, ok := cur[executor]; ok {
-		return a
+	if e, ok := cur[executor]; ok {
+		return e
 	}
-	next := make(map[string]*attrs, len(cur)+1)
-	for k, v := range cur {
-		next[k] = v
-	}
-	a := newAttrs(executor)
-	next[executor] = a
+	e := newExec(executor)
+	next := maps.Clone(cur)
+	next[executor] = e
 	in.execs.Store(&next)
-	return a
+	return e
 }
 
 // handle records one event.
 func (in *Instrumentation) handle(ev bulwark.Event) {
-	ctx := ev.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	a := in.attrsOf(ev.Executor)
+	e := in.execOf(ev.Executor)
 	switch ev.Kind {
 	case bulwark.RequestSuccess:
-		in.calls.Add(ctx, 1, a.success...)
-		in.duration.Record(ctx, ev.Duration.Seconds(), a.durSuccess...)
+		e.success.Add(1)
+		in.duration.Record(ctxOf(ev), ev.Duration.Seconds(), e.durSuccess...)
 		return // no span event: the span reports its own outcome
 	case bulwark.RequestFailure:
-		in.calls.Add(ctx, 1, a.failure...)
-		in.duration.Record(ctx, ev.Duration.Seconds(), a.durFailure...)
+		e.failure.Add(1)
+		in.duration.Record(ctxOf(ev), ev.Duration.Seconds(), e.durFailure...)
 		return
 	case bulwark.RequestRejected:
-		in.calls.Add(ctx, 1, a.rejected...)
-		in.rejections.Add(ctx, 1, a.breaker...)
+		e.rejected.Add(1)
+		e.breaker.Add(1)
 	case bulwark.BulkheadRejected:
-		in.rejections.Add(ctx, 1, a.bulkhead...)
+		e.bulkhead.Add(1)
 	case bulwark.RateLimitRejected:
-		in.rejections.Add(ctx, 1, a.limiter...)
+		e.limiter.Add(1)
 	case bulwark.FallbackUsed:
-		in.fallback.Add(ctx, 1, a.exec...)
+		e.fallback.Add(1)
 	case bulwark.RetryAttempt:
-		in.retries.Add(ctx, 1, a.exec...)
+		e.retries.Add(1)
 	case bulwark.RetryExhausted:
-		in.exhausted.Add(ctx, 1, a.exec...)
+		e.exhausted.Add(1)
 	case bulwark.IdempotencyReplayed:
-		in.replays.Add(ctx, 1, a.exec...)
+		e.replays.Add(1)
 	case bulwark.RollbackCompensated:
-		in.compensation.Add(ctx, 1, a.compensated...)
+		e.compensated.Add(1)
 	case bulwark.RollbackFailed:
-		in.compensation.Add(ctx, 1, a.failed...)
+		e.failed.Add(1)
 	}
 	if in.spanEvents && ev.Context != nil {
-		addSpanEvent(ev, a.span)
+		addSpanEvent(ev, e.span)
 	}
+}
+
+// ctxOf is the event's context, for exemplars: the call's span.
+func ctxOf(ev bulwark.Event) context.Context {
+	if ev.Context == nil {
+		return context.Background()
+	}
+	return ev.Context
 }

@@ -160,7 +160,10 @@ func TestClose(t *testing.T) {
 	require.NoError(t, err)
 
 	m := collect(t, reader)
-	assert.Equal(t, map[string]int64{"executor=notion,outcome=success": 1}, ints(t, m["bulwark.calls"]), "the call after Close is not counted")
+	h := hists(t, m["bulwark.call.duration"])
+	require.Len(t, h, 1)
+	assert.Equal(t, uint64(1), h["executor=notion,outcome=success"].Count, "the call after Close is not recorded")
+	assert.NotContains(t, m, "bulwark.calls", "the callback is unregistered")
 	assert.NotContains(t, m, "bulwark.circuit.state", "the callback is unregistered")
 }
 
