@@ -31,8 +31,8 @@ type Config struct {
 
 	// DurationBuckets are the boundaries, in seconds and increasing,
 	// advised for the bulwark.call.duration histogram. nil:
-	// [DefaultDurationBuckets]. Boundaries that are not increasing are an
-	// error.
+	// [DefaultDurationBuckets]. Bounds that are not finite or not
+	// increasing are an error.
 	DurationBuckets []float64
 
 	// NoSpanEvents turns the span events off; metrics only. false (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -99,9 +100,12 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	if buckets == nil {
 		buckets = DefaultDurationBuckets()
 	}
-	for i := 1; i < len(buckets); i++ {
-		if !(buckets[i] > buckets[i-1]) {
-			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, buckets[i], i-1, buckets[i-1])
+	for i, b := range buckets {
+		if math.IsNaN(b) || math.IsInf(b, 0) {
+			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be a finite number of seconds", ErrInvalid, i, b)
+		}
+		if i > 0 && !(b > buckets[i-1]) {
+			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, b, i-1, buckets[i-1])
 		}
 	}
 	mp := cfg.MeterProvider

@@ -2,6 +2,7 @@ package otel
 
 import (
 	"context"
+	"math"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -175,6 +176,11 @@ func TestInstrumentInvalid(t *testing.T) {
 	_, err = Instrument(outageStack(t), Config{DurationBuckets: []float64{0.1, 0.1}})
 	assert.ErrorIs(t, err, ErrInvalid)
 	assert.ErrorContains(t, err, "DurationBuckets[1]")
+	for _, b := range []float64{math.NaN(), math.Inf(1)} {
+		_, err = Instrument(outageStack(t), Config{DurationBuckets: []float64{0.1, b}})
+		assert.ErrorIs(t, err, ErrInvalid, "%v", b)
+		assert.ErrorContains(t, err, "finite")
+	}
 
 	in, err := Instrument(outageStack(t), Config{MeterProvider: noop.NewMeterProvider()})
 	require.NoError(t, err, "any MeterProvider works")

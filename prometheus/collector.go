@@ -3,6 +3,7 @@ package prometheus
 import (
 	"errors"
 	"fmt"
+	"math"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,8 @@ func DefaultDurationBuckets() []float64 {
 type Config struct {
 	// DurationBuckets are the upper bounds, in seconds and increasing, of
 	// the bulwark_call_duration_seconds buckets. nil:
-	// [DefaultDurationBuckets]. Bounds that are not increasing are an
-	// error.
+	// [DefaultDurationBuckets]. Bounds that are not finite or not
+	// increasing are an error.
 	DurationBuckets []float64
 }
 
@@ -90,7 +91,8 @@ func observerOf(v *prom.HistogramVec, labels ...string) lazy[prom.Observer] {
 }
 
 // NewCollector returns a Collector over stack, subscribed to its events.
-// Errors wrap [ErrInvalid]: a nil stack, DurationBuckets not increasing.
+// Errors wrap [ErrInvalid]: a nil stack, DurationBuckets not finite or
+// not increasing.
 func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	if stack == nil {
 		return nil, fmt.Errorf("%w: stack is nil", ErrInvalid)
@@ -99,9 +101,12 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	if buckets == nil {
 		buckets = DefaultDurationBuckets()
 	}
-	for i := 1; i < len(buckets); i++ {
-		if !(buckets[i] > buckets[i-1]) {
-			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, buckets[i], i-1, buckets[i-1])
+	for i, b := range buckets {
+		if math.IsNaN(b) || math.IsInf(b, 0) {
+			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be a finite number of seconds", ErrInvalid, i, b)
+		}
+		if i > 0 && !(b > buckets[i-1]) {
+			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, b, i-1, buckets[i-1])
 		}
 	}
 	counter := func(name, help string, labels ...string) *prom.CounterVec {

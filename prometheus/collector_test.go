@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"context"
+	"math"
 	"errors"
 	"io"
 	"net/http"
@@ -248,6 +249,11 @@ func TestNewCollectorInvalid(t *testing.T) {
 	_, err = NewCollector(outageStack(t), Config{DurationBuckets: []float64{1, 0.5}})
 	assert.ErrorIs(t, err, ErrInvalid)
 	assert.ErrorContains(t, err, "DurationBuckets[1]")
+	for _, b := range []float64{math.NaN(), math.Inf(1)} {
+		_, err = NewCollector(outageStack(t), Config{DurationBuckets: []float64{0.1, b}})
+		assert.ErrorIs(t, err, ErrInvalid, "%v", b)
+		assert.ErrorContains(t, err, "finite")
+	}
 }
 
 func TestStateValue(t *testing.T) {
