@@ -3,8 +3,8 @@ package prometheus
 import (
 	"errors"
 	"fmt"
-	"math"
 	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 

@@ -2,9 +2,9 @@ package prometheus
 
 import (
 	"context"
-	"math"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
