@@ -5,7 +5,8 @@
 //
 // The series are those of the OpenTelemetry module
 // (github.com/bulwark-go/bulwark/otel), named the way the OpenTelemetry
-// Prometheus exporter would name them:
+// Prometheus exporter names them (TestSameSeriesAsOTel checks names,
+// types, labels and values against that exporter):
 //
 //	name                                 type       labels              from
 //	bulwark_calls_total                  counter    executor, outcome   request:success, request:failure, request:rejected

@@ -1,0 +1,97 @@
+package prometheus
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	bulwarkotel "github.com/bulwark-go/bulwark/otel"
+	"github.com/bulwark-go/bulwark/pipeline"
+)
+
+// The otel module's metrics, exported by the OpenTelemetry Prometheus
+// exporter with its default name translation, are the Collector's series:
+// the same names, types, label sets and values after the scripted outage
+// (the exporter's own labels and target_info aside).
+func TestSameSeriesAsOTel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := outageStack(t)
+		coll, err := NewCollector(s, Config{})
+		require.NoError(t, err)
+		defer coll.Close()
+		ours := prom.NewPedanticRegistry()
+		require.NoError(t, ours.Register(coll))
+
+		theirs := prom.NewRegistry()
+		exp, err := otelprom.New(otelprom.WithRegisterer(theirs), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
+		require.NoError(t, err)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+		inst, err := bulwarkotel.Instrument(s, bulwarkotel.Config{MeterProvider: mp, NoSpanEvents: true})
+		require.NoError(t, err)
+		defer inst.Close()
+
+		ctx := t.Context()
+		down := false
+		call := func() {
+			pipeline.Execute(ctx, s, "notion", serve(&down, 10*time.Millisecond), pipeline.Operation("get-page"))
+		}
+		call()
+		down = true
+		for range 5 { // 3 failures open the circuit, 2 rejections
+			call()
+		}
+
+		want := gathered(t, ours)
+		got := gathered(t, theirs)
+		require.NotEmpty(t, want)
+		assert.Equal(t, slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got)), "series names and labels")
+		assert.Equal(t, want, got, "series values")
+	})
+}
+
+// gathered gathers reg as "name{labels} type" → value, one entry per sample
+// (histogram buckets, sum and count each), without the exporter's own
+// labels.
+func gathered(t *testing.T, reg prom.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				if strings.HasPrefix(l.GetName(), "otel_") {
+					continue
+				}
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			slices.Sort(labels)
+			key := mf.GetName() + "{" + strings.Join(labels, ",") + "} " + mf.GetType().String()
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				h := m.GetHistogram()
+				out[key+" count"] = float64(h.GetSampleCount())
+				out[key+" sum (ns, to the µs)"] = float64(time.Duration(h.GetSampleSum() * 1e9).Round(time.Microsecond))
+				for _, b := range h.GetBucket() {
+					out[key+" le="+strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)] = float64(b.GetCumulativeCount())
+				}
+			}
+		}
+	}
+	return out
+}
