@@ -2,6 +2,7 @@ package otel
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/pipeline"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func getPage(context.Context) (*page, error) { return thePage, nil }
@@ -84,10 +87,32 @@ func BenchmarkHandle(b *testing.B) {
 		})
 	})
 	ev.Kind = bulwark.RetryAttempt
+	ev.Attempt = 1
+	ev.Err = errors.New("notion: 503")
 	b.Run("retry-attempt-no-span", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			in.handle(ev)
 		}
+	})
+	// A recording span: the span event's attributes and options are
+	// allocated, as the trace API requires. The span is ended and replaced
+	// every 64 events, so it does not grow without bound.
+	tp := sdktrace.NewTracerProvider()
+	b.Run("retry-attempt-recording-span", func(b *testing.B) {
+		b.ReportAllocs()
+		var sp trace.Span
+		i := 0
+		for b.Loop() {
+			if i%64 == 0 {
+				if sp != nil {
+					sp.End()
+				}
+				ev.Context, sp = tp.Tracer("bench").Start(context.Background(), "call")
+			}
+			i++
+			in.handle(ev)
+		}
+		sp.End()
 	})
 }
