@@ -59,6 +59,16 @@ func BenchmarkDo(b *testing.B) {
 		defer in.Close()
 		runDo(b, s)
 	})
+	b.Run("breaker-only/otel-no-events", func(b *testing.B) {
+		s := breakerOnly(b)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		in, err := Instrument(s, Config{MeterProvider: mp, NoEvents: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer in.Close()
+		runDo(b, s)
+	})
 }
 
 // BenchmarkHandle measures the subscriber callback alone, for a success

@@ -38,4 +38,16 @@ type Config struct {
 	// NoSpanEvents turns the span events off; metrics only. false (the
 	// default): span events on.
 	NoSpanEvents bool
+
+	// NoEvents makes the instrumentation read everything from
+	// Stack.Stats() when the MeterProvider collects, and not subscribe to
+	// the Stack: calls then cost nothing more than without metrics (the
+	// breaker keeps its fast path), but only the series Stats can give
+	// are reported — bulwark.calls, bulwark.rejections (layer "breaker"),
+	// bulwark.fallback.served, bulwark.idempotency.replays and the
+	// circuit series, counted since each executor's layers were made —
+	// and there is no duration histogram, no retry or compensation
+	// counter and no span event. false (the default): every series, from
+	// the events.
+	NoEvents bool
 }

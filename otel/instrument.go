@@ -26,6 +26,7 @@ import (
 type Instrumentation struct {
 	stack      *pipeline.Stack
 	spanEvents bool
+	noEvents   bool // read the counters from Stats; no subscription
 
 	duration     metric.Float64Histogram
 	calls        metric.Int64ObservableCounter
@@ -113,7 +114,7 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(ScopeName)
-	in := &Instrumentation{stack: stack, spanEvents: !cfg.NoSpanEvents}
+	in := &Instrumentation{stack: stack, spanEvents: !cfg.NoSpanEvents, noEvents: cfg.NoEvents}
 	empty := map[string]*exec{}
 	in.execs.Store(&empty)
 
@@ -152,7 +153,10 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.stop = stack.Subscribe(in.handle)
+	in.stop = func() {}
+	if !cfg.NoEvents {
+		in.stop = stack.Subscribe(in.handle)
+	}
 	return in, nil
 }
 
@@ -186,38 +190,59 @@ func StateValue(s breaker.State) int64 {
 
 // observe reports the counters of every executor that has counted
 // something (a series appears with its first event), and the circuit
-// state and opens of every executor with a breaker.
+// state and opens of every executor with a breaker. With NoEvents, the
+// counters are read from Stats instead.
 func (in *Instrumentation) observe(_ context.Context, o metric.Observer) error {
-	for _, e := range *in.execs.Load() {
-		for _, c := range [...]struct {
-			inst metric.Int64ObservableCounter
-			n    *atomic.Int64
-			opts []metric.ObserveOption
-		}{
-			{in.calls, &e.success, e.oSuccess},
-			{in.calls, &e.failure, e.oFailure},
-			{in.calls, &e.rejected, e.oReject},
-			{in.retries, &e.retries, e.oExec},
-			{in.exhausted, &e.exhausted, e.oExec},
-			{in.rejections, &e.breaker, e.oBreaker},
-			{in.rejections, &e.bulkhead, e.oBulkhead},
-			{in.rejections, &e.limiter, e.oLimit},
-			{in.fallback, &e.fallback, e.oExec},
-			{in.replays, &e.replays, e.oExec},
-			{in.compensation, &e.compensated, e.oCompensated},
-			{in.compensation, &e.failed, e.oFailed},
-		} {
-			if n := c.n.Load(); n > 0 {
-				o.ObserveInt64(c.inst, n, c.opts...)
+	type count struct {
+		inst metric.Int64ObservableCounter
+		n    int64
+		opts []metric.ObserveOption
+	}
+	report := func(counts ...count) {
+		for _, c := range counts {
+			if c.n > 0 {
+				o.ObserveInt64(c.inst, c.n, c.opts...)
 			}
 		}
 	}
+	if !in.noEvents {
+		for _, e := range *in.execs.Load() {
+			report(
+				count{in.calls, e.success.Load(), e.oSuccess},
+				count{in.calls, e.failure.Load(), e.oFailure},
+				count{in.calls, e.rejected.Load(), e.oReject},
+				count{in.retries, e.retries.Load(), e.oExec},
+				count{in.exhausted, e.exhausted.Load(), e.oExec},
+				count{in.rejections, e.breaker.Load(), e.oBreaker},
+				count{in.rejections, e.bulkhead.Load(), e.oBulkhead},
+				count{in.rejections, e.limiter.Load(), e.oLimit},
+				count{in.fallback, e.fallback.Load(), e.oExec},
+				count{in.replays, e.replays.Load(), e.oExec},
+				count{in.compensation, e.compensated.Load(), e.oCompensated},
+				count{in.compensation, e.failed.Load(), e.oFailed},
+			)
+		}
+	}
 	for name, st := range in.stack.Stats() {
+		e := in.execOf(name)
+		if in.noEvents {
+			report(count{in.replays, st.Replays, e.oExec})
+			if f := st.Fallback; f != nil {
+				report(count{in.fallback, int64(f.Hits), e.oExec})
+			}
+		}
 		b := st.Breaker
 		if b == nil {
 			continue
 		}
-		e := in.execOf(name)
+		if in.noEvents {
+			report(
+				count{in.calls, b.Successes, e.oSuccess},
+				count{in.calls, b.Failures, e.oFailure},
+				count{in.calls, b.Rejections, e.oReject},
+				count{in.rejections, b.Rejections, e.oBreaker},
+			)
+		}
 		o.ObserveInt64(in.state, StateValue(b.State), e.oExec...)
 		o.ObserveInt64(in.opens, b.TimesOpened, e.oExec...)
 	}

@@ -192,3 +192,42 @@ func TestStateValue(t *testing.T) {
 	assert.Equal(t, int64(1), StateValue(breaker.HalfOpen))
 	assert.Equal(t, int64(2), StateValue(breaker.Open))
 }
+
+// With NoEvents the series Stats can give are read from it at collection,
+// and the Stack has no subscriber: the outage gives the same calls,
+// rejections, fallbacks and circuit series, and nothing else.
+func TestNoEventsOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		s := outageStack(t)
+		in, err := Instrument(s, Config{MeterProvider: mp, NoEvents: true})
+		require.NoError(t, err)
+		defer func() { assert.NoError(t, in.Close()) }()
+
+		ctx := t.Context()
+		down := false
+		call := func() pipeline.Result[*page] {
+			return pipeline.Execute(ctx, s, "notion", serve(&down, 10*time.Millisecond), pipeline.Operation("get-page"))
+		}
+		require.NoError(t, call().Err)
+		down = true
+		for range 5 { // 3 failures open the circuit, 2 rejections
+			require.True(t, call().FromCache)
+		}
+		const ex = "executor=notion"
+		m := collect(t, reader)
+		assert.Equal(t, map[string]int64{ex: 2}, ints(t, m["bulwark.circuit.state"]))
+		assert.Equal(t, map[string]int64{ex: 1}, ints(t, m["bulwark.circuit.opens"]))
+		assert.Equal(t, map[string]int64{
+			ex + ",outcome=success":  1,
+			ex + ",outcome=failure":  3,
+			ex + ",outcome=rejected": 2,
+		}, ints(t, m["bulwark.calls"]))
+		assert.Equal(t, map[string]int64{ex + ",layer=breaker": 2}, ints(t, m["bulwark.rejections"]))
+		assert.Equal(t, map[string]int64{ex: 5}, ints(t, m["bulwark.fallback.served"]))
+		for _, name := range []string{"bulwark.call.duration", "bulwark.retry.attempts", "bulwark.retry.exhausted"} {
+			assert.NotContains(t, m, name, "events are not seen")
+		}
+	})
+}

@@ -51,6 +51,15 @@ func BenchmarkDo(b *testing.B) {
 		defer c.Close()
 		runDo(b, s)
 	})
+	b.Run("breaker-only/prometheus-no-events", func(b *testing.B) {
+		s := breakerOnly(b)
+		c, err := NewCollector(s, Config{NoEvents: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		runDo(b, s)
+	})
 }
 
 // BenchmarkHandle measures the subscriber callback alone, for a success

@@ -33,6 +33,17 @@ type Config struct {
 	// [DefaultDurationBuckets]. Bounds that are not finite or not
 	// increasing are an error.
 	DurationBuckets []float64
+
+	// NoEvents makes the Collector read everything from Stack.Stats() at
+	// scrape and not subscribe to the Stack: calls then cost nothing
+	// more than without metrics (the breaker keeps its fast path), but
+	// only the series Stats can give are reported — bulwark_calls_total,
+	// bulwark_rejections_total (layer "breaker"),
+	// bulwark_fallback_served_total, bulwark_idempotency_replays_total and
+	// the circuit series, counted since each executor's layers were made
+	// — and there is no duration histogram and no retry or compensation
+	// counter. false (the default): every series, from the events.
+	NoEvents bool
 }
 
 // Collector is a prometheus.Collector over one Stack (see the package
@@ -52,6 +63,9 @@ type Collector struct {
 	compensation *prom.CounterVec
 	state        *prom.Desc
 	opens        *prom.Desc
+	noEvents     bool
+	// With NoEvents, the descriptors of the series read from Stats.
+	callsDesc, rejectionsDesc, fallbackDesc, replaysDesc *prom.Desc
 
 	mu    sync.Mutex                         // serializes adding executors and Close
 	execs atomic.Pointer[map[string]*series] // copy on write
@@ -90,6 +104,13 @@ func observerOf(v *prom.HistogramVec, labels ...string) lazy[prom.Observer] {
 	return lazy[prom.Observer]{make: func() prom.Observer { return v.WithLabelValues(labels...) }}
 }
 
+const (
+	helpCalls      = "Calls through an executor's circuit breaker, by outcome (success, failure, rejected)."
+	helpRejections = "Calls refused without running, by the layer that refused (breaker, bulkhead, ratelimit)."
+	helpFallback   = "Failed or rejected calls answered with a cached value."
+	helpReplays    = "Calls answered with the stored result of an idempotent operation instead of running again."
+)
+
 // NewCollector returns a Collector over stack, subscribed to its events.
 // Errors wrap [ErrInvalid]: a nil stack, DurationBuckets not finite or
 // not increasing.
@@ -114,12 +135,12 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	}
 	c := &Collector{
 		stack:        stack,
-		calls:        counter("bulwark_calls_total", "Calls through an executor's circuit breaker, by outcome (success, failure, rejected).", "outcome"),
+		calls:        counter("bulwark_calls_total", helpCalls, "outcome"),
 		retries:      counter("bulwark_retry_attempts_total", "Failed attempts that were followed, after a wait, by another attempt."),
 		exhausted:    counter("bulwark_retry_exhausted_total", "Calls whose retries gave up."),
-		rejections:   counter("bulwark_rejections_total", "Calls refused without running, by the layer that refused (breaker, bulkhead, ratelimit).", "layer"),
-		fallback:     counter("bulwark_fallback_served_total", "Failed or rejected calls answered with a cached value."),
-		replays:      counter("bulwark_idempotency_replays_total", "Calls answered with the stored result of an idempotent operation instead of running again."),
+		rejections:   counter("bulwark_rejections_total", helpRejections, "layer"),
+		fallback:     counter("bulwark_fallback_served_total", helpFallback),
+		replays:      counter("bulwark_idempotency_replays_total", helpReplays),
 		compensation: counter("bulwark_compensations_total", "Compensations (undo actions) run, by result (compensated, failed).", "result"),
 		duration: prom.NewHistogramVec(prom.HistogramOpts{
 			Name:    "bulwark_call_duration_seconds",
@@ -131,6 +152,15 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	}
 	empty := map[string]*series{}
 	c.execs.Store(&empty)
+	if cfg.NoEvents {
+		c.noEvents = true
+		c.callsDesc = prom.NewDesc("bulwark_calls_total", helpCalls, []string{"executor", "outcome"}, nil)
+		c.rejectionsDesc = prom.NewDesc("bulwark_rejections_total", helpRejections, []string{"executor", "layer"}, nil)
+		c.fallbackDesc = prom.NewDesc("bulwark_fallback_served_total", helpFallback, []string{"executor"}, nil)
+		c.replaysDesc = prom.NewDesc("bulwark_idempotency_replays_total", helpReplays, []string{"executor"}, nil)
+		c.stop = func() {}
+		return c, nil
+	}
 	c.stop = stack.Subscribe(c.handle)
 	return c, nil
 }
@@ -148,6 +178,9 @@ func (c *Collector) Close() {
 }
 
 func (c *Collector) vecs() []prom.Collector {
+	if c.noEvents {
+		return nil
+	}
 	return []prom.Collector{c.calls, c.duration, c.retries, c.exhausted, c.rejections, c.fallback, c.replays, c.compensation}
 }
 
@@ -155,6 +188,12 @@ func (c *Collector) vecs() []prom.Collector {
 func (c *Collector) Describe(ch chan<- *prom.Desc) {
 	for _, v := range c.vecs() {
 		v.Describe(ch)
+	}
+	if c.noEvents {
+		ch <- c.callsDesc
+		ch <- c.rejectionsDesc
+		ch <- c.fallbackDesc
+		ch <- c.replaysDesc
 	}
 	ch <- c.state
 	ch <- c.opens
@@ -168,10 +207,34 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 		v.Collect(ch)
 	}
 	for name, st := range c.stack.Stats() {
+		if c.noEvents {
+			c.collectStats(ch, name, st)
+		}
 		if b := st.Breaker; b != nil {
 			ch <- prom.MustNewConstMetric(c.state, prom.GaugeValue, float64(stateValue(b.State)), name)
 			ch <- prom.MustNewConstMetric(c.opens, prom.CounterValue, float64(b.TimesOpened), name)
 		}
+	}
+}
+
+// collectStats sends the counters NoEvents reads from an executor's
+// Stats, those that have counted something (as with events, a series
+// appears with its first count).
+func (c *Collector) collectStats(ch chan<- prom.Metric, name string, st pipeline.Stats) {
+	counter := func(d *prom.Desc, n int64, labels ...string) {
+		if n > 0 {
+			ch <- prom.MustNewConstMetric(d, prom.CounterValue, float64(n), append([]string{name}, labels...)...)
+		}
+	}
+	counter(c.replaysDesc, st.Replays)
+	if f := st.Fallback; f != nil {
+		counter(c.fallbackDesc, int64(f.Hits))
+	}
+	if b := st.Breaker; b != nil {
+		counter(c.callsDesc, b.Successes, "success")
+		counter(c.callsDesc, b.Failures, "failure")
+		counter(c.callsDesc, b.Rejections, "rejected")
+		counter(c.rejectionsDesc, b.Rejections, "breaker")
 	}
 }
 

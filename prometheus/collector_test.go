@@ -261,3 +261,47 @@ func TestStateValue(t *testing.T) {
 	assert.Equal(t, 1, stateValue(breaker.HalfOpen))
 	assert.Equal(t, 2, stateValue(breaker.Open))
 }
+
+// With NoEvents the series Stats can give are read at scrape, and the
+// Stack has no subscriber: the outage gives the same calls, rejections,
+// fallbacks and circuit series, and nothing else.
+func TestNoEventsOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := outageStack(t)
+		c, err := NewCollector(s, Config{NoEvents: true})
+		require.NoError(t, err)
+		defer c.Close()
+		reg := registry(t, c)
+
+		ctx := t.Context()
+		down := false
+		call := func() pipeline.Result[*page] {
+			return pipeline.Execute(ctx, s, "notion", serve(&down, 10*time.Millisecond), pipeline.Operation("get-page"))
+		}
+		require.NoError(t, call().Err)
+		down = true
+		for range 5 { // 3 failures open the circuit, 2 rejections
+			require.True(t, call().FromCache)
+		}
+		want := `
+# HELP bulwark_calls_total Calls through an executor's circuit breaker, by outcome (success, failure, rejected).
+# TYPE bulwark_calls_total counter
+bulwark_calls_total{executor="notion",outcome="failure"} 3
+bulwark_calls_total{executor="notion",outcome="rejected"} 2
+bulwark_calls_total{executor="notion",outcome="success"} 1
+# HELP bulwark_circuit_opens_total Times the executor's circuit opened since its breaker was made.
+# TYPE bulwark_circuit_opens_total counter
+bulwark_circuit_opens_total{executor="notion"} 1
+# HELP bulwark_circuit_state State of the executor's circuit: 0 closed, 1 half-open, 2 open.
+# TYPE bulwark_circuit_state gauge
+bulwark_circuit_state{executor="notion"} 2
+# HELP bulwark_fallback_served_total Failed or rejected calls answered with a cached value.
+# TYPE bulwark_fallback_served_total counter
+bulwark_fallback_served_total{executor="notion"} 5
+# HELP bulwark_rejections_total Calls refused without running, by the layer that refused (breaker, bulkhead, ratelimit).
+# TYPE bulwark_rejections_total counter
+bulwark_rejections_total{executor="notion",layer="breaker"} 2
+`
+		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want)), "every series, and only these")
+	})
+}
