@@ -69,6 +69,11 @@
 // no call caused (Reset, ForceOpen) have no span to go to. No
 // TracerProvider is needed: the spans are the caller's.
 //
+// Config.NoEvents reports only what Stack.Stats() can give (calls,
+// breaker rejections, fallbacks, replays, the circuit), read at
+// collection, without subscribing: no cost per call, but no histogram,
+// retry or compensation series and no span events.
+//
 // Cost. Subscribing makes every layer build its events, and the breaker
 // read the clock twice on every call (see pipeline.Stack.Subscribe).
 // Recording a success is one atomic add and one histogram Record with an

@@ -35,6 +35,11 @@
 // once (retries happen inside it), so only executors with a breaker have
 // them; see the otel package for the details.
 //
+// Config.NoEvents reports only what Stack.Stats() can give (calls,
+// breaker rejections, fallbacks, replays, the circuit), read at scrape,
+// without subscribing: no cost per call, but no histogram and no retry or
+// compensation series.
+//
 // Cost: subscribing makes every layer build its events and the breaker
 // read the clock on every call; recording a success is one counter
 // increment and one histogram observation on series looked up once per
