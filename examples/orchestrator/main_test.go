@@ -21,7 +21,7 @@ const (
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out strings.Builder
-		require.NoError(t, run(&out))
+		require.NoError(t, run(&out, nil))
 		s := out.String()
 		t.Log("\n" + s)
 
@@ -90,4 +90,15 @@ func TestRun(t *testing.T) {
 		// No service ever answered with an old key's first answer.
 		assert.NotContains(t, s, "key seen")
 	})
+}
+
+func TestRunArguments(t *testing.T) {
+	var out strings.Builder
+	assert.ErrorIs(t, run(&out, []string{"-redis", "localhost:6379"}), errUseRedisVariant)
+	assert.ErrorContains(t, run(&out, []string{"-verbose"}), "-verbose")
+	assert.ErrorContains(t, run(&out, []string{"now"}), `unexpected argument "now"`)
+	assert.Empty(t, out.String(), "nothing runs")
+	require.NoError(t, run(&out, []string{"-h"}))
+	assert.Contains(t, out.String(), "on Redis: cd examples/orchestrator/redis && go run . -redis ADDR\n")
+	assert.NotContains(t, out.String(), "Run 1")
 }
