@@ -58,8 +58,19 @@ func Run(w io.Writer, store idempotency.Store) error {
 	}
 	ctx := context.Background()
 	d.intro()
+	for _, run := range []func(context.Context) error{d.run1, d.run2, d.run3} {
+		if err := run(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nEach effect exists once: the undone steps ran again under new keys,")
+	fmt.Fprintln(w, "and nothing was left behind.")
+	return nil
+}
 
-	fmt.Fprintln(w, "\n=== Run 1: steps 1 and 2 complete, then the process dies ===")
+// run1 completes steps 1 and 2, then the process dies.
+func (d *demo) run1(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n=== Run 1: steps 1 and 2 complete, then the process dies ===")
 	outs, err := d.run(ctx, 2)
 	if !errors.Is(err, errCrashed) {
 		return fmt.Errorf("run 1: %v, want the simulated crash", err)
@@ -69,12 +80,17 @@ func Run(w io.Writer, store idempotency.Store) error {
 			return fmt.Errorf("run 1: step %d replayed or sent key %q, want executed under %q", i+1, o.key, d.keys[i])
 		}
 	}
+	return nil
+}
 
-	fmt.Fprintln(w, "\n=== Run 2: a new process reruns the plan; Slack has archived #sprint-7 ===")
-	fmt.Fprintln(w, "  (a new Stack over the same store, as a restarted process builds)")
+// run2 replays steps 1 and 2; step 3 fails for good, and the workflow
+// undoes steps 2 and 1.
+func (d *demo) run2(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n=== Run 2: a new process reruns the plan; Slack has archived #sprint-7 ===")
+	fmt.Fprintln(d.w, "  (a new Stack over the same store, as a restarted process builds)")
 	d.svc.archiveChannel(true)
 	before, _ := d.svc.counts()
-	outs, err = d.run(ctx, 0)
+	outs, err := d.run(ctx, 0)
 	if !errors.Is(err, bulwark.ErrFinal) || len(outs) != 3 {
 		return fmt.Errorf("run 2: %v after %d steps, want step 3's final answer", err, len(outs))
 	}
@@ -88,13 +104,18 @@ func Run(w io.Writer, store idempotency.Store) error {
 	if s := d.svc.String(); s != "nothing" {
 		return fmt.Errorf("run 2 left %s behind", s)
 	}
+	return nil
+}
 
-	fmt.Fprintln(w, "\n=== Run 3: #sprint-7 is back; Notion answers one request with a 503 ===")
-	fmt.Fprintln(w, "  (steps 1 and 2 were undone: they run under generation 1 of their keys;")
-	fmt.Fprintln(w, "  step 3 never completed: it keeps its key, as a retry would)")
+// run3 executes every step, the undone ones under new keys, and completes.
+func (d *demo) run3(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n=== Run 3: #sprint-7 is back; Notion answers one request with a 503 ===")
+	fmt.Fprintln(d.w, "  (steps 1 and 2 were undone: they run under generation 1 of their keys;")
+	fmt.Fprintln(d.w, "  step 3 never completed: it keeps its key, as a retry would)")
 	d.svc.archiveChannel(false)
 	d.svc.failPageCreations(1)
-	if outs, err = d.run(ctx, 0); err != nil {
+	outs, err := d.run(ctx, 0)
+	if err != nil {
 		return fmt.Errorf("run 3: %w", err)
 	}
 	// Steps 1 and 2 were undone: a new generation. Step 3 never completed:
@@ -114,8 +135,6 @@ func Run(w io.Writer, store idempotency.Store) error {
 	if _, hits := d.svc.counts(); hits != 0 {
 		return fmt.Errorf("%d requests were answered with an old key's first answer", hits)
 	}
-	fmt.Fprintln(w, "\nEach effect exists once: the undone steps ran again under new keys,")
-	fmt.Fprintln(w, "and nothing was left behind.")
 	return nil
 }
 
