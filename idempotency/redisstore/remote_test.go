@@ -142,18 +142,22 @@ type process struct {
 func newProcess(t *testing.T, addr, prefix string) *process {
 	t.Helper()
 	store, client := newStore(t, addr, redisstore.Config{Prefix: prefix})
-	return newProcessOn(t, store, client, prefix)
+	p, err := newProcessOn(store, client, prefix)
+	require.NoError(t, err)
+	return p
 }
 
-func newProcessOn(t testing.TB, store *redisstore.Store, client *redis.Client, prefix string) *process {
+// newProcessOn returns a process whose idempotency store is store, and
+// whose services are under prefix on client's server.
+func newProcessOn(store *redisstore.Store, client *redis.Client, prefix string) (*process, error) {
 	cfg := pipeline.Reliable()
 	cfg.Idempotency.Store = store
 	cfg.Retry = &retry.Config{NoWait: true}
 	s, err := pipeline.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &process{stack: s, store: store, svc: newServices(client, prefix)}
+	return &process{stack: s, store: store, svc: newServices(client, prefix)}, nil
 }
 
 // step runs step i of the plan: a keyed create with its delete as the

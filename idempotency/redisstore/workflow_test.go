@@ -49,7 +49,9 @@ func TestWorkflowKeyVisibleInsideKeyedCalls(t *testing.T) {
 
 	// The stored result replays the key the execution saw, in another
 	// process too.
-	r := pipeline.Execute(ctx, newProcessOn(t, p.store, p.svc.c, p.svc.p).stack, "notion", seen, pipeline.IdempotencyKeyParts("create-page", "retro"))
+	other, err := newProcessOn(p.store, p.svc.c, p.svc.p)
+	require.NoError(t, err)
+	r := pipeline.Execute(ctx, other.stack, "notion", seen, pipeline.IdempotencyKeyParts("create-page", "retro"))
 	require.NoError(t, r.Err)
 	assert.True(t, r.Replayed)
 	assert.Equal(t, want, r.Value)
