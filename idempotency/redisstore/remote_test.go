@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -142,16 +143,18 @@ type process struct {
 func newProcess(t *testing.T, addr, prefix string) *process {
 	t.Helper()
 	store, client := newStore(t, addr, redisstore.Config{Prefix: prefix})
-	p, err := newProcessOn(store, client, prefix)
+	p, err := newProcessOn(store, client, prefix, 0)
 	require.NoError(t, err)
 	return p
 }
 
 // newProcessOn returns a process whose idempotency store is store, and
-// whose services are under prefix on client's server.
-func newProcessOn(store *redisstore.Store, client *redis.Client, prefix string) (*process, error) {
+// whose services are under prefix on client's server. Its claims hold
+// their keys for lease without news (0: the default, a minute).
+func newProcessOn(store *redisstore.Store, client *redis.Client, prefix string, lease time.Duration) (*process, error) {
 	cfg := pipeline.Reliable()
 	cfg.Idempotency.Store = store
+	cfg.Idempotency.Lease = lease
 	cfg.Retry = &retry.Config{NoWait: true}
 	s, err := pipeline.New(cfg)
 	if err != nil {
@@ -163,13 +166,18 @@ func newProcessOn(store *redisstore.Store, client *redis.Client, prefix string) 
 // step runs step i of the plan: a keyed create with its delete as the
 // call's Undo. If fail, the service refuses the request permanently.
 func (p *process) step(ctx context.Context, i int, reason string, fail bool) pipeline.Result[string] {
-	st := plan[i]
-	return pipeline.Execute(ctx, p.stack, st.exec, func(ctx context.Context) (string, error) {
+	return p.stepWith(ctx, i, reason, func(ctx context.Context) (string, error) {
 		if fail {
 			return "", errArchived
 		}
-		return p.svc.Create(ctx, st.kind)
-	}, pipeline.IdempotencyKeyParts("create-"+st.kind, reason),
+		return p.svc.Create(ctx, plan[i].kind)
+	})
+}
+
+// stepWith runs step i of the plan with fn as its operation.
+func (p *process) stepWith(ctx context.Context, i int, reason string, fn func(context.Context) (string, error)) pipeline.Result[string] {
+	st := plan[i]
+	return pipeline.Execute(ctx, p.stack, st.exec, fn, pipeline.IdempotencyKeyParts("create-"+st.kind, reason),
 		pipeline.Undo("delete "+st.kind, p.svc.Delete))
 }
 

@@ -25,6 +25,9 @@ import (
 //
 //   - "crash": steps 1 and 2 outside any rollback scope, then os.Exit(0)
 //     at once, as a process killed after them (no rollback, no cleanup).
+//   - "die-in-step": step 1 outside any rollback scope, then step 2,
+//     whose operation makes the Trello card and dies (os.Exit(0)) before
+//     returning: its claim stays until its lease lapses.
 //   - "fail": the whole plan in rollback.Do, step 3 failing permanently.
 //   - "run": the whole plan in rollback.Do.
 //
@@ -35,6 +38,7 @@ const (
 	workflowEnv       = "BULWARK_REDISSTORE_WORKFLOW" // the Redis address
 	workflowPrefixEnv = "BULWARK_REDISSTORE_WORKFLOW_PREFIX"
 	workflowModeEnv   = "BULWARK_REDISSTORE_WORKFLOW_MODE"
+	workflowLeaseEnv  = "BULWARK_REDISSTORE_WORKFLOW_LEASE" // the claims' lease, a time.Duration
 )
 
 // workflowReport is what an orchestrator process saw of its steps.
@@ -64,7 +68,13 @@ func orchestrate() error {
 	if err != nil {
 		return err
 	}
-	p, err := newProcessOn(store, client, prefix)
+	var lease time.Duration
+	if l := os.Getenv(workflowLeaseEnv); l != "" {
+		if lease, err = time.ParseDuration(l); err != nil {
+			return err
+		}
+	}
+	p, err := newProcessOn(store, client, prefix, lease)
 	if err != nil {
 		return err
 	}
@@ -74,6 +84,18 @@ func orchestrate() error {
 			return err
 		}
 		os.Exit(0) // dies: no rollback, nothing deferred runs
+	case "die-in-step":
+		if _, err := p.crash(ctx, 1, workflowReason); err != nil {
+			return err
+		}
+		r := p.stepWith(ctx, 1, workflowReason, func(ctx context.Context) (string, error) {
+			if _, err := p.svc.Create(ctx, plan[1].kind); err != nil {
+				return "", err
+			}
+			os.Exit(0) // dies after the remote did the work, holding the claim
+			return "", nil
+		})
+		return fmt.Errorf("step 2 returned: %v", r.Err)
 	case "fail", "run":
 		failAt := -1
 		if mode == "fail" {
@@ -95,17 +117,19 @@ func orchestrate() error {
 
 // orchestrator runs one orchestrator process in mode over the Redis at
 // addr, under prefix, and returns its report (zero after a crash).
-func orchestrator(t *testing.T, addr, prefix, mode string) workflowReport {
+// extraEnv is more of its environment, as "NAME=value".
+func orchestrator(t *testing.T, addr, prefix, mode string, extraEnv ...string) workflowReport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), workflowEnv+"="+addr, workflowPrefixEnv+"="+prefix, workflowModeEnv+"="+mode)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), "orchestrator %q: %s", mode, stderr.String())
 	var rep workflowReport
-	if mode != "crash" {
+	if mode == "fail" || mode == "run" {
 		require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "orchestrator %q's report: %q", mode, stdout.String())
 	}
 	return rep
@@ -167,4 +191,46 @@ func TestWorkflowAcrossProcesses(t *testing.T) {
 	assert.Equal(t, c.Values, d.Values)
 	assert.Equal(t, []bool{true, true, true}, d.Replayed)
 	assert.Len(t, svc.Log(t), len(log), "nothing more happened")
+}
+
+// TestWorkflowCrashInsideAStep: process A completes step 1, then dies
+// inside step 2 after the remote made the card, holding the step's claim.
+// Once the claim's lease lapsed, process B reruns the plan: step 2 runs
+// again under the same remote key (the remote may have done the work, and
+// it had), so the remote answers with the card it made instead of a
+// second one; step 3 fails, and both effects are undone exactly once.
+// Process C then runs every step under new remote keys.
+func TestWorkflowCrashInsideAStep(t *testing.T) {
+	const lease = 500 * time.Millisecond
+	addr, prefix := redisAddr(t), testPrefix()
+	store, client := newStore(t, addr, redisstore.Config{Prefix: prefix})
+	svc := newServices(client, prefix)
+	leaseEnv := workflowLeaseEnv + "=" + lease.String()
+	cardKey := stepKey(plan[1], workflowReason)
+
+	orchestrator(t, addr, prefix, "die-in-step", leaseEnv)
+	assert.Equal(t, []string{"create page-1", "create card-2"}, svc.Log(t), "process A")
+	rec, found, err := store.Get(t.Context(), cardKey)
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, idempotency.InProgress, rec.State, "A's claim on step 2 outlives A")
+	require.Eventually(t, func() bool {
+		_, found, err := store.Get(t.Context(), cardKey)
+		return err == nil && !found
+	}, 20*lease, lease/10, "A's claim lapses")
+
+	b := orchestrator(t, addr, prefix, "fail", leaseEnv)
+	assert.Contains(t, b.Err, "channel archived")
+	assert.Equal(t, []string{"page-1", "card-2", ""}, b.Values, "step 2 gets the card A's request made")
+	assert.Equal(t, []bool{true, false, false}, b.Replayed, "step 2 ran again: it never completed")
+	assert.Equal(t, []string{cardKey, cardKey}, svc.Keys(t, "card"), "under the same remote key")
+	assert.Equal(t, []string{"create page-1", "create card-2", "delete card-2", "delete page-1"}, svc.Log(t),
+		"each effect undone exactly once")
+	assert.Empty(t, svc.Live(t))
+
+	c := orchestrator(t, addr, prefix, "run", leaseEnv)
+	assert.Empty(t, c.Err)
+	assert.Equal(t, []string{"page-3", "card-4", "message-5"}, c.Values)
+	assert.Equal(t, []string{cardKey, cardKey, idempotency.GenerationKey(cardKey, 1)}, svc.Keys(t, "card"))
+	assert.ElementsMatch(t, []string{"page-3", "card-4", "message-5"}, svc.Live(t))
 }

@@ -49,7 +49,7 @@ func TestWorkflowKeyVisibleInsideKeyedCalls(t *testing.T) {
 
 	// The stored result replays the key the execution saw, in another
 	// process too.
-	other, err := newProcessOn(p.store, p.svc.c, p.svc.p)
+	other, err := newProcessOn(p.store, p.svc.c, p.svc.p, 0)
 	require.NoError(t, err)
 	r := pipeline.Execute(ctx, other.stack, "notion", seen, pipeline.IdempotencyKeyParts("create-page", "retro"))
 	require.NoError(t, r.Err)
