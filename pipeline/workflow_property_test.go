@@ -125,6 +125,7 @@ type propRun struct {
 
 	failKeyed bool   // the failing call of a failed run has a key
 	stepUndo  []bool // per keyed step of a saga: its step's Undo undoes it, not the call's
+	undoFails []bool // per step with the Undo call option: it fails (the effect stays)
 }
 
 // TestWorkflowProperty: random workflows of keyed steps (pipeline.Undo,
@@ -174,8 +175,9 @@ func checkWorkflow(rt *rapid.T) {
 				kind = runCrash
 			}
 			p := propRun{kind: kind, style: rapid.SampledFrom(propStyles).Draw(rt, "style"),
-				flaky:    rapid.SliceOfN(rapid.Bool(), n, n).Draw(rt, "flaky"),
-				stepUndo: rapid.SliceOfN(rapid.Bool(), n, n).Draw(rt, "saga step Undo")}
+				flaky:     rapid.SliceOfN(rapid.Bool(), n, n).Draw(rt, "flaky"),
+				stepUndo:  rapid.SliceOfN(rapid.Bool(), n, n).Draw(rt, "saga step Undo"),
+				undoFails: rapid.SliceOfN(rapid.Bool(), n, n).Draw(rt, "Undo fails")}
 			switch kind {
 			case runCrash:
 				p.at = rapid.IntRange(0, n).Draw(rt, "crash after")
@@ -251,6 +253,11 @@ func checkWorkflow(rt *rapid.T) {
 						// which a replay does not run: nothing undoes it, and
 						// its key is kept, so that a rerun replays the effect
 						// that still exists (use pipeline.Undo instead).
+						continue
+					}
+					if keyed[i] && !inner[i] && !(run.style == "Saga" && run.stepUndo[i]) && run.undoFails[i] {
+						// Its Undo failed: the effect stays, and so does its
+						// key, so that a rerun replays it.
 						continue
 					}
 					nUndone++
@@ -340,7 +347,12 @@ func runWorkflow(t require.TestingT, store idempotency.Store, w *propWorld, keye
 		if keyed[i] {
 			opts = append(opts, pipeline.IdempotencyKeyParts("step", i))
 			if !sagaUndo(i) && !inner[i] {
-				opts = append(opts, pipeline.Undo("delete", func(_ context.Context, id string) error { return w.delete(id) }))
+				opts = append(opts, pipeline.Undo("delete", func(_ context.Context, id string) error {
+					if run.undoFails[i] {
+						return rollback.Permanent(errors.New("403 forbidden"))
+					}
+					return w.delete(id)
+				}))
 			}
 		}
 		r := pipeline.Execute(ctx, s, fmt.Sprint("svc", i), fn, opts...)
