@@ -37,7 +37,7 @@ func TestWorkflowFailedUndoKeepsTheKey(t *testing.T) {
 				defer s.Subscribe(events.listen)()
 				base := "page-for-retro"
 				broken := true
-				run := func() (r pipeline.Result[string], err error, panicked any) {
+				run := func() (r pipeline.Result[string], panicked any, err error) {
 					defer func() { panicked = recover() }()
 					_, err = rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
 						r = pipeline.Execute(ctx, s, "notion", svc.createPage, pipeline.IdempotencyKey(base),
@@ -52,10 +52,10 @@ func TestWorkflowFailedUndoKeepsTheKey(t *testing.T) {
 						}
 						return 0, errStep3
 					})
-					return r, err, nil
+					return r, nil, err
 				}
 
-				r, err, panicked := run()
+				r, panicked, err := run()
 				if tc.panics {
 					assert.Equal(t, "notion client bug", panicked)
 				} else {
@@ -78,7 +78,7 @@ func TestWorkflowFailedUndoKeepsTheKey(t *testing.T) {
 				// Now the Undo works: the page is deleted, the key
 				// forgotten, and the next run sends a new remote key.
 				broken = false
-				_, err, _ = run()
+				_, _, err = run()
 				require.ErrorIs(t, err, errStep3)
 				assert.False(t, svc.exists["page-1"])
 				assert.Equal(t, 1, events.countAll(bulwark.IdempotencyForgotten))
