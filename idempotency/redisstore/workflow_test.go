@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -58,6 +59,23 @@ func TestWorkflowKeyVisibleInsideKeyedCalls(t *testing.T) {
 
 	_, err = pipeline.Do(ctx, p.stack, "notion", seen)
 	assert.ErrorContains(t, err, "no key", "a call without a key has none")
+
+	// The idempotency Middleware's own key function, on a Manager over
+	// the store; once the key is forgotten, the next execution sees its
+	// next generation.
+	m, err := idempotency.New(p.store, idempotency.Config{})
+	require.NoError(t, err)
+	keyOf := func(context.Context) (string, string, bool) { return "order-8", "", true }
+	mw := idempotency.Middleware[string](m, keyOf)(seen)
+	got, err = mw(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "order-8", got, "idempotency.Middleware's key function")
+	forgotten, err := m.Forget(ctx, "order-8")
+	require.NoError(t, err)
+	require.True(t, forgotten)
+	got, err = mw(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, idempotency.GenerationKey("order-8", 1), got, "after Forget: the next generation")
 }
 
 // Input 2: a workflow rolls back a keyed step; the rerun, in another
@@ -282,4 +300,41 @@ func TestWorkflowReplayedStepWithoutUndoKeepsKey(t *testing.T) {
 	assert.True(t, r.Replayed)
 	assert.Equal(t, "page-1", r.Value)
 	assert.Equal(t, []string{"create page-1"}, p2.svc.Log(t), "one page, still there")
+}
+
+// A step whose Undo fails keeps its key in Redis: the rerun, in another
+// process, replays the page that still exists instead of creating a
+// second one under a new remote key.
+func TestWorkflowFailedUndoKeepsTheKey(t *testing.T) {
+	addr, prefix := redisAddr(t), testPrefix()
+	base := stepKey(plan[0], "retro")
+	run := func(p *process) (pipeline.Result[string], error) {
+		var r pipeline.Result[string]
+		_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+			r = p.stepWith(ctx, 0, "retro", func(ctx context.Context) (string, error) { return p.svc.Create(ctx, "page") })
+			if r.Err != nil {
+				return 0, r.Err
+			}
+			return 0, errArchived
+		})
+		return r, err
+	}
+	p1 := newProcess(t, addr, prefix)
+	p1.svc.delete = redis.NewScript(`return redis.error_reply('403 forbidden')`) // Notion refuses the delete
+	r, err := run(p1)
+	require.ErrorIs(t, err, errArchived)
+	assert.Contains(t, err.Error(), "403 forbidden")
+	assert.Equal(t, "page-1", r.Value)
+	rec, found, err := p1.store.Get(t.Context(), base)
+	require.NoError(t, err)
+	require.True(t, found, "the key is kept: its page still exists")
+	assert.Equal(t, uint64(0), rec.Generation)
+
+	p2 := newProcess(t, addr, prefix) // deletes work again
+	r, err = run(p2)
+	require.ErrorIs(t, err, errArchived)
+	assert.True(t, r.Replayed, "the rerun replays the page that exists")
+	assert.Equal(t, "page-1", r.Value)
+	assert.Equal(t, []string{"create page-1", "delete page-1"}, p2.svc.Log(t), "one page, deleted once, by the rerun")
+	assert.Equal(t, []string{base}, p2.svc.Keys(t, "page"))
 }
