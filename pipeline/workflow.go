@@ -120,7 +120,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	var f *forgetter
 	if st.key != "" {
 		f = &forgetter{m: st.l.idem, key: st.key}
-		if rollback.OnRollback(st.scope, st.l.forgetName, f.forget) != nil {
+		if rollback.OnRollbackGuard(st.scope, st.l.forgetName, f.forget) != nil {
 			f = nil // the scope ended or is full: nothing to forget later
 		}
 	}
@@ -146,15 +146,15 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 }
 
 // forgetter deletes an idempotency key's stored result when a workflow
-// rolls back, if the step it belongs to was undone. It reports
+// rolls back, if the step it belongs to was undone: it is registered as a
+// rollback guard before the step runs, so it runs after the step's own
+// compensations (its Undo option, the OnRollback compensations its
+// attempts handed up, a saga step's Undo) and learns whether any of them
+// failed; if one did, the effect still exists and the key is kept, so that
+// a rerun replays it instead of making a second one. It reports
 // rollback.ErrNoEffect in every case but a store failure: forgetting is
 // not a compensation (the Manager emits idempotency:forgotten instead of
 // rollback:compensated).
-//
-// A step whose Undo option failed (an error other than
-// rollback.ErrNoEffect, or a panic, on its last attempt) keeps its key:
-// its effect still exists, and a rerun must replay it, not make a second
-// one under a new remote key.
 type forgetter struct {
 	m          *idempotency.Manager
 	key        string
@@ -176,8 +176,8 @@ func runUndo[T any](ctx context.Context, f *forgetter, undo func(context.Context
 	return err
 }
 
-func (f *forgetter) forget(ctx context.Context) error {
-	if !f.armed.Load() || f.undoFailed.Load() {
+func (f *forgetter) forget(ctx context.Context, failed bool) error {
+	if !f.armed.Load() || failed || f.undoFailed.Load() {
 		return rollback.ErrNoEffect
 	}
 	if _, err := f.m.Forget(ctx, f.key); err != nil {

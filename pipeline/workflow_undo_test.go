@@ -113,3 +113,89 @@ func TestWorkflowUndoWithNoEffectForgetsTheKey(t *testing.T) {
 		assert.Equal(t, "page-2", r.Value)
 	})
 }
+
+// The same fault for the step's other compensations: one registered with
+// rollback.OnRollback inside the function, and a saga step's Undo. When
+// they fail, the effect still exists, so the key is kept and the rerun
+// replays it instead of making a second page; a later step's failed
+// compensation does not keep an earlier step's key.
+func TestWorkflowFailedCompensationKeepsTheKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Reliable())
+		w := newWorld()
+		failing := true
+		create := func(kind string) func(ctx context.Context) (string, error) {
+			return func(ctx context.Context) (string, error) {
+				id := w.create(kind)
+				return id, rollback.OnRollback(ctx, "delete "+id, func(context.Context) error {
+					if failing && kind == "card" {
+						return rollback.Permanent(errors.New("403 forbidden"))
+					}
+					return w.delete(id)
+				})
+			}
+		}
+		workflow := func() error {
+			_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+				for _, kind := range []string{"page", "card"} {
+					if r := pipeline.Execute(ctx, s, "notion", create(kind), pipeline.IdempotencyKeyParts("create", kind)); r.Err != nil {
+						return 0, r.Err
+					}
+				}
+				return 0, errStep3
+			})
+			return err
+		}
+		require.Error(t, workflow())
+		assert.Equal(t, []string{"create page-1", "create card-2", "delete page-1"}, w.log,
+			"the card's delete failed; the page was deleted")
+		failing = false
+		r := pipeline.Execute(t.Context(), s, "notion", create("card"), pipeline.IdempotencyKeyParts("create", "card"))
+		require.NoError(t, r.Err)
+		assert.True(t, r.Replayed, "the card still exists: its key was kept")
+		assert.Equal(t, "card-2", r.Value)
+		r = pipeline.Execute(t.Context(), s, "notion", create("page"), pipeline.IdempotencyKeyParts("create", "page"))
+		require.NoError(t, r.Err)
+		assert.False(t, r.Replayed, "the page was undone: its key was forgotten")
+		assert.Equal(t, "page-3", r.Value)
+	})
+}
+
+func TestWorkflowSagaFailedUndoKeepsTheKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Reliable())
+		w := newWorld()
+		type state struct{ page string }
+		key := pipeline.IdempotencyKeyParts("create-page", "retro")
+		createPage := func(context.Context) (string, error) { return w.create("page"), nil }
+		undoFails := true
+		saga, err := rollback.NewSaga([]rollback.Step[state]{
+			{Name: "create page",
+				Do: func(ctx context.Context, st *state) error {
+					r := pipeline.Execute(ctx, s, "notion", createPage, key)
+					st.page = r.Value
+					return r.Err
+				},
+				Undo: func(_ context.Context, st *state) error {
+					if undoFails {
+						return rollback.Permanent(errors.New("403 forbidden"))
+					}
+					return w.delete(st.page)
+				}},
+			{Name: "post", Do: func(context.Context, *state) error { return errStep3 }},
+		})
+		require.NoError(t, err)
+		var st state
+		require.Error(t, saga.Run(t.Context(), &st))
+		r := pipeline.Execute(t.Context(), s, "notion", createPage, key)
+		assert.True(t, r.Replayed, "the page still exists: its key was kept")
+		assert.Equal(t, "page-1", r.Value)
+
+		undoFails = false
+		st = state{}
+		require.Error(t, saga.Run(t.Context(), &st))
+		r = pipeline.Execute(t.Context(), s, "notion", createPage, key)
+		assert.False(t, r.Replayed, "undone this time: forgotten")
+		assert.Equal(t, []string{"create page-1", "delete page-1", "create page-2"}, w.log)
+	})
+}
