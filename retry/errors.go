@@ -64,7 +64,7 @@ type Error struct {
 	// Attempts is the number of attempts made, at least 1.
 	Attempts int
 	// Reason says why retry stopped: ErrExhausted, ErrRetryAfterTooLong,
-	// ErrDeadline, ErrMaxElapsedTime, or the context's error when the
+	// ErrDeadline, ErrMaxElapsedTime, ErrBudgetExhausted, or the context's error when the
 	// caller's context ended (wrapping context.Cause too, when the cause
 	// differs from the error).
 	Reason error
