@@ -250,7 +250,19 @@ func clone(cfg Config) Config {
 	}
 	if cfg.Retry != nil {
 		v := *cfg.Retry
+		if v.Budget != nil {
+			b := *v.Budget
+			v.Budget = &b
+		}
 		c.Retry = &v
+	}
+	if cfg.Bulkhead != nil {
+		v := *cfg.Bulkhead
+		c.Bulkhead = &v
+	}
+	if cfg.RateLimit != nil {
+		v := *cfg.RateLimit
+		c.RateLimit = &v
 	}
 	if cfg.Rollback != nil {
 		v := *cfg.Rollback

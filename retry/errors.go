@@ -163,6 +163,17 @@ type retryAfterer interface {
 	RetryAfter() time.Duration
 }
 
+// WaitOf returns the minimum wait err asks for before the next attempt
+// (set with [After], by an error with a RetryAfter() time.Duration method
+// such as the one [FromResponse] builds from a Retry-After header), and
+// whether it asks for one. A negative wait is returned as 0. It is what
+// the pipeline uses to pause an executor's rate limiter when a service
+// says to back off. WaitOf does not allocate; it is safe for concurrent
+// use if err's RetryAfter method is.
+func WaitOf(err error) (time.Duration, bool) {
+	return requestedWait(err)
+}
+
 // requestedWait returns the minimum wait err asks for, if an error in its
 // chain has a RetryAfter method.
 func requestedWait(err error) (time.Duration, bool) {
