@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -318,4 +319,70 @@ func TestSummaryShowsLoadLayers(t *testing.T) {
 			"slack     -      -             -      -         -           -       -             -           -          -        -     -        -\n"
 		assert.Equal(t, want, s.Summary())
 	})
+}
+
+// TestLoadLayersReleaseOnPanic: a panic in fn reaches the caller, through
+// Do and through Middleware, and leaves no bulkhead slot taken (the next
+// calls get the only slot) and no attempt timer running (goleak).
+func TestLoadLayersReleaseOnPanic(t *testing.T) {
+	s := newStack(t, pipeline.Config{
+		Retry:          &retry.Config{NoWait: true},
+		Bulkhead:       &bulkhead.Config{MaxConcurrent: 1},
+		RateLimit:      &ratelimit.Config{Rate: math.Inf(1)},
+		AttemptTimeout: time.Minute,
+	})
+	ctx := t.Context()
+	boom := func(context.Context) (int, error) { panic("boom") }
+	assert.PanicsWithValue(t, "boom", func() { pipeline.Do(ctx, s, "notion", boom) })
+	assert.PanicsWithValue(t, "boom", func() { pipeline.Middleware[int](s, "notion")(boom)(ctx) })
+	assert.Zero(t, s.Stats()["notion"].Bulkhead.InFlight)
+	v, err := pipeline.Middleware[int](s, "notion")(func(context.Context) (int, error) { return 7, nil })(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 7, v)
+}
+
+// TestLoadLayersKeptWhenListenersChange: subscribing rebuilds the layers'
+// listeners but keeps each executor's bulkhead and limiter (their counts
+// go on), and their events then reach the subscriber; Configure starts
+// new ones.
+func TestLoadLayersKeptWhenListenersChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Config{
+			Bulkhead:  &bulkhead.Config{MaxConcurrent: 1},
+			RateLimit: &ratelimit.Config{Rate: 1, MaxWait: -1},
+		})
+		ctx := t.Context()
+		ok := func(context.Context) (int, error) { return 1, nil }
+		require.NoError(t, pipeline.Execute(ctx, s, "notion", ok).Err)
+		rec := &recorder{}
+		cancel := s.Subscribe(rec.listen)
+		r := pipeline.Execute(ctx, s, "notion", ok)
+		assert.ErrorIs(t, r.Err, ratelimit.ErrLimited, "the bucket's token was spent before the subscriber came")
+		cancel()
+		st := s.Stats()["notion"]
+		assert.Equal(t, int64(2), st.Bulkhead.Admitted)
+		assert.Equal(t, int64(1), st.RateLimit.Rejected)
+		assert.Equal(t, 1, rec.count("notion", bulwark.RateLimitRejected))
+
+		require.NoError(t, s.Configure("notion", pipeline.Config{
+			Bulkhead:  &bulkhead.Config{MaxConcurrent: 1},
+			RateLimit: &ratelimit.Config{Rate: 1, MaxWait: -1},
+		}))
+		require.NoError(t, pipeline.Execute(ctx, s, "notion", ok).Err, "a new limiter, with a full bucket")
+		assert.Equal(t, int64(1), s.Stats()["notion"].Bulkhead.Admitted)
+	})
+}
+
+// TestPresetsLeaveLoadLayersOff: the seed's guidelines give no number for
+// the load layers, so the presets leave them off.
+func TestPresetsLeaveLoadLayersOff(t *testing.T) {
+	for name, cfg := range map[string]pipeline.Config{
+		"Reliable": pipeline.Reliable(), "Unreliable": pipeline.Unreliable(), "Critical": pipeline.Critical(),
+	} {
+		assert.Nil(t, cfg.Bulkhead, name)
+		assert.Nil(t, cfg.RateLimit, name)
+		assert.Zero(t, cfg.AttemptTimeout, name)
+		require.NotNil(t, cfg.Retry, name)
+		assert.Nil(t, cfg.Retry.Budget, name)
+	}
 }
