@@ -241,6 +241,15 @@ func TestAttemptTimeout(t *testing.T) {
 		assert.ErrorIs(t, r.Err, breaker.ErrTimeout)
 		assert.Equal(t, 2500*time.Millisecond, time.Since(start))
 		assert.Equal(t, 3, r.Attempts)
+
+		// math.MaxInt64 means no per-attempt timeout, like 0.
+		require.NoError(t, s.Configure("github", pipeline.Config{AttemptTimeout: math.MaxInt64}))
+		_, err := pipeline.Do(ctx, s, "github", func(ctx context.Context) (int, error) {
+			_, has := ctx.Deadline()
+			assert.False(t, has)
+			return 1, nil
+		})
+		require.NoError(t, err)
 	})
 }
 
