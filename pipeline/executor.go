@@ -71,8 +71,10 @@ func (e *executor) configureLocked(cfg Config) error {
 // stack's first subscriber came or its last one left, so that the layers
 // whose events cost something on a hot path (the breaker's per-call
 // events, the fallback's) report only while someone listens. Every
-// layer's state is kept, the idempotency Manager included (its listener is
-// always installed: its events are rare).
+// layer's state is kept: the idempotency Manager, the Retrier (and its
+// budget), the bulkhead and the rate limiter are reused as they are
+// (their listeners are always installed: their events come only off the
+// success path).
 func (e *executor) rewireLocked() error {
 	return e.buildLocked(e.layers.Load().cfg, true)
 }
