@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -394,4 +395,19 @@ func TestPresetsLeaveLoadLayersOff(t *testing.T) {
 		require.NotNil(t, cfg.Retry, name)
 		assert.Nil(t, cfg.Retry.Budget, name)
 	}
+}
+
+// TestHTTP429PausesExecutorLimiter: a 429 turned into an error by
+// retry.FromResponse (as bulwarkhttp does) carries its Retry-After, which
+// pauses the executor's limiter for the seconds it gives.
+func TestHTTP429PausesExecutorLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Config{RateLimit: &ratelimit.Config{Rate: math.Inf(1)}})
+		resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3"}}}
+		_, err := pipeline.Do(t.Context(), s, "notion", func(context.Context) (int, error) {
+			return 0, retry.FromResponse(resp)
+		})
+		require.Error(t, err)
+		assert.Equal(t, time.Now().Add(3*time.Second), s.Stats()["notion"].RateLimit.PausedUntil)
+	})
 }
