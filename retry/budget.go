@@ -74,8 +74,8 @@ func (b *Budget) validate(bad func(field, format string, args ...any)) {
 // (one atomic add: no clock, no lock). Retries are counted, under mu and
 // only on the retry path, in a ring of slots of Window/10; a slot also
 // records the calls counter when it was first used, so that the calls
-// started within the window are at least counted from there. The count
-// can only be low (calls made before a slot's first retry in a quiet
+// started within the window are at least counted from there (during the
+// first window, from the budget's creation). The count can only be low (calls made before a slot's first retry in a quiet
 // window are not counted), which errs on the side of fewer retries.
 type budget struct {
 	calls   atomic.Int64
@@ -128,9 +128,12 @@ func (b *budget) withdraw(now time.Time) bool {
 		*cur = budgetSlot{index: k, calls: calls}
 	}
 	first, retries := cur.calls, int64(0)
+	if k < budgetSlots {
+		first = 0 // the window reaches back to the budget's creation: every call is in it
+	}
 	for i := range b.slots {
 		s := &b.slots[i]
-		if s.index > k-budgetSlots && s.index <= k {
+		if s.index >= 0 && s.index > k-budgetSlots && s.index <= k {
 			retries += s.retries
 			first = min(first, s.calls)
 		}
@@ -168,7 +171,7 @@ func (b *budget) stats(now time.Time) BudgetStats {
 	st := BudgetStats{Calls: b.calls.Load(), Refused: b.refused.Load()}
 	b.mu.Lock()
 	for i := range b.slots {
-		if s := &b.slots[i]; s.index > k-budgetSlots && s.index <= k {
+		if s := &b.slots[i]; s.index >= 0 && s.index > k-budgetSlots && s.index <= k {
 			st.Retries += s.retries
 		}
 	}

@@ -138,3 +138,37 @@ func TestBudgetConfigErrors(t *testing.T) {
 	_, ok := (&retry.Retrier{}).Budget()
 	assert.False(t, ok)
 }
+
+// TestBudgetWindowSlides: calls older than the window no longer pay for
+// retries. 100 successful calls, then, 25s later (the window is 10s),
+// failing calls: only the floor (1) and the ratio of the new calls pay
+// for retries, so some of 5 failing calls are refused — all 5 would be
+// retried if the 100 old calls still counted (0.5 × 100 = 50 retries).
+func TestBudgetWindowSlides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := retry.New(retry.Config{
+			MaxAttempts: 2,
+			NoWait:      true,
+			Budget:      &retry.Budget{Ratio: 0.5, MinPerSecond: 0.1, Window: 10 * time.Second},
+		})
+		require.NoError(t, err)
+		ok := func(context.Context) (int, error) { return 1, nil }
+		fail := func(context.Context) (int, error) { return 0, errors.New("boom") }
+		for range 100 {
+			_, err := retry.Do(t.Context(), r, ok)
+			require.NoError(t, err)
+		}
+		_, err = retry.Do(t.Context(), r, fail)
+		assert.ErrorIs(t, err, retry.ErrExhausted, "within the first window the 100 calls count")
+
+		time.Sleep(25 * time.Second)
+		var refused int
+		for range 5 {
+			_, err := retry.Do(t.Context(), r, fail)
+			if errors.Is(err, retry.ErrBudgetExhausted) {
+				refused++
+			}
+		}
+		assert.Equal(t, 2, refused, "1 + 0.5 × calls since the first retry of the window: the 3rd and 5th are refused")
+	})
+}
