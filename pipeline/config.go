@@ -60,7 +60,8 @@ type Config struct {
 
 	// Retry retries failed attempts with backoff, inside the breaker: one
 	// logical call counts once against the circuit however many attempts
-	// it takes. nil: off.
+	// it takes. Each executor has its own Retrier, so a Budget caps the
+	// retries of each executor separately. nil: off.
 	Retry *retry.Config
 
 	// Bulkhead bounds the attempts in flight to the service at once
