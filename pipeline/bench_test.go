@@ -2,11 +2,14 @@ package pipeline_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/ratelimit"
 	"github.com/bulwark-go/bulwark/retry"
 	"github.com/bulwark-go/bulwark/rollback"
 )
@@ -27,6 +30,26 @@ func fullStack() pipeline.Config {
 		Retry:    &retry.Config{},
 		Rollback: &rollback.Config{},
 	}
+}
+
+// loadStack is fullStack with the load layers on as well: a bulkhead, a
+// rate limiter that never makes a call wait (Rate +Inf) and a retry
+// budget. Timeouts stay off: fallback → breaker → retry (budgeted) →
+// bulkhead → ratelimit → rollback → fn.
+func loadStack() pipeline.Config {
+	cfg := fullStack()
+	cfg.Retry.Budget = &retry.Budget{}
+	cfg.Bulkhead = &bulkhead.Config{MaxConcurrent: 1 << 20}
+	cfg.RateLimit = &ratelimit.Config{Rate: math.Inf(1)}
+	return cfg
+}
+
+// everyLayer is loadStack with the idempotency layer on too (the calls
+// carry no key, so it passes them through).
+func everyLayer() pipeline.Config {
+	cfg := loadStack()
+	cfg.Idempotency = &pipeline.IdempotencyConfig{}
+	return cfg
 }
 
 func benchStack(b *testing.B, cfg pipeline.Config) *pipeline.Stack {
@@ -62,6 +85,53 @@ func BenchmarkStack(b *testing.B) {
 			}
 		})
 	})
+	for _, v := range []struct {
+		name string
+		cfg  func() pipeline.Config
+	}{{"load-layers-no-timeout", loadStack}, {"every-layer-no-timeout", everyLayer}} {
+		b.Run(v.name+"/Do", func(b *testing.B) {
+			s := benchStack(b, v.cfg())
+			b.ReportAllocs()
+			for b.Loop() {
+				if p, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil || p != thePage {
+					b.Fatal(p, err)
+				}
+			}
+		})
+		b.Run(v.name+"/Do/parallel", func(b *testing.B) {
+			s := benchStack(b, v.cfg())
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if p, err := pipeline.Do(ctx, s, "notion", getPage, pipeline.Operation("get-page")); err != nil || p != thePage {
+						b.Fatal(p, err)
+					}
+				}
+			})
+		})
+		b.Run(v.name+"/Middleware", func(b *testing.B) {
+			s := benchStack(b, v.cfg())
+			fn := pipeline.Middleware[*page](s, "notion", pipeline.Operation("get-page"))(getPage)
+			b.ReportAllocs()
+			for b.Loop() {
+				if p, err := fn(ctx); err != nil || p != thePage {
+					b.Fatal(p, err)
+				}
+			}
+		})
+		b.Run(v.name+"/Middleware/parallel", func(b *testing.B) {
+			s := benchStack(b, v.cfg())
+			fn := pipeline.Middleware[*page](s, "notion", pipeline.Operation("get-page"))(getPage)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if p, err := fn(ctx); err != nil || p != thePage {
+						b.Fatal(p, err)
+					}
+				}
+			})
+		})
+	}
 	b.Run("full-no-idempotency-no-timeout/Do/string-result", func(b *testing.B) {
 		s := benchStack(b, fullStack())
 		b.ReportAllocs()

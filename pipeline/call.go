@@ -44,7 +44,7 @@ func callFrom(ctx context.Context) *call {
 // own Config.
 //
 // The layers run in the fixed order idempotency → fallback → breaker →
-// retry → rollback → fn; opts give the call's idempotency key, operation
+// retry → bulkhead → ratelimit → attempt timeout → rollback → fn; opts give the call's idempotency key, operation
 // name, fallback key, or skip the fallback. A nil Stack or fn, an empty
 // executor name or an idempotency key that cannot be built is an error
 // (wrapping [ErrInvalid] or idempotency.ErrInvalidKeyPart) and nothing

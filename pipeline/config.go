@@ -3,17 +3,21 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/ratelimit"
 	"github.com/bulwark-go/bulwark/retry"
 	"github.com/bulwark-go/bulwark/rollback"
 )
 
 // Config configures the stack of one executor: one sub-config per layer,
 // applied in the fixed order idempotency → fallback → breaker → retry →
-// rollback → fn. A nil sub-config turns its layer off, so the zero Config
+// bulkhead → ratelimit → attempt timeout → rollback → fn (docs/ordering.md
+// says why). A nil sub-config turns its layer off, so the zero Config
 // is a stack with no layers at all, which calls fn directly; a non-nil
 // sub-config whose fields are zero turns the layer on with that layer's
 // documented defaults. [Reliable], [Unreliable] and [Critical] are
@@ -56,8 +60,42 @@ type Config struct {
 
 	// Retry retries failed attempts with backoff, inside the breaker: one
 	// logical call counts once against the circuit however many attempts
-	// it takes. nil: off.
+	// it takes. Each executor has its own Retrier, so a Budget caps the
+	// retries of each executor separately. nil: off.
 	Retry *retry.Config
+
+	// Bulkhead bounds the attempts in flight to the service at once
+	// (MaxConcurrent, default 10), with an optional FIFO queue
+	// (MaxWaiting, MaxWait). It sits inside retry, so it counts attempts,
+	// and a retry's backoff does not hold a slot. A call it refuses fails
+	// with an error matching bulkhead.ErrFull and wrapping
+	// bulwark.ErrRejected: it is not retried, the breaker does not count
+	// it, and the fallback may answer it. Each executor has its own
+	// bulkhead. nil: off.
+	Bulkhead *bulkhead.Config
+
+	// RateLimit spaces the attempts to the service to Rate per second
+	// (token bucket; Burst, MaxWait), or to a limit shared by many
+	// processes (Backend, such as ratelimit/redislimit). An attempt whose
+	// token would come too late is refused at once with an error matching
+	// ratelimit.ErrLimited and wrapping bulwark.ErrRejected (not retried,
+	// not counted by the breaker, answerable by the fallback). When an
+	// attempt fails with an error that asks for a wait (a 429 or 503 with
+	// Retry-After, see retry.WaitOf), the executor's limiter is paused
+	// for that long, capped at Retry.MaxRetryAfter (default 5m), so that
+	// every caller of the executor backs off. Each executor has its own
+	// limiter; a Backend set here is shared by every executor that uses
+	// this Config (give executors their own Config for their own quota).
+	// nil: off.
+	RateLimit *ratelimit.Config
+
+	// AttemptTimeout bounds each attempt on its own: the attempt's
+	// context ends after AttemptTimeout with the cause ErrAttemptTimeout,
+	// and its error then wraps ErrAttemptTimeout. A timed-out attempt is
+	// transient: retry retries it. The breaker's RequestTimeout still
+	// bounds the whole call, every attempt and wait included. 0 (or
+	// math.MaxInt64): no per-attempt timeout; negative is an error.
+	AttemptTimeout time.Duration
 
 	// Rollback runs each attempt in its own rollback scope, so that
 	// compensations registered with rollback.OnRollback undo a failed
@@ -129,6 +167,19 @@ func (c *Config) validate() (layer string, err error) {
 		if _, err := retry.New(*c.Retry); err != nil {
 			return "Retry", err
 		}
+	}
+	if c.Bulkhead != nil {
+		if _, err := bulkhead.New("", *c.Bulkhead); err != nil {
+			return "Bulkhead", err
+		}
+	}
+	if c.RateLimit != nil {
+		if _, err := ratelimit.New("", *c.RateLimit); err != nil {
+			return "RateLimit", err
+		}
+	}
+	if c.AttemptTimeout < 0 {
+		return "AttemptTimeout", fmt.Errorf("AttemptTimeout is %v, must not be negative (0 means no per-attempt timeout)", c.AttemptTimeout)
 	}
 	if c.Rollback != nil {
 		if err := c.Rollback.Validate(); err != nil {

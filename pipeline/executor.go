@@ -7,11 +7,14 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/ratelimit"
 	"github.com/bulwark-go/bulwark/retry"
 	"github.com/bulwark-go/bulwark/rollback"
 )
@@ -43,6 +46,11 @@ type layers struct {
 	retry       *retry.Retrier
 	rollback    *rollback.Config
 
+	bulkhead       *bulkhead.Bulkhead
+	limiter        *ratelimit.Limiter
+	maxPause       time.Duration // the longest pause a Retry-After gives the limiter
+	attemptTimeout time.Duration // 0: off
+
 	mu     sync.Mutex                  // serializes adding chains
 	chains atomic.Pointer[[]typedFunc] // copy on write; an executor sees few result types
 }
@@ -63,8 +71,10 @@ func (e *executor) configureLocked(cfg Config) error {
 // stack's first subscriber came or its last one left, so that the layers
 // whose events cost something on a hot path (the breaker's per-call
 // events, the fallback's) report only while someone listens. Every
-// layer's state is kept, the idempotency Manager included (its listener is
-// always installed: its events are rare).
+// layer's state is kept: the idempotency Manager, the Retrier (and its
+// budget), the bulkhead and the rate limiter are reused as they are
+// (their listeners are always installed: their events come only off the
+// success path).
 func (e *executor) rewireLocked() error {
 	return e.buildLocked(e.layers.Load().cfg, true)
 }
@@ -78,82 +88,6 @@ func (e *executor) optionalListener(own bulwark.Listener, logger *slog.Logger, l
 		return nil
 	}
 	return e.listener(own, logger)
-}
-
-func (e *executor) buildLocked(cfg Config, keepManager bool) error {
-	prev := e.layers.Load()
-	l := &layers{cfg: cfg}
-
-	if keepManager && prev.idem != nil {
-		l.idem, l.forgetName = prev.idem, prev.forgetName
-	} else if c := cfg.Idempotency; c != nil {
-		store := c.Store
-		if store == nil {
-			if e.memStore == nil {
-				ms, err := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
-				if err != nil {
-					return e.configError("Idempotency", err)
-				}
-				e.memStore = ms
-			}
-			store = e.memStore
-		}
-		icfg := c.Config
-		icfg.OnEvent = e.listener(icfg.OnEvent, cfg.Logger)
-		m, err := idempotency.New(store, icfg)
-		if err != nil {
-			return e.configError("Idempotency", err)
-		}
-		l.idem = m
-		l.forgetName = "forget " + e.name + " idempotency key"
-	}
-
-	if c := cfg.Fallback; c != nil {
-		l.fallbackCfg = c.FallbackConfig
-		l.fallbackCfg.OnEvent = e.optionalListener(c.OnEvent, cfg.Logger, slog.LevelDebug)
-		maxAge := c.MaxAge
-		if maxAge == 0 {
-			maxAge = cache.DefaultMaxAge
-		}
-		// Entries older than MaxAge could never be served: let the cache
-		// drop them.
-		l.cacheCfg = cache.Config{MaxEntries: c.MaxEntries, TTL: maxAge}
-		if prev.cache != nil && prev.cacheCfg == l.cacheCfg {
-			l.cache = prev.cache
-		} else {
-			c, err := cache.New[string, any](l.cacheCfg)
-			if err != nil {
-				return e.configError("Fallback", err)
-			}
-			l.cache = c
-		}
-	}
-
-	if cfg.Breaker != nil {
-		if err := e.stack.breakers.Configure(e.name, e.breakerConfig(cfg)); err != nil {
-			return e.configError("Breaker", err)
-		}
-		l.breaker = e.stack.breakers.Get(e.name)
-	}
-
-	if c := cfg.Retry; c != nil {
-		rcfg := *c
-		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent, cfg.Logger, slog.LevelDebug)
-		r, err := retry.New(rcfg)
-		if err != nil {
-			return e.configError("Retry", err)
-		}
-		l.retry = r
-	}
-
-	if c := cfg.Rollback; c != nil {
-		rcfg := *c
-		rcfg.OnEvent = e.optionalListener(rcfg.OnEvent, cfg.Logger, slog.LevelWarn)
-		l.rollback = &rcfg
-	}
-
-	e.layers.Store(l)
-	return nil
 }
 
 // breakerConfig is cfg.Breaker with the stack's logger and listeners.
@@ -234,28 +168,6 @@ func chain[T any](l *layers) bulwark.Func[T] {
 	return fn
 }
 
-// build assembles the middlewares of l, in the documented order, around
-// inner. idemKey and fbKey give each call's idempotency and fallback keys.
-func build[T any](l *layers, idemKey idempotency.KeyFunc, fbKey func(context.Context) (string, bool), inner bulwark.Func[T]) bulwark.Func[T] {
-	mws := make([]bulwark.Middleware[T], 0, 5)
-	if l.idem != nil {
-		mws = append(mws, idempotency.Middleware[T](l.idem, idemKey))
-	}
-	if l.cache != nil {
-		mws = append(mws, cache.FallbackFunc[T](l.cache, fbKey, l.fallbackCfg))
-	}
-	if l.breaker != nil {
-		mws = append(mws, breaker.Middleware[T](l.breaker))
-	}
-	if l.retry != nil {
-		mws = append(mws, retry.Middleware[T](l.retry))
-	}
-	if l.rollback != nil {
-		mws = append(mws, rollback.Middleware[T](rollback.WithConfig(*l.rollback)))
-	}
-	return bulwark.Chain(mws...)(inner)
-}
-
 // invoke is the innermost Func of every chain: it runs the call's own
 // function, counting the attempt.
 func invoke[T any](ctx context.Context) (T, error) {
@@ -293,6 +205,17 @@ func (e *executor) stats() Stats {
 	if l.cache != nil {
 		cs := l.cache.Stats()
 		st.Fallback = &cs
+	}
+	if l.bulkhead != nil {
+		bs := l.bulkhead.Stats()
+		st.Bulkhead = &bs
+	}
+	if l.limiter != nil {
+		rs := l.limiter.Stats()
+		st.RateLimit = &rs
+	}
+	if bs, ok := l.retry.Budget(); ok {
+		st.RetryBudget = &bs
 	}
 	return st
 }

@@ -5,21 +5,25 @@
 //	  └─ idempotency   same operation twice → one execution, the stored result replayed
 //	      └─ fallback  breaker open or call failed → last good result, if fresh enough
 //	          └─ breaker   service down → fail fast; probe; recover; request timeout
-//	              └─ retry     transient error → back off and try again (Retry-After aware)
-//	                  └─ rollback  attempt failed → undo its partial effects, in reverse
-//	                      └─ your function
+//	              └─ retry     transient error → back off and try again (Retry-After aware, budgeted)
+//	                  └─ bulkhead    at most N attempts in flight (optional)
+//	                      └─ ratelimit   at most R attempts per second (optional)
+//	                          └─ attempt timeout   one attempt bounded (optional)
+//	                              └─ rollback  attempt failed → undo its partial effects, in reverse
+//	                                  └─ your function
 //
 // A [Stack] holds the configuration of every executor ([New] takes the
 // defaults, [Stack.Configure] overrides one executor) and the executor's
-// state: its circuit breaker, fallback cache and idempotency store, made
-// on first use and shared by every call to that executor whatever its
+// state: its circuit breaker, fallback cache, idempotency store, bulkhead,
+// rate limiter and retry budget, made on first use and shared by every call to that executor whatever its
 // result type. [Execute] runs one call and returns a [Result] saying what
 // happened (served from cache, replayed, rejected, rolled back, attempts);
 // [Do] is the same returning (T, error); [Middleware] wraps a function for
 // bulwark.Chain. Per-call knobs are [CallOption] values.
 //
 // [Stack.Subscribe] receives the events of every layer of every executor;
-// [Stack.Stats] and [Stack.Summary] report on the breakers and caches.
+// [Stack.Stats] and [Stack.Summary] report on the breakers, caches,
+// bulkheads, rate limiters and retry budgets.
 // [Reliable], [Unreliable] and [Critical] are ready-made configurations.
 package pipeline
 
@@ -250,7 +254,19 @@ func clone(cfg Config) Config {
 	}
 	if cfg.Retry != nil {
 		v := *cfg.Retry
+		if v.Budget != nil {
+			b := *v.Budget
+			v.Budget = &b
+		}
 		c.Retry = &v
+	}
+	if cfg.Bulkhead != nil {
+		v := *cfg.Bulkhead
+		c.Bulkhead = &v
+	}
+	if cfg.RateLimit != nil {
+		v := *cfg.RateLimit
+		c.RateLimit = &v
 	}
 	if cfg.Rollback != nil {
 		v := *cfg.Rollback

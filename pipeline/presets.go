@@ -10,11 +10,14 @@ import (
 )
 
 // The presets follow the configuration guidelines for three kinds of
-// service. Each returns a new Config with every layer on except where
-// noted: idempotency with an in-memory store (it acts only on calls that
-// carry a key), the breaker with the numbers below, retry and rollback
-// with their packages' defaults. Adjust the result before passing it to
-// New or Stack.Configure; presets share nothing.
+// service. Each returns a new Config with idempotency (an in-memory
+// store; it acts only on calls that carry a key), the breaker with the
+// numbers below, and retry and rollback with their packages' defaults;
+// the fallback where noted. The load-protection layers (Bulkhead,
+// RateLimit, AttemptTimeout, Retry.Budget) are off: the guidelines give
+// no number for them, and each depends on the service or the caller.
+// Adjust the result before passing it to New or Stack.Configure; presets
+// share nothing.
 
 // Reliable is for a service that rarely fails, where a failure is worth
 // noticing quickly but a short blip should not open the circuit: the

@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/cache"
+	"github.com/bulwark-go/bulwark/ratelimit"
+	"github.com/bulwark-go/bulwark/retry"
 )
 
 // Stats is a snapshot of one executor's layers.
@@ -19,6 +22,16 @@ type Stats struct {
 	// that found a value to serve); nil when the executor has no
 	// fallback.
 	Fallback *cache.Stats
+	// Bulkhead is the bulkhead's limits and counters (InFlight, Waiting,
+	// Rejected, ...); nil when the executor has no bulkhead.
+	Bulkhead *bulkhead.Stats
+	// RateLimit is the rate limiter's counters (Rejected, Delayed,
+	// PausedUntil, ...); nil when the executor has no rate limiter.
+	RateLimit *ratelimit.Stats
+	// RetryBudget is the retry budget's counters (Calls, Retries within
+	// the window, Refused); nil when the executor has no retry layer or
+	// its Retry config has no Budget.
+	RetryBudget *retry.BudgetStats
 	// Replays counts the calls answered with a stored idempotent result
 	// instead of running again (idempotency:replayed events) since the
 	// executor was made; 0 when it has no idempotency layer.
@@ -43,46 +56,93 @@ func (s *Stack) Stats() map[string]Stats {
 // row per executor in name order: circuit state, success rate (successes
 // among the calls that counted either way), calls, failures, rejections,
 // times opened, when the next probe is let through while OPEN, and how
-// many failed calls found a value in the fallback cache. A dash marks a
-// layer the executor does not have.
+// many failed calls found a value in the fallback cache. When any
+// executor has a bulkhead or a rate limiter, five more columns follow:
+// the bulkhead's slots in use out of its MaxConcurrent (IN FLIGHT), the
+// calls in its queue (WAITING), the calls it refused (FULL), the calls
+// the rate limiter refused (LIMITED), and how long its current pause
+// (after a Retry-After) still holds (PAUSED). A dash marks a layer the
+// executor does not have.
 func (s *Stack) Summary() string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "EXECUTOR\tSTATE\tSUCCESS RATE\tCALLS\tFAILURES\tREJECTIONS\tOPENED\tNEXT ATTEMPT\tFROM CACHE")
 	now := time.Now()
 	stats := s.Stats()
+	load := false
+	for _, st := range stats {
+		load = load || st.Bulkhead != nil || st.RateLimit != nil
+	}
+	fmt.Fprint(tw, "EXECUTOR\tSTATE\tSUCCESS RATE\tCALLS\tFAILURES\tREJECTIONS\tOPENED\tNEXT ATTEMPT\tFROM CACHE")
+	if load {
+		fmt.Fprint(tw, "\tIN FLIGHT\tWAITING\tFULL\tLIMITED\tPAUSED")
+	}
+	fmt.Fprintln(tw)
 	for _, name := range s.Executors() {
 		st := stats[name]
-		state, rate, calls, failures, rejections, opened, next := "-", "-", "-", "-", "-", "-", "-"
-		if b := st.Breaker; b != nil {
-			state = b.State.String()
-			if n := b.Successes + b.Failures; n > 0 {
-				rate = fmt.Sprintf("%.1f%%", 100*float64(b.Successes)/float64(n))
-			}
-			calls = fmt.Sprint(b.Total)
-			failures = fmt.Sprint(b.Failures)
-			rejections = fmt.Sprint(b.Rejections)
-			opened = fmt.Sprint(b.TimesOpened)
-			switch {
-			case b.Forced:
-				next = "forced open"
-			case b.State == breaker.Open && !b.NextAttempt.After(now):
-				next = "due"
-			case b.State == breaker.Open:
-				d := b.NextAttempt.Sub(now)
-				if d >= time.Second {
-					d = d.Round(time.Second)
-				}
-				next = "in " + d.String()
-			}
+		fmt.Fprint(tw, name, "\t", breakerColumns(st.Breaker, now), "\t", fromCacheColumn(st.Fallback))
+		if load {
+			fmt.Fprint(tw, "\t", bulkheadColumns(st.Bulkhead), "\t", rateLimitColumns(st.RateLimit, now))
 		}
-		fromCache := "-"
-		if f := st.Fallback; f != nil {
-			fromCache = fmt.Sprint(f.Hits)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			name, state, rate, calls, failures, rejections, opened, next, fromCache)
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	return sb.String()
+}
+
+// breakerColumns are the Summary's breaker columns, tab-separated.
+func breakerColumns(b *breaker.Stats, now time.Time) string {
+	if b == nil {
+		return "-\t-\t-\t-\t-\t-\t-"
+	}
+	rate, next := "-", "-"
+	if n := b.Successes + b.Failures; n > 0 {
+		rate = fmt.Sprintf("%.1f%%", 100*float64(b.Successes)/float64(n))
+	}
+	switch {
+	case b.Forced:
+		next = "forced open"
+	case b.State == breaker.Open && !b.NextAttempt.After(now):
+		next = "due"
+	case b.State == breaker.Open:
+		next = "in " + roundedUntil(b.NextAttempt, now)
+	}
+	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s",
+		b.State, rate, b.Total, b.Failures, b.Rejections, b.TimesOpened, next)
+}
+
+func fromCacheColumn(f *cache.Stats) string {
+	if f == nil {
+		return "-"
+	}
+	return fmt.Sprint(f.Hits)
+}
+
+// bulkheadColumns are the Summary's IN FLIGHT, WAITING and FULL columns.
+func bulkheadColumns(b *bulkhead.Stats) string {
+	if b == nil {
+		return "-\t-\t-"
+	}
+	return fmt.Sprintf("%d/%d\t%d\t%d", b.InFlight, b.MaxConcurrent, b.Waiting, b.Rejected)
+}
+
+// rateLimitColumns are the Summary's LIMITED and PAUSED columns.
+func rateLimitColumns(r *ratelimit.Stats, now time.Time) string {
+	if r == nil {
+		return "-\t-"
+	}
+	paused := "no"
+	if r.PausedUntil.After(now) {
+		paused = roundedUntil(r.PausedUntil, now)
+	}
+	return fmt.Sprintf("%d\t%s", r.Rejected, paused)
+}
+
+// roundedUntil is the time from now to t, rounded to the second from a
+// second up.
+func roundedUntil(t, now time.Time) string {
+	d := t.Sub(now)
+	if d >= time.Second {
+		d = d.Round(time.Second)
+	}
+	return d.String()
 }

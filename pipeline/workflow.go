@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync/atomic"
@@ -17,7 +18,10 @@ import (
 // will receive the call's value: if the workflow later rolls back, undo
 // runs (newest first, with the scope's retries and timeout), and then the
 // call's idempotency key is forgotten, so that a rerun executes the step
-// anew under a new remote key.
+// anew under a new remote key. If undo fails (an error other than
+// rollback.ErrNoEffect, or a panic, on its last attempt), the key is kept:
+// the effect still exists, and a rerun replays it instead of making a
+// second one.
 //
 // Unlike rollback.OnRollback inside the function, which registers only
 // when the function runs, undo is registered whether the call executed or
@@ -116,7 +120,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	var f *forgetter
 	if st.key != "" {
 		f = &forgetter{m: st.l.idem, key: st.key}
-		if rollback.OnRollback(st.scope, st.l.forgetName, f.forget) != nil {
+		if rollback.OnRollbackGuard(st.scope, st.l.forgetName, f.forget) != nil {
 			f = nil // the scope ended or is full: nothing to forget later
 		}
 	}
@@ -127,7 +131,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
 	if st.undo != nil {
 		undo := st.undo
-		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
+		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return runUndo(ctx, f, undo, v) }); rerr != nil {
 			// The step's effect cannot be undone by this workflow: say so,
 			// so that the caller fails the step and the scope rolls back
 			// what it holds.
@@ -142,18 +146,38 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 }
 
 // forgetter deletes an idempotency key's stored result when a workflow
-// rolls back, if the step it belongs to was undone. It reports
+// rolls back, if the step it belongs to was undone: it is registered as a
+// rollback guard before the step runs, so it runs after the step's own
+// compensations (its Undo option, the OnRollback compensations its
+// attempts handed up, a saga step's Undo) and learns whether any of them
+// failed; if one did, the effect still exists and the key is kept, so that
+// a rerun replays it instead of making a second one. It reports
 // rollback.ErrNoEffect in every case but a store failure: forgetting is
 // not a compensation (the Manager emits idempotency:forgotten instead of
 // rollback:compensated).
 type forgetter struct {
-	m     *idempotency.Manager
-	key   string
-	armed atomic.Bool
+	m          *idempotency.Manager
+	key        string
+	armed      atomic.Bool
+	undoFailed atomic.Bool
 }
 
-func (f *forgetter) forget(ctx context.Context) error {
-	if !f.armed.Load() {
+// runUndo runs a step's Undo option undo on v, recording in f (nil if the
+// step has no key) whether it failed.
+func runUndo[T any](ctx context.Context, f *forgetter, undo func(context.Context, T) error, v T) (err error) {
+	failed := true // until undo returns: a panic is a failure
+	defer func() {
+		if f != nil {
+			f.undoFailed.Store(failed)
+		}
+	}()
+	err = undo(ctx, v)
+	failed = err != nil && !errors.Is(err, rollback.ErrNoEffect)
+	return err
+}
+
+func (f *forgetter) forget(ctx context.Context, failed bool) error {
+	if !f.armed.Load() || failed || f.undoFailed.Load() {
 		return rollback.ErrNoEffect
 	}
 	if _, err := f.m.Forget(ctx, f.key); err != nil {

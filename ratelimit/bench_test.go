@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"golang.org/x/time/rate"
@@ -28,6 +29,19 @@ func BenchmarkRateAllow(b *testing.B) {
 // BenchmarkWaitAllowed: Limiter.Wait when a token is there.
 func BenchmarkWaitAllowed(b *testing.B) {
 	l, _ := ratelimit.New("svc", ratelimit.Config{Rate: benchRate, Burst: benchBurst})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWaitUnlimited: Wait on a limiter of rate +Inf that is not
+// paused (what a pipeline executor with only Retry-After pauses pays).
+func BenchmarkWaitUnlimited(b *testing.B) {
+	l, _ := ratelimit.New("svc", ratelimit.Config{Rate: math.Inf(1)})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

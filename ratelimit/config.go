@@ -57,9 +57,12 @@ type Config struct {
 // settings is a validated Config.
 type settings struct {
 	backend Backend
-	local   *TokenBucket  // the backend, when it is the local bucket
-	maxWait time.Duration // < 0: never wait; 0: no bound of its own
-	onEvent bulwark.Listener
+	local   *TokenBucket // the backend, when it is the local bucket
+	// unlimited: the backend is a local bucket of rate +Inf, which only
+	// a pause can make a call wait for.
+	unlimited bool
+	maxWait   time.Duration // < 0: never wait; 0: no bound of its own
+	onEvent   bulwark.Listener
 }
 
 func newSettings(name string, cfg Config) (settings, error) {
@@ -75,6 +78,7 @@ func newSettings(name string, cfg Config) (settings, error) {
 			return s, fmt.Errorf("%w Config.Burst: %d set together with Backend, which has its own burst (ratelimit %q)", ErrInvalid, cfg.Burst, name)
 		}
 		s.local, _ = cfg.Backend.(*TokenBucket)
+		s.unlimited = s.local != nil && math.IsInf(s.local.Rate(), 1)
 		return s, nil
 	}
 	if cfg.Rate == 0 {
@@ -85,6 +89,7 @@ func newSettings(name string, cfg Config) (settings, error) {
 		return s, fmt.Errorf("%w (ratelimit %q)", withConfigPrefix(err), name)
 	}
 	s.backend, s.local = tb, tb
+	s.unlimited = math.IsInf(cfg.Rate, 1)
 	return s, nil
 }
 

@@ -139,6 +139,11 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	if l == nil || ctx == nil {
 		return l.invalid(ctx)
 	}
+	// No limit and no pause: nothing to wait for, not even the clock.
+	if l.set.unlimited && l.pausedUntil.Load() == 0 {
+		l.admitted.Add(1)
+		return nil
+	}
 	now := time.Now()
 	if l.set.local != nil && !l.paused(now) && l.set.local.lim.AllowN(now, 1) {
 		l.admitted.Add(1)
@@ -154,10 +159,18 @@ func (l *Limiter) invalid(ctx context.Context) error {
 	return fmt.Errorf("%w context: nil (ratelimit %q)", ErrInvalid, l.name)
 }
 
-// paused reports whether a pause holds at now.
+// paused reports whether a pause holds at now. A pause found over is
+// cleared, so that an unlimited limiter finds its fast path again.
 func (l *Limiter) paused(now time.Time) bool {
 	p := l.pausedUntil.Load()
-	return p != 0 && now.Sub(l.epoch) < time.Duration(p)
+	if p == 0 {
+		return false
+	}
+	if now.Sub(l.epoch) < time.Duration(p) {
+		return true
+	}
+	l.pausedUntil.CompareAndSwap(p, 0)
+	return false
 }
 
 // pauseLeft returns how long the pause still holds at now (≤ 0: none).

@@ -297,6 +297,29 @@ func TestInfiniteRate(t *testing.T) {
 	})
 }
 
+// TestInfiniteRatePaused: an unlimited limiter still pauses (its fast
+// path must not skip a pause), and once the pause is over calls go at
+// once again.
+func TestInfiniteRatePaused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(t, "svc", ratelimit.Config{Rate: math.Inf(1)})
+		start := time.Now()
+		l.PauseFor(time.Second)
+		require.NoError(t, l.Wait(t.Context()))
+		assert.Equal(t, start.Add(time.Second), time.Now(), "waited for the pause")
+		for range 3 {
+			require.NoError(t, l.Wait(t.Context()))
+		}
+		assert.Equal(t, start.Add(time.Second), time.Now())
+		assert.True(t, l.PausedUntil().IsZero())
+		l.PauseFor(time.Second)
+		short, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		defer cancel()
+		assert.ErrorIs(t, l.Wait(short), ratelimit.ErrPaused)
+		assert.Equal(t, int64(4), l.Stats().Admitted)
+	})
+}
+
 // TestInvalidInput: nil limiter, context, function or next are errors
 // wrapping ErrInvalid and change nothing; a panic in fn reaches the
 // caller.

@@ -54,6 +54,24 @@ func BenchmarkDoFirstTrySuccess(b *testing.B) {
 			_, _ = retry.Do(ctx, r, fn)
 		}
 	})
+	b.Run("budget", func(b *testing.B) {
+		rb, _ := retry.New(retry.Config{Budget: &retry.Budget{}})
+		ctx, _ := bulwark.WithReport(context.Background())
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = retry.Do(ctx, rb, fn)
+		}
+	})
+	b.Run("budget/parallel", func(b *testing.B) {
+		rb, _ := retry.New(retry.Config{Budget: &retry.Budget{}})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			ctx, _ := bulwark.WithReport(context.Background())
+			for pb.Next() {
+				_, _ = retry.Do(ctx, rb, fn)
+			}
+		})
+	})
 	b.Run("middleware", func(b *testing.B) {
 		call := retry.Middleware[int](r)(fn)
 		ctx, _ := bulwark.WithReport(context.Background())

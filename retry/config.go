@@ -84,6 +84,15 @@ type Config struct {
 	// Zero means 5m. Negative is an error.
 	MaxRetryAfter time.Duration
 
+	// Budget, if set, caps the retries of the Retrier across all its
+	// calls at a ratio of the calls it started recently plus a small floor
+	// per second (see [Budget]); a failed attempt the budget cannot pay
+	// for is not retried, and Do gives up with ErrBudgetExhausted. Each
+	// Retrier made by New keeps its own budget. Nil means no budget: every
+	// call may make MaxAttempts attempts. A Budget costs one atomic add
+	// per call.
+	Budget *Budget
+
 	// IsRetryable reports whether an attempt's error is worth another
 	// attempt. It is not asked about the errors retry never retries
 	// (Permanent ones, those wrapping bulwark.ErrRejected, and any error
@@ -178,6 +187,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRetryAfter < 0 {
 		bad("MaxRetryAfter", "is %v, must not be negative (0 means %v)", c.MaxRetryAfter, DefaultMaxRetryAfter)
+	}
+	if c.Budget != nil {
+		c.Budget.validate(bad)
 	}
 	if c.NoWait {
 		for _, f := range []struct {

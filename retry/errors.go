@@ -64,7 +64,7 @@ type Error struct {
 	// Attempts is the number of attempts made, at least 1.
 	Attempts int
 	// Reason says why retry stopped: ErrExhausted, ErrRetryAfterTooLong,
-	// ErrDeadline, ErrMaxElapsedTime, or the context's error when the
+	// ErrDeadline, ErrMaxElapsedTime, ErrBudgetExhausted, or the context's error when the
 	// caller's context ended (wrapping context.Cause too, when the cause
 	// differs from the error).
 	Reason error
@@ -161,6 +161,17 @@ func (e *afterError) RetryAfter() time.Duration { return e.d }
 // retryAfterer is the method an error carries to ask for a minimum wait.
 type retryAfterer interface {
 	RetryAfter() time.Duration
+}
+
+// WaitOf returns the minimum wait err asks for before the next attempt
+// (set with [After], by an error with a RetryAfter() time.Duration method
+// such as the one [FromResponse] builds from a Retry-After header), and
+// whether it asks for one. A negative wait is returned as 0. It is what
+// the pipeline uses to pause an executor's rate limiter when a service
+// says to back off. WaitOf does not allocate; it is safe for concurrent
+// use if err's RetryAfter method is.
+func WaitOf(err error) (time.Duration, bool) {
+	return requestedWait(err)
 }
 
 // requestedWait returns the minimum wait err asks for, if an error in its

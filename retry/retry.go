@@ -54,9 +54,12 @@ import (
 // number of calls, of any result type.
 //
 // The zero Retrier is ready to use and behaves as New(Config{}): three
-// attempts with the default backoff.
+// attempts with the default backoff. A Retrier with a [Budget] holds the
+// budget's counters, shared by all its calls: share one Retrier among the
+// calls to one service.
 type Retrier struct {
-	cfg Config
+	cfg    Config
+	budget *budget // nil without Config.Budget
 }
 
 // New validates cfg and returns a Retrier that retries as it says. An
@@ -66,7 +69,11 @@ func New(cfg Config) (*Retrier, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Retrier{cfg: cfg}, nil
+	r := &Retrier{cfg: cfg}
+	if cfg.Budget != nil {
+		r.budget = newBudget(cfg.Budget)
+	}
+	return r, nil
 }
 
 // Do calls fn, and calls it again after a wait each time it fails with a
@@ -79,8 +86,9 @@ func New(cfg Config) (*Retrier, error) {
 //     [bulwark.ErrRejected], or refused by Config.IsRetryable (by default,
 //     the service's final answer);
 //   - otherwise an [*Error] that reports the attempts made and why Do
-//     stopped (the attempts ran out, a wait was refused, or ctx is done),
-//     and that unwraps to the last attempt's error.
+//     stopped (the attempts ran out, a wait was refused, the retry
+//     [Budget] was spent, or ctx is done), and that unwraps to the last
+//     attempt's error.
 //
 // The first attempt always runs, with ctx as given; fn is expected to
 // honour ctx. Waits end the moment ctx is done, and Do then returns an
@@ -107,6 +115,9 @@ func Do[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T]) (T, error) {
 	var start time.Time
 	if r.cfg.MaxElapsedTime > 0 {
 		start = time.Now()
+	}
+	if r.budget != nil {
+		r.budget.calls.Add(1)
 	}
 	v, err := fn(ctx)
 	if err == nil {
@@ -216,6 +227,10 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 			if r.cfg.MaxElapsedTime > 0 && end.Sub(start) > r.cfg.MaxElapsedTime {
 				return v, r.giveUp(ctx, report, attempt, ErrMaxElapsedTime, wait, err)
 			}
+		}
+
+		if r.budget != nil && !r.budget.withdraw(time.Now()) {
+			return v, r.giveUp(ctx, report, attempt, ErrBudgetExhausted, 0, err)
 		}
 
 		r.emit(ctx, bulwark.RetryAttempt, attempt, err, wait)

@@ -36,8 +36,14 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 		lp       callbackPanic
 	)
 	report := bulwark.ReportFrom(s.ctx)
+	failedSinceGuard := false
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
+		if e.guard != nil {
+			failed, guard := failedSinceGuard, e.guard
+			failedSinceGuard = false
+			e.undo = func(ctx context.Context) error { return guard(ctx, failed) }
+		}
 		err := s.runOne(base, e, &lp)
 		if errors.Is(err, ErrNoEffect) {
 			continue // nothing was undone: not a compensation
@@ -46,6 +52,7 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 		if err == nil {
 			continue
 		}
+		failedSinceGuard = true
 		failures = append(failures, StepError{Step: e.name, Err: err})
 		if s.cfg.stopOnFailure {
 			for j := i - 1; j >= 0; j-- {

@@ -32,8 +32,9 @@ const (
 
 // entry is one registered compensation.
 type entry struct {
-	name string
-	undo func(ctx context.Context) error
+	name  string
+	undo  func(ctx context.Context) error
+	guard func(ctx context.Context, failed bool) error // set instead of undo for OnRollbackGuard
 }
 
 // inlineEntries is how many registrations a scope holds without a further
@@ -148,6 +149,36 @@ func OnRollback(ctx context.Context, name string, undo func(ctx context.Context)
 		return ErrNoScope
 	}
 	return s.add(entry{name: name, undo: undo}, false)
+}
+
+// OnRollbackGuard registers a guard with the rollback scope of ctx, as
+// [OnRollback] registers a compensation: if the scope rolls back, fn runs
+// in reverse order like a compensation (with the same timeout, retries and
+// events), after the compensations registered after it, and learns
+// whether any of those that ran since the previous guard failed (a
+// compensation that reported [ErrNoEffect] did not fail). Guards split a
+// scope's compensations into groups, one per guard: the entries
+// registered after a guard and before the next one.
+//
+// It is meant for work that must follow an undo only if the undo
+// succeeded: the pipeline registers a guard before each keyed step of a
+// workflow, to forget the step's idempotency key only if the
+// compensations of that step succeeded (otherwise its effect still exists,
+// and a rerun must replay it rather than make a second one). A guard
+// returns the errors of OnRollback: [ErrInvalid] for an empty name or a
+// nil fn, [ErrNoScope], [ErrScopeEnded], [ErrTooManyCompensations].
+func OnRollbackGuard(ctx context.Context, name string, fn func(ctx context.Context, failed bool) error) error {
+	if name == "" {
+		return fmt.Errorf("%w OnRollbackGuard name: empty", ErrInvalid)
+	}
+	if fn == nil {
+		return fmt.Errorf("%w OnRollbackGuard fn: nil (for %q)", ErrInvalid, name)
+	}
+	s, _ := ctx.Value(scopeKey{}).(*Scope)
+	if s == nil {
+		return ErrNoScope
+	}
+	return s.add(entry{name: name, guard: fn}, false)
 }
 
 // add registers e, unless the scope has ended or, without force, holds

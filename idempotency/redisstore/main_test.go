@@ -16,6 +16,10 @@ func TestMain(m *testing.M) {
 		// This process is one of TestRedisPauseRunsNothingTwice's.
 		os.Exit(pauseRacerMain())
 	}
+	if os.Getenv(workflowEnv) != "" {
+		// This process is an orchestrator of TestWorkflowAcrossProcesses.
+		os.Exit(workflowProcMain())
+	}
 	flag.Parse()
 	if err := setupShared(); err != nil {
 		fmt.Fprintf(os.Stderr, "redisstore: no Redis server (%v); %s\n", err, howTo)
