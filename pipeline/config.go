@@ -103,11 +103,17 @@ type Config struct {
 	// rollback.OnRollback then reports rollback.ErrNoScope).
 	Rollback *rollback.Config
 
-	// Logger, if set, logs the executor's circuit state changes (Warn
-	// when it opens, Info otherwise). It is used when Breaker.Logger is
-	// nil. nil in an executor's own Config: the Logger of the Stack's
-	// defaults (see [Config], stack-wide settings); nil there too: no
-	// logging.
+	// Logger, if set, logs every event of the executor's layers, at the
+	// levels of bulwark.LogLevel (Warn when the circuit opens or a
+	// compensation fails, Info for other state changes, Debug for
+	// per-request events), with the executor, the operation and the
+	// call's context (see bulwark.LogListener). Circuit changes are logged
+	// by the breaker itself, with its statistics, when Breaker.Logger is
+	// nil. While the logger is enabled at Debug, the layers build events
+	// for every call (the breaker then reads the clock per call); at Info
+	// and above, only the rare events cost anything. nil in an executor's
+	// own Config: the Logger of the Stack's defaults (see [Config],
+	// stack-wide settings); nil there too: no logging.
 	Logger *slog.Logger
 }
 
