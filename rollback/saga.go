@@ -146,7 +146,10 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 			return s.Rollback(&StepError{Step: st.Name, Err: err})
 		}
 		if st.Pivot {
-			s.discard()
+			if err := s.discard(); err != nil {
+				returned = true
+				return s.Rollback(err)
+			}
 		}
 		if st.Undo != nil {
 			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)

@@ -53,6 +53,7 @@ type Scope struct {
 	ctx    *scopeCtx // the context this scope is part of
 	parent *Scope    // the enclosing scope, nil if none
 	cfg    settings
+	wf     *workflow // the journaled workflow, nil without a journal
 
 	mu      sync.Mutex
 	state   uint8
@@ -97,6 +98,11 @@ func begin(ctx context.Context, cfg *settings) *scopeCtx {
 	s.parent = parent
 	s.cfg = *cfg
 	s.entries = s.inline[:0]
+	if parent != nil && parent.wf != nil {
+		s.wf = parent.wf
+	} else if cfg.durable != nil {
+		s.wf = newWorkflow(cfg.durable, s)
+	}
 	return c
 }
 
@@ -181,14 +187,25 @@ func (s *Scope) adopt(es []entry) error {
 }
 
 // discard drops every registration so far (a saga's pivot step
-// succeeded), unless the scope has ended.
-func (s *Scope) discard() {
+// succeeded), unless the scope has ended, and records the journaled ones
+// as discarded.
+func (s *Scope) discard() error {
+	var dropped []int64
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.state == scopeOpen {
+		if s.wf != nil {
+			dropped = s.wf.take(s)
+		}
 		clear(s.entries)
 		s.entries = s.entries[:0]
 	}
+	s.mu.Unlock()
+	for _, seq := range dropped {
+		if err := s.wf.settle(context.WithoutCancel(s.ctx), seq, StatusDiscarded); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // end moves an open scope to state and returns its registrations; ok is
@@ -216,6 +233,12 @@ func (s *Scope) end(state uint8) (entries []entry, ok bool) {
 // does the same, with [ErrTooManyCompensations], when the hand-over would
 // exceed the enclosing scope's Config.MaxCompensations.
 //
+// With a Journal, committing the top-level scope removes its workflow
+// from the journal; if that write fails, Commit returns an error wrapping
+// [ErrJournal]: the workflow is then still in the journal and will be
+// rolled back by a recoverer once its lease expires (with [ErrLeaseLost]
+// when a recoverer has already claimed it).
+//
 // Commit is safe for concurrent use. On a nil Scope it returns an error
 // wrapping [ErrInvalid].
 func (s *Scope) Commit() error {
@@ -226,11 +249,17 @@ func (s *Scope) Commit() error {
 	if !ok {
 		return ErrScopeEnded
 	}
+	if s.wf.ownedBy(s) {
+		return s.wf.finish(context.WithoutCancel(s.ctx), false)
+	}
 	if s.parent == nil || len(entries) == 0 {
 		return nil
 	}
 	if err := s.parent.adopt(entries); err != nil {
 		return s.compensate(entries, err, false)
+	}
+	if s.wf != nil {
+		s.wf.move(s, s.parent)
 	}
 	return nil
 }
