@@ -73,7 +73,8 @@ var ErrInvalid = errors.New("sqlitejournal: invalid")
 // concurrent use by many goroutines, and by many processes sharing the
 // file on one machine. Close it when done.
 type Journal struct {
-	db *sql.DB
+	db   *sql.DB // synchronous=FULL (or NORMAL with Config.NoSync)
+	lazy *sql.DB // synchronous=NORMAL: for Confirm, whose loss is harmless
 }
 
 var _ rollback.Journal = (*Journal)(nil)
@@ -97,12 +98,15 @@ func Open(path string, cfg Config) (*Journal, error) {
 	if cfg.NoSync {
 		sync = "NORMAL"
 	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(sat.Millis(busy), 1)))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	dsn := func(sync string) string {
+		q := url.Values{}
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(sat.Millis(busy), 1)))
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+sync+")")
+		q.Add("_txlock", "immediate")
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn(sync))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitejournal: opening %s: %w", path, err)
 	}
@@ -110,11 +114,16 @@ func Open(path string, cfg Config) (*Journal, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlitejournal: creating the tables in %s: %w", path, err)
 	}
-	return &Journal{db: db}, nil
+	lazy, err := sql.Open("sqlite", dsn("NORMAL"))
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlitejournal: opening %s: %w", path, err)
+	}
+	return &Journal{db: db, lazy: lazy}, nil
 }
 
 // Close closes the database. Calls after Close fail.
-func (j *Journal) Close() error { return j.db.Close() }
+func (j *Journal) Close() error { return errors.Join(j.lazy.Close(), j.db.Close()) }
 
 // DB returns the underlying database, for inspection and tests.
 func (j *Journal) DB() *sql.DB { return j.db }
@@ -135,9 +144,9 @@ func isConstraint(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == 19 // SQLITE_CONSTRAINT
 }
 
-// tx runs fn in an IMMEDIATE transaction and commits it.
-func (j *Journal) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := j.db.BeginTx(ctx, nil)
+// tx runs fn in an IMMEDIATE transaction of db and commits it.
+func tx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -175,7 +184,7 @@ func (j *Journal) Begin(ctx context.Context, id, owner string, lease time.Durati
 
 // Record implements rollback.Journal: one transaction.
 func (j *Journal) Record(ctx context.Context, owner, id string, e rollback.Entry, lease time.Duration) error {
-	return j.tx(ctx, func(tx *sql.Tx) error {
+	return tx(ctx, j.db, func(tx *sql.Tx) error {
 		if err := hold(ctx, tx, owner, id, lease); err != nil {
 			return err
 		}
@@ -193,8 +202,8 @@ func (j *Journal) Record(ctx context.Context, owner, id string, e rollback.Entry
 }
 
 // update runs an UPDATE of entry seq of a workflow owner holds.
-func (j *Journal) update(ctx context.Context, owner, id string, seq int64, lease time.Duration, set string, v any) error {
-	return j.tx(ctx, func(tx *sql.Tx) error {
+func update(ctx context.Context, db *sql.DB, owner, id string, seq int64, lease time.Duration, set string, v any) error {
+	return tx(ctx, db, func(tx *sql.Tx) error {
 		if err := hold(ctx, tx, owner, id, lease); err != nil {
 			return err
 		}
@@ -211,19 +220,25 @@ func (j *Journal) update(ctx context.Context, owner, id string, seq int64, lease
 	})
 }
 
-// Confirm implements rollback.Journal: one transaction.
+// Confirm implements rollback.Journal: one transaction, committed
+// without an fsync of its own (synchronous=NORMAL): it survives a crash
+// of the process at once, and a crash of the machine with the next
+// write's fsync. A lost confirmation is harmless: the entry stays
+// pending, and a pending compensation runs at recovery all the same.
+// So a durable step costs one fsynced write (Record) and one that rides
+// on the next fsync.
 func (j *Journal) Confirm(ctx context.Context, owner, id string, seq int64, lease time.Duration) error {
-	return j.update(ctx, owner, id, seq, lease, "confirmed", true)
+	return update(ctx, j.lazy, owner, id, seq, lease, "confirmed", true)
 }
 
 // Settle implements rollback.Journal: one transaction.
 func (j *Journal) Settle(ctx context.Context, owner, id string, seq int64, st rollback.Status, lease time.Duration) error {
-	return j.update(ctx, owner, id, seq, lease, "status", int(st))
+	return update(ctx, j.db, owner, id, seq, lease, "status", int(st))
 }
 
 // Finish implements rollback.Journal.
 func (j *Journal) Finish(ctx context.Context, owner, id string) error {
-	return j.tx(ctx, func(tx *sql.Tx) error {
+	return tx(ctx, j.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM bulwark_workflows WHERE id = ? AND owner = ?`, id, owner)
 		if err != nil {
 			return err
@@ -240,7 +255,7 @@ func (j *Journal) Finish(ctx context.Context, owner, id string) error {
 
 // Release implements rollback.Journal.
 func (j *Journal) Release(ctx context.Context, owner, id string, after time.Duration) error {
-	return j.tx(ctx, func(tx *sql.Tx) error { return hold(ctx, tx, owner, id, after) })
+	return tx(ctx, j.db, func(tx *sql.Tx) error { return hold(ctx, tx, owner, id, after) })
 }
 
 // Renew implements rollback.Journal: one UPDATE for all the owner's
@@ -259,7 +274,7 @@ func (j *Journal) Renew(ctx context.Context, owner string, lease time.Duration) 
 // Claim implements rollback.Journal, in one IMMEDIATE transaction: the
 // abandoned workflow whose lease expired first.
 func (j *Journal) Claim(ctx context.Context, recoverer string, lease time.Duration) (c rollback.Claimed, ok bool, err error) {
-	err = j.tx(ctx, func(tx *sql.Tx) error {
+	err = tx(ctx, j.db, func(tx *sql.Tx) error {
 		now := time.Now()
 		err := tx.QueryRowContext(ctx, `SELECT id, owner FROM bulwark_workflows WHERE lease_until <= ? ORDER BY lease_until, id LIMIT 1`,
 			now.UnixNano()).Scan(&c.ID, &c.PreviousOwner)
