@@ -140,6 +140,10 @@ func InScope(ctx context.Context) bool {
 //     Config.MaxCompensations compensations;
 //   - an error wrapping [ErrInvalid] when name is empty or undo is nil.
 //
+// The closure lives in memory: it is not durable, even in a scope whose
+// Config names a Journal; if the process dies, it is lost. For a
+// compensation that survives a crash use a registered [Compensation].
+//
 // OnRollback is safe for concurrent use: many goroutines of the same call
 // may register with the same scope.
 func OnRollback(ctx context.Context, name string, undo func(ctx context.Context) error) error {
