@@ -23,6 +23,7 @@ type workflow struct {
 
 	mu      sync.Mutex // held while the journal's Begin runs
 	begun   bool
+	ended   bool // finished or released: nothing more to settle
 	byScope map[*Scope][]int64 // unsettled entries, by the scope holding them
 	err     error              // the first failed journal write of a compensation
 }
@@ -48,13 +49,6 @@ func (w *workflow) ensure(ctx context.Context) error {
 	}
 	w.begun = true
 	return nil
-}
-
-// started reports whether the journal holds the workflow.
-func (w *workflow) started() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.begun
 }
 
 // track notes that scope s holds entry seq.
@@ -110,6 +104,12 @@ func (w *workflow) settle(ctx context.Context, seq int64, st Status) error {
 
 // settled records that the compensation seq ran, keeping the first error.
 func (w *workflow) settled(ctx context.Context, seq int64) {
+	w.mu.Lock()
+	ended := w.ended
+	w.mu.Unlock()
+	if ended {
+		return // handed to a scope without a journal after the workflow ended
+	}
 	if err := w.settle(context.WithoutCancel(ctx), seq, StatusDone); err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -122,7 +122,11 @@ func (w *workflow) settled(ctx context.Context, seq int64) {
 // finish ends the workflow in the journal: removed when nothing is left
 // to do, released for recovery otherwise.
 func (w *workflow) finish(ctx context.Context, leftover bool) error {
-	if !w.started() {
+	w.mu.Lock()
+	begun := w.begun
+	w.ended = true
+	w.mu.Unlock()
+	if !begun {
 		return nil
 	}
 	var err error

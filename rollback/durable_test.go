@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -237,7 +238,7 @@ func TestDurableRecoverFailureReleased(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, rep.Workflows, 1)
 		assert.Equal(t, []string{"refund"}, rep.Workflows[0].Compensated)
-		assert.Equal(t, "recoverer", rep.Workflows[0].PreviousOwner)
+		assert.True(t, strings.HasPrefix(rep.Workflows[0].PreviousOwner, "recoverer/recover-"), rep.Workflows[0].PreviousOwner)
 	})
 }
 
@@ -447,4 +448,41 @@ func TestCompensationWithoutJournal(t *testing.T) {
 	_, refunds := f.l.state()
 	assert.Equal(t, []string{"c0", "c1"}, refunds)
 	assert.Equal(t, 0, f.j.Len())
+}
+
+// A process recovering under its own Owner name still fences off its own
+// stalled workflow: each Recover claims under a name of its own.
+func TestDurableRecoverUnderOwnName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, _, err := rollback.Begin(t.Context(), rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		require.NoError(t, f.step(ctx, "c1"))
+		time.Sleep(11 * time.Second) // stalled
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		assert.ErrorIs(t, f.step(ctx, "c2"), rollback.ErrLeaseLost)
+	})
+}
+
+// A journaled scope nested in a scope without a journal is a workflow of
+// its own: when it commits, the journal forgets it, and its compensations
+// are handed to the enclosing scope, in memory, as without a journal.
+func TestDurableInsideMemoryScope(t *testing.T) {
+	f := newFixture(t)
+	boom := errors.New("boom")
+	_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+		_, err := rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			return 0, f.step(ctx, "inner")
+		}, rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		assert.Equal(t, 0, f.j.Len(), "the workflow ended")
+		return 0, boom
+	})
+	require.ErrorIs(t, err, boom)
+	var rbErr *rollback.Error
+	assert.False(t, errors.As(err, &rbErr), "no journal error: %v", err)
+	_, refunds := f.l.state()
+	assert.Equal(t, []string{"inner"}, refunds, "undone by the enclosing scope")
 }

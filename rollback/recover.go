@@ -2,9 +2,12 @@ package rollback
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // Recovered is the Detail of the events (rollback:compensated,
@@ -106,12 +109,21 @@ func Recover(ctx context.Context, j Journal, reg *Registry, opts ...Option) (Rec
 			o(&c)
 		}
 	}
+	// A name of its own for this recovery: a recoverer that shared its
+	// name with an owner could claim that owner's workflow and leave the
+	// owner unfenced.
 	owner, lease := c.Owner, c.Lease
 	if owner == "" {
 		owner = NewOwnerID()
 	}
+	owner += "/recover-" + rand.Text()[:8]
 	if lease == 0 {
 		lease = DefaultLease
+	}
+	// The lease must outlast a compensation: a recoverer renews it only
+	// when it records an outcome.
+	if cfg.timeout > 0 {
+		lease = max(lease, sat.Mul(cfg.timeout, 1.5))
 	}
 	cfg.durable = &durableConfig{journal: j, registry: reg, owner: owner, lease: lease}
 	seen := make(map[string]bool)

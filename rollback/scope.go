@@ -254,7 +254,11 @@ func (s *Scope) Commit() error {
 		return ErrScopeEnded
 	}
 	if s.wf.ownedBy(s) {
-		return s.wf.finish(context.WithoutCancel(s.ctx), false)
+		// The workflow ended well. In an enclosing scope without a
+		// journal, its compensations live on in memory only.
+		if err := s.wf.finish(context.WithoutCancel(s.ctx), false); err != nil {
+			return err
+		}
 	}
 	if s.parent == nil || len(entries) == 0 {
 		return nil
