@@ -23,7 +23,7 @@ type workflow struct {
 
 	mu      sync.Mutex // held while the journal's Begin runs
 	begun   bool
-	ended   bool // finished or released: nothing more to settle
+	ended   bool               // finished or released: nothing more to settle
 	byScope map[*Scope][]int64 // unsettled entries, by the scope holding them
 	err     error              // the first failed journal write of a compensation
 }
