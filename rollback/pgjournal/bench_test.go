@@ -10,19 +10,31 @@ import (
 	"github.com/bulwark-go/bulwark/rollback/pgjournal"
 )
 
-// BenchmarkDurableStep is the journal's cost per durable step of a
-// workflow over loopback: Compensation.Before and Pending.Confirm, one
-// statement (one round trip) each.
+// BenchmarkDurableStep is the journal's cost per durable step over
+// loopback: Compensation.Before and Pending.Confirm, one statement (one
+// round trip) each, in workflows of three steps (each workflow's Begin
+// and Finish, two more statements, are spread over its steps).
 func BenchmarkDurableStep(b *testing.B) {
 	pool := open(b)
 	reg, comp := registry("")
-	ctx, sc, err := rollback.Begin(context.Background(), rollback.WithConfig(rollback.Config{
-		Journal: pgjournal.New(pool), Registry: reg, Owner: "bench", MaxCompensations: 1 << 30,
-	}))
-	require.NoError(b, err)
+	cfg := rollback.Config{Journal: pgjournal.New(pool), Registry: reg, Owner: "bench"}
+	var (
+		ctx context.Context
+		sc  *rollback.Scope
+		err error
+	)
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
-		p, err := comp.Before(ctx, undoArgs{Log: "x", Step: 1})
+		if i%3 == 0 {
+			if sc != nil {
+				require.NoError(b, sc.Commit())
+			}
+			ctx, sc, err = rollback.Begin(context.Background(), rollback.WithConfig(cfg))
+			require.NoError(b, err)
+		}
+		i++
+		p, err := comp.Before(ctx, undoArgs{Log: "x", Step: i})
 		if err != nil {
 			b.Fatal(err)
 		}
