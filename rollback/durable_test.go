@@ -486,3 +486,26 @@ func TestDurableInsideMemoryScope(t *testing.T) {
 	_, refunds := f.l.state()
 	assert.Equal(t, []string{"inner"}, refunds, "undone by the enclosing scope")
 }
+
+// Recover claims at most MaxRecoveredPerCall workflows per call.
+func TestDurableRecoverBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		n := rollback.MaxRecoveredPerCall + 5
+		for range n {
+			ctx, _, err := rollback.Begin(t.Context(), rollback.WithConfig(f.cfg))
+			require.NoError(t, err)
+			require.NoError(t, f.refund.OnRollback(ctx, refundArgs{Charge: "none"}))
+		}
+		time.Sleep(11 * time.Second)
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		assert.Len(t, rep.Workflows, rollback.MaxRecoveredPerCall)
+		assert.True(t, rep.More)
+		rep, err = rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		assert.Len(t, rep.Workflows, 5)
+		assert.False(t, rep.More)
+		assert.Equal(t, 0, f.j.Len())
+	})
+}

@@ -23,10 +23,19 @@ type Recovered struct {
 	Confirmed bool
 }
 
+// MaxRecoveredPerCall bounds how many workflows one [Recover] call
+// claims, and so the size of its report: with more abandoned workflows
+// it stops there and sets RecoveryReport.More; call it again.
+const MaxRecoveredPerCall = 1000
+
 // RecoveryReport says what [Recover] did.
 type RecoveryReport struct {
-	// Workflows lists the workflows Recover claimed, in claim order.
+	// Workflows lists the workflows Recover claimed, in claim order: at
+	// most MaxRecoveredPerCall.
 	Workflows []RecoveredWorkflow
+	// More says that Recover stopped at MaxRecoveredPerCall: there may be
+	// more abandoned workflows.
+	More bool
 }
 
 // Compensated returns how many compensations ran successfully (had an
@@ -87,7 +96,7 @@ type RecoveredWorkflow struct {
 // so a later Recover retries what failed.
 //
 // Recover returns when no workflow is left to claim, having claimed each
-// at most once, or when ctx is done (context.Cause(ctx), with what was
+// at most once, after MaxRecoveredPerCall workflows, or when ctx is done (context.Cause(ctx), with what was
 // done so far). It returns an error wrapping ErrInvalid when j or reg is
 // nil or opts are invalid, and the journal's error if a claim fails. A
 // compensation that panics is recorded as failed, its workflow released,
@@ -130,6 +139,10 @@ func Recover(ctx context.Context, j Journal, reg *Registry, opts ...Option) (Rec
 	for {
 		if ctx.Err() != nil {
 			return rep, context.Cause(ctx)
+		}
+		if len(rep.Workflows) >= MaxRecoveredPerCall {
+			rep.More = true
+			return rep, nil
 		}
 		cl, ok, err := j.Claim(ctx, owner, lease)
 		if err != nil {
