@@ -116,6 +116,17 @@ func crashChild() {
 	}
 	j := pgjournal.New(pool)
 	reg, comp := registry(point)
+	if os.Getenv("CRASH_MODE") == "recover" {
+		// This child is a recoverer, killed in its compensation at point.
+		fmt.Println("ready")
+		_, err := rollback.Recover(context.Background(), j, reg, rollback.WithConfig(rollback.Config{
+			Owner: "recovering-child", Lease: crashLease, Timeout: -1, InitialInterval: time.Millisecond,
+		}))
+		if err != nil {
+			panic(err)
+		}
+		os.Exit(0)
+	}
 	at := func(p string) {
 		if p == point {
 			kill()
@@ -159,6 +170,7 @@ type crashRun struct {
 	point   string        // a kill point, or "" for a timed kill or none
 	outcome string        // fail or succeed
 	after   time.Duration // timed kill: this long after the child is ready; 0: none
+	mode    string        // "recover": the child recovers instead of running a workflow
 }
 
 func (r crashRun) String() string {
@@ -181,7 +193,7 @@ func runChild(t *testing.T, db, logPath string, r crashRun) (killed bool) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashEnv+"=1", "CRASH_DB="+db, "CRASH_LOG="+logPath,
-		"CRASH_POINT="+r.point, "CRASH_OUTCOME="+r.outcome)
+		"CRASH_POINT="+r.point, "CRASH_OUTCOME="+r.outcome, "CRASH_MODE="+r.mode)
 	if r.after > 0 {
 		cmd.Env = append(cmd.Env, "CRASH_PAUSE=1")
 	}
@@ -304,6 +316,32 @@ func TestCrashRecovery(t *testing.T) {
 	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM bulwark_workflows`).Scan(&left))
 	assert.Zero(t, left, "every workflow finished")
 	t.Logf("%d runs, %d killed", len(runs), killedRuns)
+}
+
+// TestRecovererKilled: the workflow's process dies after its three
+// steps, then the first recoverer (a child process too) dies while
+// undoing step 3, 2 or 1. The next recoverer runs only what is left: the
+// interrupted compensation runs twice, the others once.
+func TestRecovererKilled(t *testing.T) {
+	pool := open(t)
+	db := srv.url()
+	dir := t.TempDir()
+	j := pgjournal.New(pool)
+	reg, _ := registry("")
+	for _, killAt := range []string{"undo-3", "undo-2", "undo-1"} {
+		logPath := filepath.Join(dir, "effects-"+killAt+".log")
+		require.True(t, runChild(t, db, logPath, crashRun{point: "after-3", outcome: "fail"}))
+		time.Sleep(crashLease + crashLease/2)
+		require.True(t, runChild(t, db, logPath, crashRun{point: killAt, mode: "recover"}), "the recoverer dies")
+		time.Sleep(crashLease + crashLease/2)
+		rep, err := rollback.Recover(t.Context(), j, reg, rollback.WithConfig(rollback.Config{Owner: "parent"}))
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		assert.True(t, strings.HasPrefix(rep.Workflows[0].PreviousOwner, "recovering-child/"), rep.Workflows[0].PreviousOwner)
+		want := map[string]int{"do 1": 1, "do 2": 1, "do 3": 1, "undo 1": 1, "undo 2": 1, "undo 3": 1}
+		want["undo "+killAt[len("undo-"):]] = 2
+		assert.Equal(t, want, readLog(t, logPath), "killed at %s", killAt)
+	}
 }
 
 // TestRacingRecoverers: two recoverers, on their own connections, race
