@@ -509,3 +509,87 @@ func TestDurableRecoverBounded(t *testing.T) {
 		assert.Equal(t, 0, f.j.Len())
 	})
 }
+
+// chargeTrip is the state of the durable saga tests: the charge ids are
+// chosen before the steps run, so the compensations can be journaled
+// first.
+type chargeTrip struct {
+	Flight, Hotel, Car string
+}
+
+func durableSaga(t *testing.T, f *fixture, car func(ctx context.Context, s *chargeTrip) error) *rollback.Saga[chargeTrip] {
+	t.Helper()
+	charge := func(id func(*chargeTrip) string) func(context.Context, *chargeTrip) error {
+		return func(_ context.Context, s *chargeTrip) error { f.l.charge(id(s)); return nil }
+	}
+	g, err := rollback.NewSaga([]rollback.Step[chargeTrip]{
+		{Name: "flight", Do: charge(func(s *chargeTrip) string { return s.Flight }),
+			Compensation: rollback.UndoWith(f.refund, func(s *chargeTrip) refundArgs { return refundArgs{Charge: s.Flight} })},
+		{Name: "hotel", Do: charge(func(s *chargeTrip) string { return s.Hotel }),
+			Compensation: rollback.UndoWith(f.refund, func(s *chargeTrip) refundArgs { return refundArgs{Charge: s.Hotel} })},
+		{Name: "car", Do: car,
+			Compensation: rollback.UndoWith(f.refund, func(s *chargeTrip) refundArgs { return refundArgs{Charge: s.Car} })},
+	}, rollback.WithConfig(f.cfg))
+	require.NoError(t, err)
+	return g
+}
+
+// A saga step's Compensation is journaled before its Do and runs on
+// failure, whether or not the Do took effect.
+func TestDurableSagaSteps(t *testing.T) {
+	f := newFixture(t)
+	sold := errors.New("sold out")
+	g := durableSaga(t, f, func(context.Context, *chargeTrip) error { return sold })
+	err := g.Run(t.Context(), &chargeTrip{Flight: "f-1", Hotel: "h-1", Car: "c-1"})
+	require.ErrorIs(t, err, sold)
+	charges, refunds := f.l.state()
+	assert.Empty(t, charges)
+	assert.Equal(t, []string{"c-1", "h-1", "f-1"}, refunds, "the car's compensation runs too (ErrNoEffect)")
+	assert.Equal(t, 0, f.j.Len())
+}
+
+// A saga whose process dies in a step is recovered from the journal.
+func TestDurableSagaRecovered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		hang := make(chan struct{})
+		g := durableSaga(t, f, func(_ context.Context, s *chargeTrip) error {
+			f.l.charge(s.Car)
+			<-hang // the process dies here, the car charged but not confirmed
+			return nil
+		})
+		go func() { _ = g.Run(t.Context(), &chargeTrip{Flight: "f-1", Hotel: "h-1", Car: "c-1"}) }()
+		synctest.Wait()
+		time.Sleep(11 * time.Second)
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		assert.Equal(t, []string{"refund", "refund", "refund"}, rep.Workflows[0].Compensated)
+		charges, refunds := f.l.state()
+		assert.Empty(t, charges, "no orphaned charge")
+		assert.Equal(t, []string{"c-1", "h-1", "f-1"}, refunds)
+		close(hang)
+	})
+}
+
+func TestDurableSagaInvalid(t *testing.T) {
+	f := newFixture(t)
+	comp := rollback.UndoWith(f.refund, func(*chargeTrip) refundArgs { return refundArgs{} })
+	do := func(context.Context, *chargeTrip) error { return nil }
+	for field, st := range map[string]rollback.Step[chargeTrip]{
+		"Steps[0].Compensation: set on a pivot step": {Name: "a", Do: do, Pivot: true, Compensation: comp},
+		"Steps[0].Compensation: set with an Undo":    {Name: "a", Do: do, Undo: do, Compensation: comp},
+	} {
+		_, err := rollback.NewSaga([]rollback.Step[chargeTrip]{st})
+		require.ErrorIs(t, err, rollback.ErrInvalid)
+		assert.Contains(t, err.Error(), field)
+	}
+	ran := false
+	g, err := rollback.NewSaga([]rollback.Step[chargeTrip]{{Name: "a",
+		Do:           func(context.Context, *chargeTrip) error { ran = true; return nil },
+		Compensation: rollback.UndoWith[chargeTrip, refundArgs](f.refund, nil)}})
+	require.NoError(t, err)
+	err = g.Run(t.Context(), &chargeTrip{})
+	require.ErrorIs(t, err, rollback.ErrInvalid)
+	assert.False(t, ran, "Do does not run when its compensation cannot be registered")
+}
