@@ -100,7 +100,13 @@ type Config struct {
 	// Rollback runs each attempt in its own rollback scope, so that
 	// compensations registered with rollback.OnRollback undo a failed
 	// attempt's partial effects before the next attempt. nil: off (and
-	// rollback.OnRollback then reports rollback.ErrNoScope).
+	// rollback.OnRollback then reports rollback.ErrNoScope). A Rollback
+	// config that names a Journal (rollback.Config.Journal, Registry,
+	// Owner) makes the compensations registered through a
+	// rollback.Compensation durable: a call that is not inside a
+	// journaled workflow of the caller's (rollback.Do, Begin, a Saga with
+	// a Journal) is a workflow of its own, recovered by rollback.Recover
+	// if the process dies during it; inside one, they join that workflow.
 	Rollback *rollback.Config
 
 	// Logger, if set, logs every event of the executor's layers, at the

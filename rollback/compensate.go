@@ -22,7 +22,15 @@ import (
 // panic is raised again once they have, unless unwinding (the protected
 // call's own panic is on its way and continues instead).
 func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
+	if s.wf != nil {
+		s.wf.take(s) // its entries are settled as they run
+	}
 	if len(entries) == 0 {
+		if s.wf.ownedBy(s) {
+			if err := s.wf.finish(context.WithoutCancel(s.ctx), false); err != nil {
+				return &Error{Cause: cause, Journal: err}
+			}
+		}
 		return cause
 	}
 
@@ -44,7 +52,7 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 			failedSinceGuard = false
 			e.undo = func(ctx context.Context) error { return guard(ctx, failed) }
 		}
-		err := s.runOne(base, e, &lp)
+		err := s.runOne(base, e, &lp, nil)
 		if errors.Is(err, ErrNoEffect) {
 			continue // nothing was undone: not a compensation
 		}
@@ -61,13 +69,21 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 			break
 		}
 	}
+	var jerr error
+	if s.wf.ownedBy(s) {
+		// Failed or skipped compensations are left to a recoverer.
+		jerr = s.wf.finish(base, failures != nil || skipped != nil)
+		if first := s.wf.firstErr(); first != nil {
+			jerr = first
+		}
+	}
 	if lp.raised && !unwinding {
 		panic(lp.value)
 	}
-	if failures == nil {
+	if failures == nil && jerr == nil {
 		return cause
 	}
-	return &Error{Cause: cause, Failures: failures, Skipped: skipped}
+	return &Error{Cause: cause, Failures: failures, Skipped: skipped, Journal: jerr}
 }
 
 // unscoped hides every rollback scope from a compensation: OnRollback in a
@@ -99,7 +115,8 @@ func (p *callbackPanic) record(v any) {
 
 // runOne runs one compensation with its timeout and retries, emits its
 // event and returns its final error.
-func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic) error {
+// detail, if not nil, is the event's Detail.
+func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic, detail any) error {
 	var start time.Time
 	if s.cfg.onEvent != nil {
 		start = time.Now()
@@ -126,6 +143,9 @@ func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic) error {
 			Duration: time.Since(start),
 			Attempt:  attempts,
 			Step:     e.name,
+		}
+		if detail != nil {
+			ev.Detail = detail
 		}
 		if err != nil {
 			ev.Kind = bulwark.RollbackFailed

@@ -25,6 +25,8 @@ const (
 	// DefaultMaxCompensations is how many compensations a scope holds at
 	// most when Config.MaxCompensations is 0.
 	DefaultMaxCompensations = 100_000
+	// DefaultLease is a journaled workflow's lease when Config.Lease is 0.
+	DefaultLease = 30 * time.Second
 )
 
 // maxBackoffInterval is the largest first wait handed to backoff/v4, about
@@ -97,6 +99,38 @@ type Config struct {
 	// rollback, never under a lock. nil (the default) means no events, and
 	// then none are built.
 	OnEvent bulwark.Listener
+
+	// Journal, when set, makes the compensations registered through a
+	// [Compensation] (Before and OnRollback) durable: each is written to
+	// the journal, so that if the process dies before the workflow ends,
+	// [Recover] in another process runs them. A workflow is a top-level
+	// scope ([Do], [Begin], a [Saga], a [Middleware] call); nested scopes
+	// write to their top-level scope's workflow. Closures registered with
+	// the package-level [OnRollback] and Saga step Undos stay in memory
+	// only. nil (the default) journals nothing. Setting it requires
+	// Registry and Owner.
+	Journal Journal
+
+	// Registry holds the handlers of the durable compensations; a
+	// [Compensation] whose name it does not know is refused by a journaled
+	// scope (it could not be recovered). Required with Journal; ignored
+	// without one.
+	Registry *Registry
+
+	// Owner names the process running the workflows (see [NewOwnerID]);
+	// it should be the same for all of a process's workflows, so that
+	// [KeepAlive] renews their leases in one batch, and unique among the
+	// processes sharing the journal. Required with Journal; ignored
+	// without one. [Recover] uses it as the recoverer's name, and makes
+	// one up when it is empty.
+	Owner string
+
+	// Lease is how long a journaled workflow stays its owner's after the
+	// owner's last journal write or renewal: once it has expired without
+	// the workflow ending, the workflow counts as abandoned and a
+	// recoverer may claim it. Keep it well above the longest step, or run
+	// [KeepAlive]. 0 means DefaultLease (30s); negative is invalid.
+	Lease time.Duration
 }
 
 // Validate reports whether c is usable: it returns nil, or an error
@@ -110,6 +144,15 @@ func (c Config) Validate() error {
 	}
 	if c.InitialInterval < 0 {
 		return fmt.Errorf("%w Config.InitialInterval: %v (must be 0 or more)", ErrInvalid, c.InitialInterval)
+	}
+	if c.Lease < 0 {
+		return fmt.Errorf("%w Config.Lease: %v (must be 0 or more)", ErrInvalid, c.Lease)
+	}
+	if c.Journal != nil && c.Registry == nil {
+		return fmt.Errorf("%w Config.Registry: nil with a Journal", ErrInvalid)
+	}
+	if c.Journal != nil && c.Owner == "" {
+		return fmt.Errorf("%w Config.Owner: empty with a Journal", ErrInvalid)
 	}
 	if c.MaxCompensations < 0 {
 		return fmt.Errorf("%w Config.MaxCompensations: %d (must be 0 or more)", ErrInvalid, c.MaxCompensations)
@@ -156,6 +199,16 @@ type settings struct {
 	stopOnFailure bool
 	maxEntries    int32 // next to stopOnFailure: a Scope stays in its size class
 	onEvent       bulwark.Listener
+	durable       *durableConfig // nil: no journal
+}
+
+// durableConfig is the journal part of a Config, kept apart so that a
+// scope without a journal stays small.
+type durableConfig struct {
+	journal  Journal
+	registry *Registry
+	owner    string
+	lease    time.Duration
 }
 
 // resolve applies opts to the zero Config, validates the result and fills
@@ -184,6 +237,12 @@ func (c Config) settings() (settings, error) {
 		stopOnFailure: c.StopOnFailure,
 		maxEntries:    int32(min(c.MaxCompensations, math.MaxInt32)), // saturates
 		onEvent:       c.OnEvent,
+	}
+	if c.Journal != nil {
+		s.durable = &durableConfig{journal: c.Journal, registry: c.Registry, owner: c.Owner, lease: c.Lease}
+		if s.durable.lease == 0 {
+			s.durable.lease = DefaultLease
+		}
 	}
 	if s.maxEntries == 0 {
 		s.maxEntries = DefaultMaxCompensations

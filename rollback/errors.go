@@ -82,6 +82,11 @@ type Error struct {
 	// that never ran because Config.StopOnFailure stopped the rollback at
 	// the first failure. Empty unless StopOnFailure is set.
 	Skipped []string
+	// Journal is the first journal write of the rollback that failed
+	// (wrapping [ErrJournal]), nil if none or without a journal. The
+	// compensations ran; a recoverer may run them again, since the
+	// journal could not record it.
+	Journal error
 }
 
 // Error describes the failed and skipped compensations and the cause, as
@@ -110,6 +115,12 @@ func (e *Error) Error() string {
 			}
 			b.WriteString(strconv.Quote(s))
 		}
+	}
+	if e.Journal != nil {
+		if len(e.Failures) > 0 || len(e.Skipped) > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Journal.Error())
 	}
 	if e.Cause != nil {
 		b.WriteString("; call error: ")

@@ -23,8 +23,12 @@
 // A scope holds at most Config.MaxCompensations compensations (100000 by
 // default), and nothing of it outlives the call.
 //
-// Compensations live in memory: they are not durable across a process
-// crash. See docs/rollback.md for what is and is not guaranteed.
+// Closures registered with OnRollback live in memory: they are not
+// durable across a process crash. A durable compensation is a handler
+// registered by name in a [Registry] ([Register]) and used through its
+// typed [Compensation]; with a [Journal] in the Config it is journaled,
+// and [Recover] in another process runs it if this one dies. See
+// docs/rollback.md ("Durability") for what is and is not guaranteed.
 package rollback
 
 import (

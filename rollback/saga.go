@@ -34,6 +34,19 @@ type Step[S any] struct {
 	// succeeded. Requires Undo.
 	MayPartiallyApply bool
 
+	// Compensation is the step's durable compensation, made with
+	// [UndoWith]: a registered handler whose arguments are computed from
+	// the state before Do runs. It is registered, and journaled when the
+	// saga's Config names a Journal, before Do runs (pending), and
+	// confirmed after Do succeeded; it runs when the saga rolls back, or
+	// at recovery if the process dies, whether or not Do took effect (its
+	// handler returns ErrNoEffect when there was nothing to undo). Unlike
+	// Undo, it survives a crash. Compensations registered with
+	// OnRollback inside Do run before it (they were registered after it).
+	// A step has an Undo or a Compensation, not both. The zero value
+	// means none.
+	Compensation StepCompensation[S]
+
 	// Pivot marks the saga's point of no return: a step that cannot be
 	// undone (an e-mail sent, a payment captured). Once a pivot step
 	// succeeds, the steps before it are no longer compensated, even if a
@@ -75,6 +88,10 @@ func NewSaga[S any](steps []Step[S], opts ...Option) (*Saga[S], error) {
 			return nil, fmt.Errorf("%w Steps[%d].MayPartiallyApply: set without an Undo (step %q)", ErrInvalid, i, st.Name)
 		case st.Pivot && st.Undo != nil:
 			return nil, fmt.Errorf("%w Steps[%d].Undo: set on a pivot step (step %q)", ErrInvalid, i, st.Name)
+		case st.Pivot && st.Compensation.before != nil:
+			return nil, fmt.Errorf("%w Steps[%d].Compensation: set on a pivot step (step %q)", ErrInvalid, i, st.Name)
+		case st.Undo != nil && st.Compensation.before != nil:
+			return nil, fmt.Errorf("%w Steps[%d].Compensation: set with an Undo (step %q)", ErrInvalid, i, st.Name)
 		}
 		if j, dup := seen[st.Name]; dup {
 			return nil, fmt.Errorf("%w Steps[%d].Name: %q already used by Steps[%d]", ErrInvalid, i, st.Name, j)
@@ -133,20 +150,35 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 			returned = true
 			return s.Rollback(context.Cause(ctx))
 		}
-		current = i
 		var stepCtx context.Context = c
-		if st.Undo != nil {
+		if st.Undo != nil || st.Compensation.before != nil {
 			stepCtx = undoneStep{c}
 		}
+		var pending Pending
+		if st.Compensation.before != nil {
+			p, err := st.Compensation.before(c, state)
+			if err != nil {
+				returned = true
+				return s.Rollback(&StepError{Step: st.Name, Err: err})
+			}
+			pending = p
+		}
+		current = i
 		err := st.Do(stepCtx, state)
 		current = -1
+		if err == nil {
+			err = pending.Confirm(c)
+		}
 		if err != nil {
 			g.partial(s, i, state)
 			returned = true
 			return s.Rollback(&StepError{Step: st.Name, Err: err})
 		}
 		if st.Pivot {
-			s.discard()
+			if err := s.discard(); err != nil {
+				returned = true
+				return s.Rollback(err)
+			}
 		}
 		if st.Undo != nil {
 			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
@@ -181,7 +213,7 @@ func (c undoneStep) Value(key any) any {
 }
 
 // StepHasUndo reports whether ctx belongs to the Do of a [Saga] step that
-// has an Undo: if the saga rolls back after the step, that Undo compensates
+// has an Undo or a Compensation: if the saga rolls back after the step, that Undo compensates
 // everything the step did, whether the calls it made executed or replayed
 // results stored by an earlier run. The pipeline package uses it to forget
 // the idempotency keys of the calls such a step made, replayed ones
@@ -191,4 +223,26 @@ func (c undoneStep) Value(key any) any {
 func StepHasUndo(ctx context.Context) bool {
 	v, _ := ctx.Value(undoneStepKey{}).(bool)
 	return v
+}
+
+// StepCompensation is the durable compensation of a [Step], made by
+// [UndoWith]. The zero value is none.
+type StepCompensation[S any] struct {
+	before func(ctx context.Context, state *S) (Pending, error)
+}
+
+// UndoWith returns the durable compensation c for a step of a saga over
+// S, with the arguments args computes from the state before the step's Do
+// runs: choose identifiers up front (a client-generated id, an
+// idempotency key) so that the handler can find what Do did, or learn
+// that it did nothing. A nil args or a zero c gives a compensation whose
+// registration fails with an error wrapping [ErrInvalid], failing the
+// step before its Do runs.
+func UndoWith[S, A any](c Compensation[A], args func(state *S) A) StepCompensation[S] {
+	return StepCompensation[S]{before: func(ctx context.Context, state *S) (Pending, error) {
+		if args == nil {
+			return Pending{}, fmt.Errorf("%w UndoWith args: nil (for %q)", ErrInvalid, c.name)
+		}
+		return c.Before(ctx, args(state))
+	}}
 }

@@ -54,6 +54,7 @@ type Scope struct {
 	ctx    *scopeCtx // the context this scope is part of
 	parent *Scope    // the enclosing scope, nil if none
 	cfg    settings
+	wf     *workflow // the journaled workflow, nil without a journal
 
 	mu      sync.Mutex
 	state   uint8
@@ -98,6 +99,11 @@ func begin(ctx context.Context, cfg *settings) *scopeCtx {
 	s.parent = parent
 	s.cfg = *cfg
 	s.entries = s.inline[:0]
+	if parent != nil && parent.wf != nil {
+		s.wf = parent.wf
+	} else if cfg.durable != nil {
+		s.wf = newWorkflow(cfg.durable, s)
+	}
 	return c
 }
 
@@ -134,6 +140,10 @@ func InScope(ctx context.Context) bool {
 //   - [ErrTooManyCompensations] when the scope already holds
 //     Config.MaxCompensations compensations;
 //   - an error wrapping [ErrInvalid] when name is empty or undo is nil.
+//
+// The closure lives in memory: it is not durable, even in a scope whose
+// Config names a Journal; if the process dies, it is lost. For a
+// compensation that survives a crash use a registered [Compensation].
 //
 // OnRollback is safe for concurrent use: many goroutines of the same call
 // may register with the same scope.
@@ -212,14 +222,25 @@ func (s *Scope) adopt(es []entry) error {
 }
 
 // discard drops every registration so far (a saga's pivot step
-// succeeded), unless the scope has ended.
-func (s *Scope) discard() {
+// succeeded), unless the scope has ended, and records the journaled ones
+// as discarded.
+func (s *Scope) discard() error {
+	var dropped []int64
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.state == scopeOpen {
+		if s.wf != nil {
+			dropped = s.wf.take(s)
+		}
 		clear(s.entries)
 		s.entries = s.entries[:0]
 	}
+	s.mu.Unlock()
+	for _, seq := range dropped {
+		if err := s.wf.settle(context.WithoutCancel(s.ctx), seq, StatusDiscarded); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // end moves an open scope to state and returns its registrations; ok is
@@ -247,6 +268,12 @@ func (s *Scope) end(state uint8) (entries []entry, ok bool) {
 // does the same, with [ErrTooManyCompensations], when the hand-over would
 // exceed the enclosing scope's Config.MaxCompensations.
 //
+// With a Journal, committing the top-level scope removes its workflow
+// from the journal; if that write fails, Commit returns an error wrapping
+// [ErrJournal]: the workflow is then still in the journal and will be
+// rolled back by a recoverer once its lease expires (with [ErrLeaseLost]
+// when a recoverer has already claimed it).
+//
 // Commit is safe for concurrent use. On a nil Scope it returns an error
 // wrapping [ErrInvalid].
 func (s *Scope) Commit() error {
@@ -257,11 +284,21 @@ func (s *Scope) Commit() error {
 	if !ok {
 		return ErrScopeEnded
 	}
+	if s.wf.ownedBy(s) {
+		// The workflow ended well. In an enclosing scope without a
+		// journal, its compensations live on in memory only.
+		if err := s.wf.finish(context.WithoutCancel(s.ctx), false); err != nil {
+			return err
+		}
+	}
 	if s.parent == nil || len(entries) == 0 {
 		return nil
 	}
 	if err := s.parent.adopt(entries); err != nil {
 		return s.compensate(entries, err, false)
+	}
+	if s.wf != nil {
+		s.wf.move(s, s.parent)
 	}
 	return nil
 }
