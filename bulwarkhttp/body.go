@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // readBody reads r until EOF, keeping at most limit bytes: it returns the
@@ -64,17 +63,11 @@ func streamed(resp *http.Response, limit int64) bool {
 type liveBody struct {
 	prefix []byte
 	rc     io.ReadCloser
-	cancel context.CancelCauseFunc
-	timer  *time.Timer // the call's deadline, if any
+	cancel context.CancelFunc
 }
 
 // end ends the attempt's context.
-func (b *liveBody) end() {
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	b.cancel(nil)
-}
+func (b *liveBody) end() { b.cancel() }
 
 func (b *liveBody) Read(p []byte) (int, error) {
 	if len(b.prefix) > 0 {

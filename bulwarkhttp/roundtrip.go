@@ -187,17 +187,17 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	if err != nil {
 		return nil, retry.Permanent(err)
 	}
-	actx, cancel, stop := rt.attemptContext(ctx)
+	actx, cancel := rt.attemptContext(ctx)
 	areq := rt.req.WithContext(actx)
 	areq.Body = body
 
 	resp, err := rt.base.RoundTrip(areq)
 	if err != nil {
-		stop()
-		cancel(nil)
+		settle(ctx, actx)
+		cancel()
 		return nil, rt.t.classify(nil, err)
 	}
-	failure := classifyResponse(rt.t, resp, stop, cancel)
+	failure := classifyResponse(rt.t, resp, cancel)
 	r := &received{resp: resp}
 	r.answer = answer{
 		StatusCode: resp.StatusCode,
@@ -218,8 +218,8 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 			// A body cut short: the attempt failed, like any network
 			// failure, and is retried if it may be.
 			_ = resp.Body.Close()
-			stop()
-			cancel(nil)
+			settle(ctx, actx)
+			cancel()
 			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
 		case readErr != nil:
 			r.err = readErr // the failed status stands; the body ends with the error
@@ -228,14 +228,12 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 	if complete {
 		_ = resp.Body.Close()
-		stop()
-		cancel(nil)
+		cancel()
 		if r.err == nil {
 			r.ans.Body = r.buf
 		}
 	} else {
-		stop()
-		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel, timer: rt.liveUntil(ctx, cancel)}
+		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel}
 		r.ans.BodyOmitted = true
 	}
 
@@ -264,13 +262,12 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 
 // classifyResponse asks t to classify resp, closing resp and ending the
 // attempt's context if Classify panics.
-func classifyResponse(t *Transport, resp *http.Response, stop func() bool, cancel context.CancelCauseFunc) error {
+func classifyResponse(t *Transport, resp *http.Response, cancel context.CancelFunc) error {
 	returned := false
 	defer func() {
 		if !returned {
 			_ = resp.Body.Close()
-			stop()
-			cancel(nil)
+			cancel()
 		}
 	}()
 	err := t.classify(resp, nil)
@@ -278,35 +275,51 @@ func classifyResponse(t *Transport, resp *http.Response, stop func() bool, cance
 	return err
 }
 
-// attemptContext returns the context of one attempt's request: the
-// request's own context (not ctx, which the layers cancel when the call
-// returns), ended with ctx's cause when ctx ends while the attempt is
-// inside the layers (the breaker's RequestTimeout), until stop is called.
-// After stop, the attempt's context lives until cancel, or until ctx's
-// deadline if liveUntil arms it.
-func (rt *roundTrip) attemptContext(ctx context.Context) (actx context.Context, cancel context.CancelCauseFunc, stop func() bool) {
-	actx, cancel = context.WithCancelCause(rt.Context)
-	stop = context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
-	return actx, cancel, stop
-}
+// errRequestTimeout is the cause that ends an attempt's context when the
+// call's deadline (the breaker's RequestTimeout) passes, while the attempt
+// is inside the layers or while the caller reads a streamed body.
+var errRequestTimeout = fmt.Errorf("bulwarkhttp: %w: %w", breaker.ErrTimeout, context.DeadlineExceeded)
 
-// errBodyTimeout ends the context of a streamed body still read when the
-// call's deadline passes.
-var errBodyTimeout = fmt.Errorf("bulwarkhttp: reading the body: %w: %w", breaker.ErrTimeout, context.DeadlineExceeded)
+// noCancel is the cancel function of an attempt that runs on the
+// request's own context.
+func noCancel() {}
 
-// liveUntil arms, for a body streamed to the caller, the deadline that
-// ctx (the layers' context, which is about to end) had: the body's
-// context then ends with errBodyTimeout. A deadline that the request's
-// own context has anyway needs no timer.
-func (rt *roundTrip) liveUntil(ctx context.Context, cancel context.CancelCauseFunc) *time.Timer {
+// attemptContext returns the context of one attempt's request and the
+// function that ends it. It is not ctx, the layers' context, which the
+// layers cancel when the call returns, before a streamed body is read: it
+// is derived from the request's own context (rt's), which ctx derives
+// from too, with ctx's deadline when ctx has one earlier than the
+// request's (the breaker's RequestTimeout), so that it ends when ctx would
+// end while the attempt is inside the layers, and then lives on, until
+// that deadline, for a streamed body. Without such a deadline the attempt
+// runs on the request's context itself and nothing is allocated.
+//
+// This relies on the layers deriving no context of their own but the
+// breaker's deadline: ctx ends only when the request's context ends or
+// its deadline passes (and when the call returns). Watching ctx itself
+// (context.AfterFunc) would cost about as much as the rest of the
+// Transport; settle keeps the outcome the same as if the attempt had.
+func (rt *roundTrip) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	d, ok := ctx.Deadline()
 	if !ok {
-		return nil
+		return rt.Context, noCancel
 	}
 	if own, ok := rt.Context.Deadline(); ok && !own.After(d) {
-		return nil
+		return rt.Context, noCancel
 	}
-	return time.AfterFunc(time.Until(d), func() { cancel(errBodyTimeout) })
+	return context.WithDeadlineCause(rt.Context, d, errRequestTimeout)
+}
+
+// settle waits, before a failed attempt returns, for ctx (the layers'
+// context) to end if actx (the attempt's) has ended: actx ends with ctx's
+// deadline or with the request's context, from which ctx derives, so ctx
+// ends at once too. The layers then see the attempt fail after their
+// context ended, as they would if it had ended the attempt itself (the
+// breaker counts its own timeout as one; retry does not try again).
+func settle(ctx, actx context.Context) {
+	if actx.Err() != nil {
+		<-ctx.Done()
+	}
 }
 
 // handOver makes r the last attempt's response, draining and closing the
