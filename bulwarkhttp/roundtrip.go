@@ -56,6 +56,12 @@ type roundTrip struct {
 	mu   sync.Mutex
 	last *received // the last attempt's response, while not handed over
 	done bool      // RoundTrip has returned: late attempts clean up alone
+
+	// first1 holds the first attempt's response, so that a request
+	// answered at the first attempt costs one allocation less; later
+	// attempts allocate their own. Taken once (taken).
+	first1 received
+	taken  bool // first1 is in use; set by the first attempt only
 }
 
 // received is the response of one attempt, with what it holds. The
@@ -198,7 +204,8 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 		return nil, rt.t.classify(nil, err)
 	}
 	failure := classifyResponse(rt.t, resp, cancel)
-	r := &received{resp: resp}
+	r := rt.newReceived()
+	r.resp = resp
 	r.answer = answer{
 		StatusCode: resp.StatusCode,
 		Status:     resp.Status,
@@ -258,6 +265,18 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 		return r.ans, &statusError{ans: r.ans, err: failure}
 	}
 	return r.ans, nil
+}
+
+// newReceived returns an empty received for an attempt's response: first1
+// for the first attempt, a new one for later ones. Attempts run one after
+// the other (each starts after the previous one returned), so only the
+// first reads or sets taken.
+func (rt *roundTrip) newReceived() *received {
+	if !rt.taken {
+		rt.taken = true
+		return &rt.first1
+	}
+	return new(received)
 }
 
 // classifyResponse asks t to classify resp, closing resp and ending the
