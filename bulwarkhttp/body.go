@@ -1,7 +1,6 @@
 package bulwarkhttp
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -63,11 +62,12 @@ func streamed(resp *http.Response, limit int64) bool {
 type liveBody struct {
 	prefix []byte
 	rc     io.ReadCloser
-	cancel context.CancelFunc
+	rt     *roundTrip
+	ended  bool // under rt.mu
 }
 
-// end ends the attempt's context.
-func (b *liveBody) end() { b.cancel() }
+// end lets the call's context go, if the body kept it alive.
+func (b *liveBody) end() { b.rt.bodyEnded(b) }
 
 func (b *liveBody) Read(p []byte) (int, error) {
 	if len(b.prefix) > 0 {

@@ -57,6 +57,18 @@ type roundTrip struct {
 	last *received // the last attempt's response, while not handed over
 	done bool      // RoundTrip has returned: late attempts clean up alone
 
+	// The call's context (see callcontext.go): made is set once the
+	// breaker made it through makeCallContext, or once the first attempt
+	// started; call is valid when made by the breaker (callMade).
+	made     atomic.Bool
+	callMade bool // set before the first attempt, read by attempts
+	call     callContext
+
+	// Under mu: the breaker released the call's context (released); the
+	// streamed body that keeps it alive until the body ends (holder).
+	released bool
+	holder   *liveBody
+
 	// first1 holds the first attempt's response, so that a request
 	// answered at the first attempt costs one allocation less; later
 	// attempts allocate their own. Taken once (taken).
@@ -94,8 +106,13 @@ func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
 // Value answers for the roundTrip itself, and makes the fallback layer
 // skip the call when it must (see skip).
 func (rt *roundTrip) Value(key any) any {
-	if _, ok := key.(roundTripKey); ok {
+	switch key.(type) {
+	case roundTripKey:
 		return rt
+	case breaker.CallContextKey:
+		if !rt.made.Load() {
+			return breaker.CallContextFunc(makeCallContext)
+		}
 	}
 	if rt.skip.Load() {
 		if v := skipFallback.Value(key); v != nil {
@@ -186,24 +203,22 @@ func attempt(ctx context.Context) (*answer, error) {
 }
 
 func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
-	rt.handOver(nil) // drain and close the previous attempt's response
+	rt.made.Store(true) // a breaker inside Base makes its own context
+	rt.handOver(nil)    // drain and close the previous attempt's response
 	rt.skip.Store(!rt.isGet)
 
 	body, err := rt.bodyFor()
 	if err != nil {
 		return nil, retry.Permanent(err)
 	}
-	actx, cancel := rt.attemptContext(ctx)
-	areq := rt.req.WithContext(actx)
+	areq := rt.req.WithContext(rt.attemptContext())
 	areq.Body = body
 
 	resp, err := rt.base.RoundTrip(areq)
 	if err != nil {
-		settle(ctx, actx)
-		cancel()
 		return nil, rt.t.classify(nil, err)
 	}
-	failure := classifyResponse(rt.t, resp, cancel)
+	failure := classifyResponse(rt.t, resp)
 	r := rt.newReceived()
 	r.resp = resp
 	r.answer = answer{
@@ -225,8 +240,6 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 			// A body cut short: the attempt failed, like any network
 			// failure, and is retried if it may be.
 			_ = resp.Body.Close()
-			settle(ctx, actx)
-			cancel()
 			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
 		case readErr != nil:
 			r.err = readErr // the failed status stands; the body ends with the error
@@ -235,12 +248,11 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 	if complete {
 		_ = resp.Body.Close()
-		cancel()
 		if r.err == nil {
 			r.ans.Body = r.buf
 		}
 	} else {
-		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel}
+		r.live = &liveBody{prefix: r.buf, rc: resp.Body, rt: rt}
 		r.ans.BodyOmitted = true
 	}
 
@@ -279,66 +291,18 @@ func (rt *roundTrip) newReceived() *received {
 	return new(received)
 }
 
-// classifyResponse asks t to classify resp, closing resp and ending the
-// attempt's context if Classify panics.
-func classifyResponse(t *Transport, resp *http.Response, cancel context.CancelFunc) error {
+// classifyResponse asks t to classify resp, closing resp if Classify
+// panics.
+func classifyResponse(t *Transport, resp *http.Response) error {
 	returned := false
 	defer func() {
 		if !returned {
 			_ = resp.Body.Close()
-			cancel()
 		}
 	}()
 	err := t.classify(resp, nil)
 	returned = true
 	return err
-}
-
-// errRequestTimeout is the cause that ends an attempt's context when the
-// call's deadline (the breaker's RequestTimeout) passes, while the attempt
-// is inside the layers or while the caller reads a streamed body.
-var errRequestTimeout = fmt.Errorf("bulwarkhttp: %w: %w", breaker.ErrTimeout, context.DeadlineExceeded)
-
-// noCancel is the cancel function of an attempt that runs on the
-// request's own context.
-func noCancel() {}
-
-// attemptContext returns the context of one attempt's request and the
-// function that ends it. It is not ctx, the layers' context, which the
-// layers cancel when the call returns, before a streamed body is read: it
-// is derived from the request's own context (rt's), which ctx derives
-// from too, with ctx's deadline when ctx has one earlier than the
-// request's (the breaker's RequestTimeout), so that it ends when ctx would
-// end while the attempt is inside the layers, and then lives on, until
-// that deadline, for a streamed body. Without such a deadline the attempt
-// runs on the request's context itself and nothing is allocated.
-//
-// This relies on the layers deriving no context of their own but the
-// breaker's deadline: ctx ends only when the request's context ends or
-// its deadline passes (and when the call returns). Watching ctx itself
-// (context.AfterFunc) would cost about as much as the rest of the
-// Transport; settle keeps the outcome the same as if the attempt had.
-func (rt *roundTrip) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	d, ok := ctx.Deadline()
-	if !ok {
-		return rt.Context, noCancel
-	}
-	if own, ok := rt.Context.Deadline(); ok && !own.After(d) {
-		return rt.Context, noCancel
-	}
-	return context.WithDeadlineCause(rt.Context, d, errRequestTimeout)
-}
-
-// settle waits, before a failed attempt returns, for ctx (the layers'
-// context) to end if actx (the attempt's) has ended: actx ends with ctx's
-// deadline or with the request's context, from which ctx derives, so ctx
-// ends at once too. The layers then see the attempt fail after their
-// context ended, as they would if it had ended the attempt itself (the
-// breaker counts its own timeout as one; retry does not try again).
-func settle(ctx, actx context.Context) {
-	if actx.Err() != nil {
-		<-ctx.Done()
-	}
 }
 
 // handOver makes r the last attempt's response, draining and closing the
@@ -375,6 +339,7 @@ func (rt *roundTrip) abort() {
 	rt.mu.Lock()
 	last := rt.last
 	rt.last, rt.done = nil, true
+	rt.holdLocked(last)
 	rt.mu.Unlock()
 	if last != nil {
 		last.discard()
@@ -389,6 +354,7 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 	rt.mu.Lock()
 	last := rt.last
 	rt.last, rt.done = nil, true
+	rt.holdLocked(last)
 	rt.mu.Unlock()
 	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
 		_ = rt.first.Close() // nothing was sent

@@ -1,0 +1,40 @@
+package bulwarkhttp
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark/breaker"
+)
+
+// Only the first breaker call of a request gets the roundTrip's call
+// context; a breaker inside Base (after the first attempt started, or a
+// second call) gets a context of its own, so that it cannot take over the
+// request's.
+func TestMakeCallContextServesTheFirstCallOnly(t *testing.T) {
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://api.example/x", nil)
+	require.NoError(t, err)
+	rt := newRoundTrip(&Transport{}, req)
+	deadline := time.Now().Add(time.Hour)
+
+	mk, ok := rt.Value(breaker.CallContextKey{}).(breaker.CallContextFunc)
+	require.True(t, ok, "offered before the first call")
+	ctx, cancel := mk(rt, deadline, breaker.ErrTimeout)
+	assert.Same(t, &rt.call, ctx)
+	assert.Same(t, rt.call.deadline, rt.attemptContext(), "attempts send with the call's deadline context")
+	assert.Nil(t, rt.Value(breaker.CallContextKey{}), "offered once")
+
+	other, otherCancel := makeCallContext(rt, deadline, breaker.ErrTimeout)
+	assert.NotSame(t, &rt.call, other)
+	otherCancel()
+	assert.ErrorIs(t, other.Err(), context.Canceled)
+	assert.NoError(t, ctx.Err(), "the request's call context is not the second one's")
+
+	cancel()
+	assert.ErrorIs(t, ctx.Err(), context.Canceled, "released: no streamed body holds it")
+}

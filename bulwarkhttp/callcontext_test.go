@@ -1,0 +1,57 @@
+package bulwarkhttp_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The call's context outlives the call for the streamed body handed to
+// the caller, and only for it: the streamed bodies of failed attempts are
+// drained and closed during the retries without ending it, and with
+// AbandonOnTimeout (the breaker releases the context on another
+// goroutine, possibly after RoundTrip returned) the body stays readable.
+func TestStreamedBodiesAndTheCallsContext(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 100*1024/16)
+	failed := bytes.Repeat([]byte("busy "), 2000) // 10 KB: streamed too
+	for _, tc := range []struct {
+		name    string
+		abandon bool
+	}{
+		{"breaker waits", false},
+		{"AbandonOnTimeout", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, func(i int, w http.ResponseWriter, _ *http.Request) {
+				if i < 2 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = w.Write(failed)
+					return
+				}
+				_, _ = w.Write(big)
+			})
+			cfg := testConfig()
+			cfg.Breaker.AbandonOnTimeout = tc.abandon
+			client, tr := newClient(t, newStack(t, cfg))
+			tr.MaxBodyBytes = 1024
+			for round := range 2 {
+				resp, err := client.Get(srv.URL + "/file")
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				// Were the body tied to a context that ended, the
+				// transport would close the connection meanwhile.
+				time.Sleep(20 * time.Millisecond)
+				got, err := io.ReadAll(resp.Body)
+				require.NoError(t, err, "round %d", round)
+				require.NoError(t, resp.Body.Close())
+				assert.True(t, bytes.Equal(big, got), "round %d: %d bytes", round, len(got))
+			}
+			assert.Equal(t, 4, srv.count(), "503, 503, 200, then 200")
+		})
+	}
+}
