@@ -48,7 +48,7 @@ func streamed(resp *http.Response, limit int64) bool {
 	if limit < 0 || resp.ContentLength > limit {
 		return true
 	}
-	ct := resp.Header.Get("Content-Type")
+	ct := headerValue(resp.Header, "Content-Type")
 	return len(ct) >= len("text/event-stream") && strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream")
 }
 
@@ -94,6 +94,16 @@ func (b *liveBody) Close() error {
 func (b *liveBody) drain() {
 	_, _ = io.CopyN(io.Discard, b.rc, drainLimit)
 	_ = b.Close()
+}
+
+// headerValue is h.Get(key) for a key already in canonical form (such as
+// "Content-Type"), without canonicalizing it again: Get's cost on every
+// request was measurable.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // closeRequestBody closes req's body, as a RoundTripper must even when it

@@ -3,6 +3,7 @@ package bulwarkhttp
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,4 +38,17 @@ func TestMakeCallContextServesTheFirstCallOnly(t *testing.T) {
 
 	cancel()
 	assert.ErrorIs(t, ctx.Err(), context.Canceled, "released: no streamed body holds it")
+}
+
+// headerValue is Header.Get for the canonical keys it is used with.
+func TestHeaderValueIsGetForCanonicalKeys(t *testing.T) {
+	for _, key := range []string{HeaderIdempotencyKey, "Content-Type"} {
+		assert.Equal(t, http.CanonicalHeaderKey(key), key)
+		h := http.Header{}
+		assert.Equal(t, "", headerValue(h, key))
+		h.Add(strings.ToLower(key), "a") // Add canonicalizes
+		h.Add(key, "b")
+		assert.Equal(t, h.Get(key), headerValue(h, key))
+		assert.Equal(t, "a", headerValue(h, key))
+	}
 }

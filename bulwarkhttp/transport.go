@@ -183,7 +183,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	var buf [4]pipeline.CallOption
 	opts := buf[:0]
-	if key := req.Header.Get(HeaderIdempotencyKey); key != "" {
+	if key := headerValue(req.Header, HeaderIdempotencyKey); key != "" {
 		fp, err := rt.fingerprint()
 		if err != nil {
 			completed = true
