@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark/bulwarkhttp"
 )
 
 // The call's context outlives the call for the streamed body handed to
@@ -52,6 +54,59 @@ func TestStreamedBodiesAndTheCallsContext(t *testing.T) {
 				assert.True(t, bytes.Equal(big, got), "round %d: %d bytes", round, len(got))
 			}
 			assert.Equal(t, 4, srv.count(), "503, 503, 200, then 200")
+		})
+	}
+}
+
+// recordingBase answers 503 then 200 and records the requests it got.
+type recordingBase struct{ got []*http.Request }
+
+func (b *recordingBase) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.got = append(b.got, req)
+	status := http.StatusOK
+	if len(b.got) == 1 {
+		status = http.StatusServiceUnavailable
+	}
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{},
+		Body: io.NopCloser(bytes.NewReader([]byte("ok"))), ContentLength: 2, Request: req}, nil
+}
+
+// Each attempt's request: with the breaker's RequestTimeout, a copy on
+// the call's deadline context; without one (and without a body), the
+// caller's request itself, unchanged.
+func TestAttemptRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"RequestTimeout", 5 * time.Second},
+		{"no RequestTimeout", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Breaker.RequestTimeout = tc.timeout
+			base := &recordingBase{}
+			tr := &bulwarkhttp.Transport{Base: base, Stack: newStack(t, cfg)}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://api.example/v1/pages/42", nil)
+			require.NoError(t, err)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Same(t, req, resp.Request)
+			require.Len(t, base.got, 2)
+			_, callerDeadline := req.Context().Deadline()
+			assert.False(t, callerDeadline, "the caller's request is unchanged")
+			for _, got := range base.got {
+				d, ok := got.Context().Deadline()
+				if tc.timeout > 0 {
+					assert.NotSame(t, req, got)
+					assert.True(t, ok)
+					assert.WithinDuration(t, time.Now().Add(tc.timeout), d, time.Second)
+				} else {
+					assert.Same(t, req, got)
+				}
+			}
 		})
 	}
 }
