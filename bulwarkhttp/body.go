@@ -54,8 +54,9 @@ func streamed(resp *http.Response, limit int64) bool {
 
 // liveBody is a response body streamed to the caller: the bytes already
 // read (prefix), then the rest from the connection. Closing it, or
-// reading it to its end, ends the attempt's context, which lives until
-// then so that the body can be read.
+// reading it to its end, ends the call's context if the body kept it
+// alive (see callcontext.go), so that the body can be read after the call
+// returned.
 //
 // Read is not safe for concurrent use (as for any body); Close may be
 // called while a Read blocks, to abort it.
@@ -82,7 +83,7 @@ func (b *liveBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection's body and ends the attempt's context.
+// Close closes the connection's body and lets the call's context go.
 func (b *liveBody) Close() error {
 	err := b.rc.Close()
 	b.end()
