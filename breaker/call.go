@@ -158,8 +158,31 @@ func (b *Breaker) callContext(ctx context.Context, t *ticket) (context.Context, 
 	if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
 		return ctx, nil
 	}
+	if mk, ok := ctx.Value(CallContextKey{}).(CallContextFunc); ok && mk != nil {
+		return mk(ctx, deadline, ErrTimeout)
+	}
 	return context.WithDeadlineCause(ctx, deadline, ErrTimeout)
 }
+
+// CallContextKey is the context key under which a caller may offer the
+// breaker a [CallContextFunc]: a call whose context answers
+// ctx.Value(CallContextKey{}) with a non-nil CallContextFunc gets, when
+// RequestTimeout applies, the context that function makes instead of
+// context.WithDeadlineCause's. It exists for code that must keep that
+// context alive after the call returns (bulwarkhttp hands a streamed
+// response body, read on the call's context, to its caller), so that it
+// needs no second context and timer of its own.
+type CallContextKey struct{}
+
+// CallContextFunc makes the context of a call bounded by RequestTimeout:
+// a context derived from ctx (its values and cancellation) that ends, with
+// cause, when deadline passes, and the function that releases it. The
+// breaker calls cancel once when the call returns (or is abandoned); the
+// function may keep the context alive after that, but not past deadline
+// or ctx's end. The breaker treats the context as its own: the call timed
+// out when it ended while ctx had not. It is called on the caller's
+// goroutine and must be safe for concurrent use if the context is shared.
+type CallContextFunc func(ctx context.Context, deadline time.Time, cause error) (callCtx context.Context, cancel context.CancelFunc)
 
 // finish counts the outcome of the admitted call t, which ran with callCtx
 // (derived from the caller's ctx) and returned err, and reports it. It

@@ -2,7 +2,6 @@ package bulwarkhttp_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -35,7 +34,8 @@ func (m *memoryBase) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkTransportOverhead is what a Transport adds to a request: a
-// GET through an in-memory Base, body read and closed, with no layers, a
+// GET with a cancellable context through an in-memory Base, body read
+// and closed, with no layers, a
 // breaker and retry (the bench/ HTTPGet configuration), and Unreliable
 // (fallback too, so each 200 is kept).
 func BenchmarkTransportOverhead(b *testing.B) {
@@ -61,7 +61,9 @@ func BenchmarkTransportOverhead(b *testing.B) {
 				}
 				rt = &bulwarkhttp.Transport{Base: base, Stack: s}
 			}
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://api.example/v1/pages/42", nil)
+			// A cancellable context, like an HTTP request's (and the
+			// bench/ rows').
+			req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, "http://api.example/v1/pages/42", nil)
 			b.ReportAllocs()
 			for b.Loop() {
 				resp, err := rt.RoundTrip(req)

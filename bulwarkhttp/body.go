@@ -1,11 +1,9 @@
 package bulwarkhttp
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // readBody reads r until EOF, keeping at most limit bytes: it returns the
@@ -50,31 +48,27 @@ func streamed(resp *http.Response, limit int64) bool {
 	if limit < 0 || resp.ContentLength > limit {
 		return true
 	}
-	ct := resp.Header.Get("Content-Type")
+	ct := headerValue(resp.Header, "Content-Type")
 	return len(ct) >= len("text/event-stream") && strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream")
 }
 
 // liveBody is a response body streamed to the caller: the bytes already
 // read (prefix), then the rest from the connection. Closing it, or
-// reading it to its end, ends the attempt's context, which lives until
-// then so that the body can be read.
+// reading it to its end, ends the call's context if the body kept it
+// alive (see callcontext.go), so that the body can be read after the call
+// returned.
 //
 // Read is not safe for concurrent use (as for any body); Close may be
 // called while a Read blocks, to abort it.
 type liveBody struct {
 	prefix []byte
 	rc     io.ReadCloser
-	cancel context.CancelCauseFunc
-	timer  *time.Timer // the call's deadline, if any
+	rt     *roundTrip
+	ended  bool // under rt.mu
 }
 
-// end ends the attempt's context.
-func (b *liveBody) end() {
-	if b.timer != nil {
-		b.timer.Stop()
-	}
-	b.cancel(nil)
-}
+// end lets the call's context go, if the body kept it alive.
+func (b *liveBody) end() { b.rt.bodyEnded(b) }
 
 func (b *liveBody) Read(p []byte) (int, error) {
 	if len(b.prefix) > 0 {
@@ -89,7 +83,7 @@ func (b *liveBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection's body and ends the attempt's context.
+// Close closes the connection's body and lets the call's context go.
 func (b *liveBody) Close() error {
 	err := b.rc.Close()
 	b.end()
@@ -101,6 +95,16 @@ func (b *liveBody) Close() error {
 func (b *liveBody) drain() {
 	_, _ = io.CopyN(io.Discard, b.rc, drainLimit)
 	_ = b.Close()
+}
+
+// headerValue is h.Get(key) for a key already in canonical form (such as
+// "Content-Type"), without canonicalizing it again: Get's cost on every
+// request was measurable.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // closeRequestBody closes req's body, as a RoundTripper must even when it

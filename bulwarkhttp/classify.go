@@ -33,5 +33,5 @@ func DefaultRetryable(req *http.Request) bool {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	return req.Header.Get(HeaderIdempotencyKey) != ""
+	return headerValue(req.Header, HeaderIdempotencyKey) != ""
 }

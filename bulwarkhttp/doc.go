@@ -44,12 +44,13 @@
 // middle of it is retried like any transient failure, and the caller gets
 // the bytes from memory; the connection is then back in the pool before
 // RoundTrip returns. A larger body (or a text/event-stream) is handed to
-// the caller as a stream. Every attempt's request runs on a context of
-// its own, derived from the request's context (not from the layers'),
-// bounded by the same deadline as the breaker's RequestTimeout: so the
-// timeout covers the whole exchange, reading a streamed body included
-// (as http.Client.Timeout does), and it stays alive until the caller
-// closes the body or reads it to the end. The responses of failed
+// the caller as a stream. Every attempt's request runs on the call's
+// deadline context, which the Transport makes for the breaker
+// (breaker.CallContextKey) from the request's context, bounded by the
+// breaker's RequestTimeout: so the timeout covers the whole exchange,
+// reading a streamed body included (as http.Client.Timeout does), and the
+// context stays alive after the call until the caller closes a streamed
+// body or reads it to the end. The responses of failed
 // attempts are read (bounded) and closed before the next attempt, so
 // their connections are reused.
 //

@@ -56,6 +56,24 @@ type roundTrip struct {
 	mu   sync.Mutex
 	last *received // the last attempt's response, while not handed over
 	done bool      // RoundTrip has returned: late attempts clean up alone
+
+	// The call's context (see callcontext.go): made is set once the
+	// breaker made it through makeCallContext, or once the first attempt
+	// started; call is valid when made by the breaker (callMade).
+	made     atomic.Bool
+	callMade bool // set before the first attempt, read by attempts
+	call     callContext
+
+	// Under mu: the breaker released the call's context (released); the
+	// streamed body that keeps it alive until the body ends (holder).
+	released bool
+	holder   *liveBody
+
+	// first1 holds the first attempt's response, so that a request
+	// answered at the first attempt costs one allocation less; later
+	// attempts allocate their own. Taken once (taken).
+	first1 received
+	taken  bool // first1 is in use; set by the first attempt only
 }
 
 // received is the response of one attempt, with what it holds. The
@@ -88,8 +106,13 @@ func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
 // Value answers for the roundTrip itself, and makes the fallback layer
 // skip the call when it must (see skip).
 func (rt *roundTrip) Value(key any) any {
-	if _, ok := key.(roundTripKey); ok {
+	switch key.(type) {
+	case roundTripKey:
 		return rt
+	case breaker.CallContextKey:
+		if !rt.made.Load() {
+			return breaker.CallContextFunc(makeCallContext)
+		}
 	}
 	if rt.skip.Load() {
 		if v := skipFallback.Value(key); v != nil {
@@ -180,25 +203,31 @@ func attempt(ctx context.Context) (*answer, error) {
 }
 
 func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
-	rt.handOver(nil) // drain and close the previous attempt's response
+	rt.made.Store(true) // a breaker inside Base makes its own context
+	rt.handOver(nil)    // drain and close the previous attempt's response
 	rt.skip.Store(!rt.isGet)
 
 	body, err := rt.bodyFor()
 	if err != nil {
 		return nil, retry.Permanent(err)
 	}
-	actx, cancel, stop := rt.attemptContext(ctx)
-	areq := rt.req.WithContext(actx)
-	areq.Body = body
+	// Without a call context of the breaker's and a body of its own, the
+	// attempt's request is the request itself (Base must not change it,
+	// as RoundTrip must not): one allocation less. (Compared by flags:
+	// contexts and bodies may be of types that cannot be compared.)
+	areq := rt.req
+	if rt.callMade || rt.hasBody() {
+		areq = rt.req.WithContext(rt.attemptContext())
+		areq.Body = body
+	}
 
 	resp, err := rt.base.RoundTrip(areq)
 	if err != nil {
-		stop()
-		cancel(nil)
 		return nil, rt.t.classify(nil, err)
 	}
-	failure := classifyResponse(rt.t, resp, stop, cancel)
-	r := &received{resp: resp}
+	failure := classifyResponse(rt.t, resp)
+	r := rt.newReceived()
+	r.resp = resp
 	r.answer = answer{
 		StatusCode: resp.StatusCode,
 		Status:     resp.Status,
@@ -218,8 +247,6 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 			// A body cut short: the attempt failed, like any network
 			// failure, and is retried if it may be.
 			_ = resp.Body.Close()
-			stop()
-			cancel(nil)
 			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
 		case readErr != nil:
 			r.err = readErr // the failed status stands; the body ends with the error
@@ -228,14 +255,11 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 	if complete {
 		_ = resp.Body.Close()
-		stop()
-		cancel(nil)
 		if r.err == nil {
 			r.ans.Body = r.buf
 		}
 	} else {
-		stop()
-		r.live = &liveBody{prefix: r.buf, rc: resp.Body, cancel: cancel, timer: rt.liveUntil(ctx, cancel)}
+		r.live = &liveBody{prefix: r.buf, rc: resp.Body, rt: rt}
 		r.ans.BodyOmitted = true
 	}
 
@@ -262,51 +286,30 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	return r.ans, nil
 }
 
-// classifyResponse asks t to classify resp, closing resp and ending the
-// attempt's context if Classify panics.
-func classifyResponse(t *Transport, resp *http.Response, stop func() bool, cancel context.CancelCauseFunc) error {
+// newReceived returns an empty received for an attempt's response: first1
+// for the first attempt, a new one for later ones. Attempts run one after
+// the other (each starts after the previous one returned), so only the
+// first reads or sets taken.
+func (rt *roundTrip) newReceived() *received {
+	if !rt.taken {
+		rt.taken = true
+		return &rt.first1
+	}
+	return new(received)
+}
+
+// classifyResponse asks t to classify resp, closing resp if Classify
+// panics.
+func classifyResponse(t *Transport, resp *http.Response) error {
 	returned := false
 	defer func() {
 		if !returned {
 			_ = resp.Body.Close()
-			stop()
-			cancel(nil)
 		}
 	}()
 	err := t.classify(resp, nil)
 	returned = true
 	return err
-}
-
-// attemptContext returns the context of one attempt's request: the
-// request's own context (not ctx, which the layers cancel when the call
-// returns), ended with ctx's cause when ctx ends while the attempt is
-// inside the layers (the breaker's RequestTimeout), until stop is called.
-// After stop, the attempt's context lives until cancel, or until ctx's
-// deadline if liveUntil arms it.
-func (rt *roundTrip) attemptContext(ctx context.Context) (actx context.Context, cancel context.CancelCauseFunc, stop func() bool) {
-	actx, cancel = context.WithCancelCause(rt.Context)
-	stop = context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
-	return actx, cancel, stop
-}
-
-// errBodyTimeout ends the context of a streamed body still read when the
-// call's deadline passes.
-var errBodyTimeout = fmt.Errorf("bulwarkhttp: reading the body: %w: %w", breaker.ErrTimeout, context.DeadlineExceeded)
-
-// liveUntil arms, for a body streamed to the caller, the deadline that
-// ctx (the layers' context, which is about to end) had: the body's
-// context then ends with errBodyTimeout. A deadline that the request's
-// own context has anyway needs no timer.
-func (rt *roundTrip) liveUntil(ctx context.Context, cancel context.CancelCauseFunc) *time.Timer {
-	d, ok := ctx.Deadline()
-	if !ok {
-		return nil
-	}
-	if own, ok := rt.Context.Deadline(); ok && !own.After(d) {
-		return nil
-	}
-	return time.AfterFunc(time.Until(d), func() { cancel(errBodyTimeout) })
 }
 
 // handOver makes r the last attempt's response, draining and closing the
@@ -343,6 +346,7 @@ func (rt *roundTrip) abort() {
 	rt.mu.Lock()
 	last := rt.last
 	rt.last, rt.done = nil, true
+	rt.holdLocked(last)
 	rt.mu.Unlock()
 	if last != nil {
 		last.discard()
@@ -357,6 +361,7 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 	rt.mu.Lock()
 	last := rt.last
 	rt.last, rt.done = nil, true
+	rt.holdLocked(last)
 	rt.mu.Unlock()
 	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
 		_ = rt.first.Close() // nothing was sent

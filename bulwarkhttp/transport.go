@@ -166,7 +166,8 @@ func (t *Transport) CloseIdleConnections() {
 // whether the response was replayed, served from the fallback cache or
 // refused.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.check(req); err != nil {
+	explicit, err := t.check(req)
+	if err != nil {
 		closeRequestBody(req)
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	var buf [4]pipeline.CallOption
 	opts := buf[:0]
-	if key := req.Header.Get(HeaderIdempotencyKey); key != "" {
+	if key := headerValue(req.Header, HeaderIdempotencyKey); key != "" {
 		fp, err := rt.fingerprint()
 		if err != nil {
 			completed = true
@@ -197,7 +198,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt.fallback {
 		opts = append(opts, pipeline.FallbackKey(req.Method+" "+req.URL.String()))
 	}
-	_, explicit := retry.MaxAttemptsFrom(req.Context())
 	if !rt.replayable() || (!explicit && !t.retryable(req)) {
 		opts = append(opts, pipeline.NoRetry())
 	}
@@ -222,22 +222,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// check reports what makes req impossible to run.
-func (t *Transport) check(req *http.Request) error {
+// check reports what makes req impossible to run, and whether its
+// context sets the number of attempts (WithAttempts).
+func (t *Transport) check(req *http.Request) (attempts bool, err error) {
 	switch {
 	case t == nil:
-		return fmt.Errorf("%w: bulwarkhttp: nil *Transport", pipeline.ErrInvalid)
+		return false, fmt.Errorf("%w: bulwarkhttp: nil *Transport", pipeline.ErrInvalid)
 	case req == nil:
-		return fmt.Errorf("%w: bulwarkhttp: nil *http.Request", pipeline.ErrInvalid)
+		return false, fmt.Errorf("%w: bulwarkhttp: nil *http.Request", pipeline.ErrInvalid)
 	case req.URL == nil:
-		return fmt.Errorf("%w: bulwarkhttp: request with a nil URL", pipeline.ErrInvalid)
+		return false, fmt.Errorf("%w: bulwarkhttp: request with a nil URL", pipeline.ErrInvalid)
 	case t.Stack == nil:
-		return fmt.Errorf("%w: bulwarkhttp: Transport.Stack is nil", pipeline.ErrInvalid)
+		return false, fmt.Errorf("%w: bulwarkhttp: Transport.Stack is nil", pipeline.ErrInvalid)
 	}
-	if n, ok := retry.MaxAttemptsFrom(req.Context()); ok && n < 1 {
-		return fmt.Errorf("%w: bulwarkhttp: WithAttempts is %d, must be at least 1 (1 turns retries off)", pipeline.ErrInvalid, n)
+	n, ok := retry.MaxAttemptsFrom(req.Context())
+	if ok && n < 1 {
+		return false, fmt.Errorf("%w: bulwarkhttp: WithAttempts is %d, must be at least 1 (1 turns retries off)", pipeline.ErrInvalid, n)
 	}
-	return nil
+	return ok, nil
 }
 
 func (t *Transport) base() http.RoundTripper {
