@@ -1,9 +1,0 @@
-//go:build !linux
-
-package redisstore_test
-
-import "syscall"
-
-// childAttr: outside Linux, a redis-server left behind by a killed test
-// binary must be stopped by hand.
-func childAttr() *syscall.SysProcAttr { return nil }
