@@ -1,8 +1,6 @@
 package redisstore_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 )
@@ -20,22 +18,6 @@ func TestMain(m *testing.M) {
 		// This process is an orchestrator of TestWorkflowAcrossProcesses.
 		os.Exit(workflowProcMain())
 	}
-	flag.Parse()
-	if err := setupShared(); err != nil {
-		fmt.Fprintf(os.Stderr, "redisstore: no Redis server (%v); %s\n", err, howTo)
-		if !inCI() {
-			// The examples cannot skip themselves: leave them out.
-			skip := "^Example"
-			if s := flag.Lookup("test.skip").Value.String(); s != "" {
-				skip = s + "|" + skip
-			}
-			_ = flag.Set("test.skip", skip)
-		}
-	} else if shared.server != nil {
-		// The examples read the server's address from the environment.
-		_ = os.Setenv(addrEnv, shared.addr)
-	}
-	code := m.Run()
-	stopShared()
+	code := shared.Run(m)
 	os.Exit(code)
 }
