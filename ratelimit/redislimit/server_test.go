@@ -53,4 +53,3 @@ func testKey() string {
 // The server processes themselves come from the core's internal/redistest,
 // shared with the other Redis adapters' tests.
 type redisServer = redistest.Server
-
