@@ -2,6 +2,8 @@ package bulwark
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,8 +75,10 @@ type Event struct {
 	// Time is when the event happened.
 	Time time.Time
 	// Err is the error involved: the call's error for request:failure,
-	// retry and fallback events, the compensation's error for
-	// rollback:failed, the rejection for request:rejected.
+	// retry and fallback events, the service's final answer for a
+	// request:success that ended with one (bulwark.ErrFinal), the
+	// compensation's error for rollback:failed, the rejection for
+	// request:rejected.
 	Err error
 	// Duration is the call's latency for request:success and
 	// request:failure, the wait before the next attempt for
@@ -127,3 +131,37 @@ type Event struct {
 // A nil Listener means no events; a layer without a Listener does not build
 // events at all and pays no allocation for them.
 type Listener func(Event)
+
+// String describes the event in one line, for logs and first listeners:
+// kind, executor and operation, then the fields that are set, e.g.
+// "retry:attempt notion get-page attempt=1 duration=500ms err=\"503\"". It does not
+// print Context or Detail.
+func (e Event) String() string {
+	var b strings.Builder
+	b.WriteString(string(e.Kind))
+	for _, s := range []string{e.Executor, e.Operation} {
+		if s != "" {
+			b.WriteByte(' ')
+			b.WriteString(s)
+		}
+	}
+	if e.From != "" || e.To != "" {
+		b.WriteString(" " + e.From + "->" + e.To)
+	}
+	if e.Attempt != 0 {
+		b.WriteString(" attempt=" + strconv.Itoa(e.Attempt))
+	}
+	if e.Duration != 0 {
+		b.WriteString(" duration=" + e.Duration.String())
+	}
+	if e.Key != "" {
+		b.WriteString(" key=" + e.Key)
+	}
+	if e.Step != "" {
+		b.WriteString(" step=" + strconv.Quote(e.Step))
+	}
+	if e.Err != nil {
+		b.WriteString(" err=" + strconv.Quote(e.Err.Error()))
+	}
+	return b.String()
+}

@@ -1,7 +1,9 @@
 package bulwark_test
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -28,4 +30,14 @@ func TestEventKindNames(t *testing.T) {
 	for k, s := range want {
 		assert.Equal(t, s, k.String())
 	}
+}
+
+func TestEventString(t *testing.T) {
+	e := bulwark.Event{Kind: bulwark.RetryAttempt, Executor: "notion", Operation: "get-page", Attempt: 1,
+		Duration: 500 * time.Millisecond, Err: errors.New("503")}
+	assert.Equal(t, `retry:attempt notion get-page attempt=1 duration=500ms err="503"`, e.String())
+	e = bulwark.Event{Kind: bulwark.CircuitOpened, Executor: "notion", From: "CLOSED", To: "OPEN"}
+	assert.Equal(t, "circuit:opened notion CLOSED->OPEN", e.String())
+	assert.Equal(t, `rollback:failed step="delete page" err="403"`,
+		bulwark.Event{Kind: bulwark.RollbackFailed, Step: "delete page", Err: errors.New("403")}.String())
 }

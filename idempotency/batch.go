@@ -8,7 +8,9 @@ import (
 // ClaimRef names one claim: its key and the owner token that holds it, as
 // given to [Store.Claim].
 type ClaimRef struct {
-	Key   string
+	// Key is the idempotency key the claim holds.
+	Key string
+	// Owner is the claim's owner token.
 	Owner string
 }
 

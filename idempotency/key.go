@@ -22,13 +22,16 @@ import (
 // value nested deeper than [MaxKeyDepth], a NaN, or a marshal method that
 // failed. The error names the part, the path inside it (its first
 // levels, then "…" and how many more) and the type. It wraps [ErrInvalid].
-var ErrInvalidKeyPart error = &wrapped{msg: "idempotency: invalid key part", of: ErrInvalid}
+var ErrInvalidKeyPart = newWrapped("idempotency: invalid key part", ErrInvalid)
 
 // wrapped is a sentinel error that wraps another.
 type wrapped struct {
 	msg string
 	of  error
 }
+
+// newWrapped returns a sentinel error with message msg that wraps of.
+func newWrapped(msg string, of error) error { return &wrapped{msg: msg, of: of} }
 
 func (e *wrapped) Error() string { return e.msg }
 func (e *wrapped) Unwrap() error { return e.of }

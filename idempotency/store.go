@@ -149,8 +149,11 @@ type Record struct {
 // Outcome is the result of an operation, as handed to [Store.Complete]:
 // a value, or a permanent error (then Value is not stored).
 type Outcome struct {
+	// Value is the operation's value; not stored when Err is set.
 	Value any
-	Err   error
+	// Err is the permanent error to store instead of a value; nil for a
+	// success.
+	Err error
 }
 
 // ErrLeaseLost is wrapped by the error a [Store] returns when an owner
