@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
-	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // ErrTimeout is wrapped by the error of a call that the breaker's
@@ -154,7 +153,7 @@ func (b *Breaker) callContext(ctx context.Context, t *ticket) (context.Context, 
 	if d <= 0 || t.start.IsZero() {
 		return ctx, nil
 	}
-	deadline := sat.Deadline(t.start, d) // saturates: MaxInt64 never cuts a call off
+	deadline := t.start.Add(d) // saturates: MaxInt64 never cuts a call off
 	if dl, ok := ctx.Deadline(); ok && !dl.After(deadline) {
 		return ctx, nil
 	}

@@ -2,8 +2,6 @@ package breaker
 
 import (
 	"time"
-
-	"github.com/bulwark-go/bulwark/internal/sat"
 )
 
 // outcome is how a finished call counts against the circuit.
@@ -151,7 +149,7 @@ func (c *core) moveTo(to State, s *settings, now time.Time) transition {
 	c.forced = false
 	c.nextAttempt = time.Time{}
 	if to == Open {
-		c.nextAttempt = sat.Deadline(now, s.resetTimeout) // saturates: MaxInt64 is about 292 years
+		c.nextAttempt = now.Add(s.resetTimeout) // saturates: MaxInt64 is about 292 years
 	}
 	return tr
 }
@@ -190,6 +188,6 @@ func (c *core) reconfigure(s *settings, now time.Time) {
 		c.run, c.runHead = ordered, 0
 	}
 	if c.state == Open && !c.forced {
-		c.nextAttempt = sat.Deadline(c.changedAt, s.resetTimeout)
+		c.nextAttempt = c.changedAt.Add(s.resetTimeout)
 	}
 }

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync/atomic"
@@ -131,7 +130,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
 	if st.undo != nil {
 		undo := st.undo
-		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return runUndo(ctx, f, undo, v) }); rerr != nil {
+		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
 			// The step's effect cannot be undone by this workflow: say so,
 			// so that the caller fails the step and the scope rolls back
 			// what it holds.
@@ -156,28 +155,13 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 // not a compensation (the Manager emits idempotency:forgotten instead of
 // rollback:compensated).
 type forgetter struct {
-	m          *idempotency.Manager
-	key        string
-	armed      atomic.Bool
-	undoFailed atomic.Bool
-}
-
-// runUndo runs a step's Undo option undo on v, recording in f (nil if the
-// step has no key) whether it failed.
-func runUndo[T any](ctx context.Context, f *forgetter, undo func(context.Context, T) error, v T) (err error) {
-	failed := true // until undo returns: a panic is a failure
-	defer func() {
-		if f != nil {
-			f.undoFailed.Store(failed)
-		}
-	}()
-	err = undo(ctx, v)
-	failed = err != nil && !errors.Is(err, rollback.ErrNoEffect)
-	return err
+	m     *idempotency.Manager
+	key   string
+	armed atomic.Bool
 }
 
 func (f *forgetter) forget(ctx context.Context, failed bool) error {
-	if !f.armed.Load() || failed || f.undoFailed.Load() {
+	if !f.armed.Load() || failed {
 		return rollback.ErrNoEffect
 	}
 	if _, err := f.m.Forget(ctx, f.key); err != nil {

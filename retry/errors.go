@@ -171,12 +171,6 @@ type retryAfterer interface {
 // says to back off. WaitOf does not allocate; it is safe for concurrent
 // use if err's RetryAfter method is.
 func WaitOf(err error) (time.Duration, bool) {
-	return requestedWait(err)
-}
-
-// requestedWait returns the minimum wait err asks for, if an error in its
-// chain has a RetryAfter method.
-func requestedWait(err error) (time.Duration, bool) {
 	ra, ok := findInChain[retryAfterer](err)
 	if !ok {
 		return 0, false

@@ -210,7 +210,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 		if !p.noWait {
 			wait = eb.NextBackOff()
 		}
-		if asked, ok := requestedWait(err); ok {
+		if asked, ok := WaitOf(err); ok {
 			if asked > p.maxRetryAfter {
 				return v, r.giveUp(ctx, report, attempt, ErrRetryAfterTooLong, asked, err)
 			}

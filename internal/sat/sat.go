@@ -55,12 +55,6 @@ func MulInt(d time.Duration, n int64) time.Duration {
 	return p
 }
 
-// Deadline returns t+d. time.Time.Add already saturates (it drops the
-// monotonic reading rather than wrap it, and clamps the seconds), so this
-// is t.Add(d); it exists so that every "now + d" in bulwark reads the same
-// and is covered by the same test.
-func Deadline(t time.Time, d time.Duration) time.Time { return t.Add(d) }
-
 // AddNanos returns base+d for nanosecond counts such as "nanoseconds since
 // an epoch", clamped to the int64 range.
 func AddNanos(base int64, d time.Duration) int64 { return int64(Add(time.Duration(base), d)) }

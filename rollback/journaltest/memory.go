@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bulwark-go/bulwark/internal/sat"
 	"github.com/bulwark-go/bulwark/rollback"
 )
 
@@ -40,7 +39,7 @@ func (m *Memory) Len() int {
 }
 
 func leaseEnd(now time.Time, lease time.Duration) time.Time {
-	return sat.Deadline(now, lease)
+	return now.Add(lease)
 }
 
 // Begin implements rollback.Journal.
