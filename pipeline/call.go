@@ -145,7 +145,7 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 		return nil, err
 	}
 	l := e.layers.Load()
-	undo, err := undoOf[T](executor, o)
+	undo, undoName, err := undoOf[T](executor, o)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,6 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 	if l.idem != nil || undo != nil {
 		chained := run
 		run = func(ctx context.Context) (T, error) {
-			undoName, _ := o.undo()
 			st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, undoName)
 			if !ok {
 				return chained(ctx)
@@ -211,7 +210,7 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		if err := c.opts.apply(executor, opts); err != nil {
 			return nil, nil, nil, err
 		}
-		if _, err := undoOf[T](executor, &c.opts); err != nil {
+		if _, _, err := undoOf[T](executor, &c.opts); err != nil {
 			return nil, nil, nil, err
 		}
 		c.Context = c.opts.withAttempts(ctx)

@@ -43,29 +43,25 @@ func Undo[T any](name string, undo func(ctx context.Context, v T) error) CallOpt
 	return o
 }
 
-// undoOf returns the call's Undo function as a func of T, nil if the call
-// has none, or an error if it is not one.
-func undoOf[T any](executor string, o *callOptions) (func(context.Context, T) error, error) {
+// undoOf returns the call's Undo function as a func of T, and its name;
+// nil if the call has none, or an error if it is not a func of T.
+func undoOf[T any](executor string, o *callOptions) (func(context.Context, T) error, string, error) {
 	name, fn := o.undo()
 	if fn == nil {
-		return nil, nil
+		return nil, "", nil
 	}
 	undo, ok := fn.(func(context.Context, T) error)
 	if !ok {
-		return nil, fmt.Errorf("%w: executor %q: Undo %q takes a %s, but the call returns %s",
+		return nil, "", fmt.Errorf("%w: executor %q: Undo %q takes a %s, but the call returns %s",
 			ErrInvalid, executor, name, reflect.TypeOf(fn).In(1), reflect.TypeFor[T]())
 	}
-	return undo, nil
+	return undo, name, nil
 }
 
 // runCall runs c through run, as one step of the workflow whose rollback
 // scope encloses the call, if there is one (see step).
 func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
-	var undo func(context.Context, T) error
-	undoName, _ := c.opts.undo()
-	if c.opts.extra != nil {
-		undo, _ = undoOf[T]("", &c.opts) // checked by prepare
-	}
+	undo, undoName, _ := undoOf[T]("", &c.opts) // checked by prepare
 	st, ok := newStep(c.Context, c, l, idempotencyKey, undo, undoName)
 	if !ok {
 		return run(c)
