@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/idempotency/redisstore"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -43,42 +42,11 @@ func TestRedisPauseRunsNothingTwice(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	type proc struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stdout *bufio.Reader
-	}
-	var ps []proc
-	for range procs {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(),
-			pauseRacerEnv+"="+addr, racerPrefixEnv+"="+prefix,
-			racerKeysEnv+"="+strconv.Itoa(keys), racerDupsEnv+"="+strconv.Itoa(dups))
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, proc{cmd, stdin, bufio.NewReader(stdout)})
-	}
-	for i, p := range ps {
-		if line, err := p.stdout.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("process %d: got %q (%v); want \"ready\"", i, line, err)
-		}
-	}
+	ps := redistest.StartChildren(t, ctx, procs, "process",
+		pauseRacerEnv+"="+addr, racerPrefixEnv+"="+prefix,
+		racerKeysEnv+"="+strconv.Itoa(keys), racerDupsEnv+"="+strconv.Itoa(dups))
 	start := time.Now()
-	for _, p := range ps {
-		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	redistest.Go(t, ps)
 	time.Sleep(time.Second) // real time: the processes run on the real clock
 	if err := client.Do(ctx, "CLIENT", "PAUSE", 3000).Err(); err != nil {
 		t.Fatal(err)
@@ -88,10 +56,7 @@ func TestRedisPauseRunsNothingTwice(t *testing.T) {
 	notRecorded := 0
 	for i, p := range ps {
 		var rep pauseReport
-		if err := json.NewDecoder(p.stdout).Decode(&rep); err != nil {
-			t.Fatalf("process %d: reading its report: %v", i, err)
-		}
-		if err := p.cmd.Wait(); err != nil {
+		if err := p.Report(&rep); err != nil {
 			t.Fatalf("process %d: %v", i, err)
 		}
 		for k, n := range rep.Executions {

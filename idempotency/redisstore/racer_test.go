@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/idempotency/redisstore"
+	"github.com/bulwark-go/bulwark/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -183,48 +182,14 @@ func TestExactlyOnceAcrossProcesses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	type proc struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stdout *bufio.Reader
-	}
-	var procs []proc
-	for range racers {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(),
-			racerEnv+"="+addr, racerPrefixEnv+"="+prefix,
-			racerKeysEnv+"="+strconv.Itoa(keys), racerDupsEnv+"="+strconv.Itoa(dups))
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, proc{cmd, stdin, bufio.NewReader(stdout)})
-	}
-	for i, p := range procs {
-		if line, err := p.stdout.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("racer %d: got %q (%v); want \"ready\"", i, line, err)
-		}
-	}
-	for _, p := range procs { // start both at once
-		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	procs := redistest.StartChildren(t, ctx, racers, "racer",
+		racerEnv+"="+addr, racerPrefixEnv+"="+prefix,
+		racerKeysEnv+"="+strconv.Itoa(keys), racerDupsEnv+"="+strconv.Itoa(dups))
+	redistest.Go(t, procs) // start both at once
 	var reports []racerReport
 	for i, p := range procs {
 		var rep racerReport
-		if err := json.NewDecoder(p.stdout).Decode(&rep); err != nil {
-			t.Fatalf("racer %d: reading its report: %v", i, err)
-		}
-		if err := p.cmd.Wait(); err != nil {
+		if err := p.Report(&rep); err != nil {
 			t.Fatalf("racer %d: %v", i, err)
 		}
 		reports = append(reports, rep)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/bulwark-go/bulwark/internal/redistest"
 	"github.com/bulwark-go/bulwark/ratelimit"
 	"github.com/bulwark-go/bulwark/ratelimit/redislimit"
 )
@@ -164,47 +164,14 @@ func TestSharedLimitAcrossProcesses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), run+time.Minute)
 	defer cancel()
-	type proc struct {
-		cmd    *exec.Cmd
-		stdin  io.WriteCloser
-		stdout *bufio.Reader
-	}
-	var ps []proc
-	for range procs {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+addr, childKeyEnv+"="+key,
-			childURLEnv+"="+svc.URL, childRunEnv+"="+run.String())
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, proc{cmd, stdin, bufio.NewReader(stdout)})
-	}
-	for i, p := range ps {
-		if line, err := p.stdout.ReadString('\n'); err != nil || line != "ready\n" {
-			t.Fatalf("caller %d: got %q (%v); want \"ready\"", i, line, err)
-		}
-	}
-	for _, p := range ps {
-		if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ps := redistest.StartChildren(t, ctx, procs, "caller",
+		childEnv+"="+addr, childKeyEnv+"="+key,
+		childURLEnv+"="+svc.URL, childRunEnv+"="+run.String())
+	redistest.Go(t, ps)
 	calls := 0
 	for i, p := range ps {
 		var rep childReport
-		if err := json.NewDecoder(p.stdout).Decode(&rep); err != nil {
-			t.Fatalf("caller %d: reading its report: %v", i, err)
-		}
-		if err := p.cmd.Wait(); err != nil {
+		if err := p.Report(&rep); err != nil {
 			t.Fatalf("caller %d: %v", i, err)
 		}
 		t.Logf("caller %d (pid %d): %d calls, %d refused at the end, %d Redis failures", i, rep.PID, rep.Calls, rep.Rejected, rep.Failures)
