@@ -103,7 +103,7 @@ func (e *executor) breakerConfig(cfg Config) breaker.Config {
 }
 
 func (e *executor) configError(layer string, err error) error {
-	return fmt.Errorf("%w executor %q: %s: %w", ErrInvalid, e.name, layer, err)
+	return fmt.Errorf("%w: executor %q: %s: %w", ErrInvalid, e.name, layer, err)
 }
 
 // listener returns the listener a layer of this executor reports to: it

@@ -79,7 +79,7 @@ type Stack struct {
 // the sub-configs it points to) afterwards has no effect.
 func New(defaults Config) (*Stack, error) {
 	if layer, err := defaults.validate(); err != nil {
-		return nil, fmt.Errorf("%w defaults: %s: %w", ErrInvalid, layer, err)
+		return nil, fmt.Errorf("%w: defaults: %s: %w", ErrInvalid, layer, err)
 	}
 	return &Stack{defaults: clone(defaults), maxDemand: DefaultMaxOnDemand}, nil
 }
@@ -128,7 +128,7 @@ func (s *Stack) Configure(executor string, cfg Config) error {
 		return fmt.Errorf("%w: empty executor name", ErrInvalid)
 	}
 	if layer, err := cfg.validate(); err != nil {
-		return fmt.Errorf("%w executor %q: %s: %w", ErrInvalid, executor, layer, err)
+		return fmt.Errorf("%w: executor %q: %s: %w", ErrInvalid, executor, layer, err)
 	}
 	cfg = s.inherit(clone(cfg))
 	s.mu.Lock()
