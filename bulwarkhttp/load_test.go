@@ -138,7 +138,8 @@ func TestManyRequestsWithRandomFaults(t *testing.T) {
 				resp, err := client.Do(req)
 				if err != nil {
 					failed.Add(1)
-					if !errors.Is(err, bulwark.ErrRejected) && !strings.Contains(err.Error(), "retry: gave up") {
+					var gaveUp *retry.Error
+					if !errors.Is(err, bulwark.ErrRejected) && !errors.As(err, &gaveUp) {
 						t.Errorf("request %d: unexpected error %v", i, err)
 					}
 					continue

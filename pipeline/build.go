@@ -136,6 +136,7 @@ func (e *executor) buildRetry(l, prev *layers, rewire bool) error {
 		return nil
 	}
 	rcfg := *c
+	rcfg.Name = e.name
 	rcfg.OnEvent = e.listener(rcfg.OnEvent, l.cfg.Logger)
 	r, err := retry.New(rcfg)
 	if err != nil {

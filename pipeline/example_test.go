@@ -100,7 +100,7 @@ func ExampleStack_Subscribe() {
 	// Output:
 	// slack retry:attempt 1 timeout
 	// slack retry:attempt 2 timeout
-	// slack retry:exhausted 3 retry: gave up after 3 attempts: attempts exhausted; last error: timeout
+	// slack retry:exhausted 3 retry "slack": gave up after 3 attempts: attempts exhausted; last error: timeout
 }
 
 func ExampleMiddleware() {

@@ -31,6 +31,11 @@ const (
 // [i·(1−RandomizationFactor), i·(1+RandomizationFactor)] where
 // i = min(InitialInterval·Multiplier^(k−1), MaxInterval).
 type Config struct {
+	// Name names the retrier (in a pipeline, the executor it retries for;
+	// the pipeline sets it) in the message of its [*Error], which also
+	// carries it. Empty (the default): the message says only "retry".
+	Name string
+
 	// MaxAttempts is the most times the operation runs, the first call
 	// included; 1 disables retries. Zero means 3. Negative is an error.
 	MaxAttempts int

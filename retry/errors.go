@@ -61,6 +61,9 @@ func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 // type. Do does not modify an Error after returning it, so it may be read
 // from any goroutine.
 type Error struct {
+	// Name is the retrier's name (Config.Name: in a pipeline, the
+	// executor's); empty when it has none.
+	Name string
 	// Attempts is the number of attempts made, at least 1.
 	Attempts int
 	// Reason says why retry stopped: ErrExhausted, ErrRetryAfterTooLong,
@@ -76,10 +79,17 @@ type Error struct {
 }
 
 // Error describes the give-up, for example
-// "retry: gave up after 3 attempts: attempts exhausted; last error: EOF".
+// "retry: gave up after 3 attempts: attempts exhausted; last error: EOF",
+// or with a Name, `retry "notion": gave up after 3 attempts: …`, as the
+// breaker's and the bulkhead's errors name their executor.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("retry: gave up after ")
+	b.WriteString("retry")
+	if e.Name != "" {
+		b.WriteString(" ")
+		b.WriteString(strconv.Quote(e.Name))
+	}
+	b.WriteString(": gave up after ")
 	b.WriteString(strconv.Itoa(e.Attempts))
 	if e.Attempts == 1 {
 		b.WriteString(" attempt")

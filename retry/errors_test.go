@@ -26,6 +26,8 @@ func TestErrorMessageAndUnwrap(t *testing.T) {
 			"retry: gave up after 1 attempt: Retry-After exceeds MaxRetryAfter (wait 10m0s); last error: EOF"},
 		{&retry.Error{Attempts: 2, Reason: context.Canceled, Last: io.EOF},
 			"retry: gave up after 2 attempts: context canceled; last error: EOF"},
+		{&retry.Error{Name: "notion", Attempts: 3, Reason: retry.ErrExhausted, Last: io.EOF},
+			`retry "notion": gave up after 3 attempts: attempts exhausted; last error: EOF`},
 	} {
 		assert.EqualError(t, tc.err, tc.want)
 		assert.ErrorIs(t, tc.err, tc.err.Reason)
@@ -96,4 +98,15 @@ func TestCauseThatWrapsTheContextError(t *testing.T) {
 		assert.Same(t, cause, re.Reason, "the cause already says context canceled")
 		assert.EqualError(t, err, "retry: gave up after 1 attempt: shutdown: context canceled; last error: boom")
 	})
+}
+
+// A named retrier's give-up names it, as the pipeline's executors do.
+func TestErrorNamesTheRetrier(t *testing.T) {
+	r, err := retry.New(retry.Config{Name: "notion", MaxAttempts: 2, NoWait: true})
+	require.NoError(t, err)
+	_, err = retry.Do(context.Background(), r, func(context.Context) (int, error) { return 0, io.EOF })
+	var e *retry.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "notion", e.Name)
+	assert.EqualError(t, err, `retry "notion": gave up after 2 attempts: attempts exhausted; last error: EOF`)
 }

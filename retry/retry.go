@@ -263,7 +263,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 // last: it records the attempts, emits retry:exhausted and returns the
 // *Error.
 func (r *Retrier) giveUp(ctx context.Context, report *bulwark.Report, attempt int, reason error, wait time.Duration, last error) error {
-	e := &Error{Attempts: attempt, Reason: reason, Wait: wait, Last: last}
+	e := &Error{Name: r.cfg.Name, Attempts: attempt, Reason: reason, Wait: wait, Last: last}
 	report.SetAttempts(attempt)
 	r.emit(ctx, bulwark.RetryExhausted, attempt, e, 0)
 	return e
