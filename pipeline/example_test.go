@@ -133,7 +133,7 @@ func ExampleStack_Summary() {
 
 	fmt.Print(stack.Summary())
 	// Output:
-	// EXECUTOR  STATE   SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE
-	// notion    CLOSED  100.0%        3      0         0           0       -             -
-	// slack     OPEN    100.0%        2      0         1           1       forced open   -
+	// EXECUTOR  STATE   SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE  REPLAYED
+	// notion    CLOSED  100.0%        3      0         0           0       -             -           0
+	// slack     OPEN    100.0%        2      0         1           1       forced open   -           0
 }

@@ -487,9 +487,9 @@ func TestStatsAndSummary(t *testing.T) {
 		assert.Nil(t, st["payments"].Fallback)
 
 		want := "" +
-			"EXECUTOR  STATE  SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE\n" +
-			"notion    OPEN   25.0%         5      3         1           1       in 1m0s       4\n" +
-			"payments  -      -             -      -         -           -       -             -\n"
+			"EXECUTOR  STATE  SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE  REPLAYED\n" +
+			"notion    OPEN   25.0%         5      3         1           1       in 1m0s       4           0\n" +
+			"payments  -      -             -      -         -           -       -             -           -\n"
 		assert.Equal(t, want, s.Summary())
 	})
 }

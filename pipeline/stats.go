@@ -61,18 +61,29 @@ func (s *Stack) Stats() map[string]Stats {
 // the bulkhead's slots in use out of its MaxConcurrent (IN FLIGHT), the
 // calls in its queue (WAITING), the calls it refused (FULL), the calls
 // the rate limiter refused (LIMITED), and how long its current pause
-// (after a Retry-After) still holds (PAUSED). A dash marks a layer the
-// executor does not have.
+// (after a Retry-After) still holds (PAUSED). When any executor has an
+// idempotency layer, a REPLAYED column (after FROM CACHE) counts the calls
+// answered with a stored result instead of running ([Stats].Replays):
+// those reach no other layer, so CALLS does not count them. A dash marks a
+// layer the executor does not have.
+//
+// SUCCESS RATE is successes over successes plus failures: the calls that
+// reached the service. Rejections (the breaker's, while OPEN) are in
+// CALLS and REJECTIONS but not in the rate, so 7 successes, 5 failures
+// and 6 rejections read 58.3% of 18 calls.
 func (s *Stack) Summary() string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
 	now := time.Now()
 	stats := s.Stats()
-	load := false
+	load, idem := false, s.anyIdempotency()
 	for _, st := range stats {
 		load = load || st.Bulkhead != nil || st.RateLimit != nil
 	}
 	fmt.Fprint(tw, "EXECUTOR\tSTATE\tSUCCESS RATE\tCALLS\tFAILURES\tREJECTIONS\tOPENED\tNEXT ATTEMPT\tFROM CACHE")
+	if idem {
+		fmt.Fprint(tw, "\tREPLAYED")
+	}
 	if load {
 		fmt.Fprint(tw, "\tIN FLIGHT\tWAITING\tFULL\tLIMITED\tPAUSED")
 	}
@@ -80,6 +91,9 @@ func (s *Stack) Summary() string {
 	for _, name := range s.Executors() {
 		st := stats[name]
 		fmt.Fprint(tw, name, "\t", breakerColumns(st.Breaker, now), "\t", fromCacheColumn(st.Fallback))
+		if idem {
+			fmt.Fprint(tw, "\t", replayedColumn(s.lookup(name), st.Replays))
+		}
 		if load {
 			fmt.Fprint(tw, "\t", bulkheadColumns(st.Bulkhead), "\t", rateLimitColumns(st.RateLimit, now))
 		}
@@ -108,6 +122,27 @@ func breakerColumns(b *breaker.Stats, now time.Time) string {
 	}
 	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%s",
 		b.State, rate, b.Total, b.Failures, b.Rejections, b.TimesOpened, next)
+}
+
+// anyIdempotency reports whether an executor has an idempotency layer:
+// the Summary then has a REPLAYED column.
+func (s *Stack) anyIdempotency() bool {
+	if m := s.execs.Load(); m != nil {
+		for _, e := range *m {
+			if e.layers.Load().idem != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// replayedColumn is the Summary's REPLAYED column for executor e.
+func replayedColumn(e *executor, replays int64) string {
+	if e == nil || e.layers.Load().idem == nil {
+		return "-"
+	}
+	return fmt.Sprint(replays)
 }
 
 func fromCacheColumn(f *cache.Stats) string {

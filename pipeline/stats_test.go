@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/pipeline"
 )
 
@@ -33,4 +34,29 @@ func TestStatsCountReplaysPerExecutor(t *testing.T) {
 	st := s.Stats()
 	assert.Equal(t, int64(4), st["trello"].Replays)
 	assert.Zero(t, st["slack"].Replays)
+}
+
+// The Summary's REPLAYED column counts replays, which no other column
+// does (a replay reaches no breaker), and appears only when an executor
+// has an idempotency layer.
+func TestSummaryReplayedColumn(t *testing.T) {
+	s := newStack(t, pipeline.Reliable())
+	ctx := t.Context()
+	create := func(context.Context) (string, error) { return "card-42", nil }
+	key := pipeline.IdempotencyKeyParts("create-card", "sprint 7")
+	for range 3 {
+		require.NoError(t, pipeline.Execute(ctx, s, "trello", create, key).Err)
+	}
+	require.NoError(t, s.Configure("plain", pipeline.Config{Breaker: &breaker.Config{}}))
+	require.NoError(t, pipeline.Execute(ctx, s, "plain", create).Err)
+
+	want := "" +
+		"EXECUTOR  STATE   SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE  REPLAYED\n" +
+		"plain     CLOSED  100.0%        1      0         0           0       -             -           -\n" +
+		"trello    CLOSED  100.0%        1      0         0           0       -             -           2\n"
+	assert.Equal(t, want, s.Summary())
+
+	plain := newStack(t, pipeline.Config{Breaker: &breaker.Config{}})
+	require.NoError(t, pipeline.Execute(ctx, plain, "notion", create).Err)
+	assert.NotContains(t, plain.Summary(), "REPLAYED", "no executor has an idempotency layer")
 }

@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 		assert.Contains(t, s, "payment-api: 8 charges made, 14 refused with an error")
 		assert.Contains(t, s, "slack:       22 of 22 reads answered, 9 of them from the cache.")
 		assert.Contains(t, s, "order #1016 submitted again: replayed=true, charge ch_2, requests to the processor still 8.")
-		assert.Regexp(t, `payment-api +CLOSED +80\.0% +22 +2 +12 +1 +- +-\n`, s)
-		assert.Regexp(t, `slack +CLOSED +81\.2% +22 +3 +6 +1 +- +9\n`, s)
+		assert.Regexp(t, `payment-api +CLOSED +80\.0% +22 +2 +12 +1 +- +- +1\n`, s)
+		assert.Regexp(t, `slack +CLOSED +81\.2% +22 +3 +6 +1 +- +9 +0\n`, s)
 	})
 }

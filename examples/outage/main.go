@@ -183,6 +183,10 @@ func run(w io.Writer) error {
 	fmt.Fprintf(w, "%d calls: %d answered live, %d from the fallback cache, %d failed.\n", calls, live, cached, failed)
 	fmt.Fprintln(w)
 	fmt.Fprint(w, stack.Summary())
+	if b := stack.Stats()["notion"].Breaker; b != nil {
+		fmt.Fprintf(w, "(SUCCESS RATE counts the %d calls that reached notion: %d succeeded; the %d it rejected while OPEN are not in it.)\n",
+			b.Successes+b.Failures, b.Successes, b.Rejections)
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d calls failed: the fallback should have answered them", failed)
 	}

@@ -57,5 +57,6 @@ func TestRun(t *testing.T) {
 		assert.Equal(t, 5, strings.Count(s, "request:failure"))
 		assert.Equal(t, 6, strings.Count(s, "request:rejected"))
 		assert.Regexp(t, `notion +CLOSED +58\.3% +18 +5 +6 +1 +- +11\n`, s)
+		assert.Contains(t, s, "(SUCCESS RATE counts the 12 calls that reached notion: 7 succeeded; the 6 it rejected while OPEN are not in it.)\n")
 	})
 }
