@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"reflect"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
@@ -146,19 +147,28 @@ func (e *executor) buildRetry(l, prev *layers, rewire bool) error {
 	return nil
 }
 
-// buildBulkhead makes the executor's bulkhead; a rewire keeps it (its
-// listener, called on rejections only, is always installed).
+// buildBulkhead makes the executor's bulkhead. A rewire keeps it (its
+// listener, called on rejections only, is always installed), and so does
+// a Configure that leaves its limits as they were: a new bulkhead would
+// not count the calls in flight on the old one, and would let twice
+// MaxConcurrent run. Its listener reads the executor's current OnEvent
+// and Logger at each event, so a kept bulkhead reports to the new ones.
 func (e *executor) buildBulkhead(l, prev *layers, rewire bool) error {
 	c := l.cfg.Bulkhead
 	if c == nil {
 		return nil
 	}
-	if rewire && prev.bulkhead != nil {
+	if prev.bulkhead != nil && (rewire || sameBulkhead(prev.cfg.Bulkhead, c)) {
 		l.bulkhead = prev.bulkhead
 		return nil
 	}
 	bcfg := *c
-	bcfg.OnEvent = e.listener(bcfg.OnEvent, l.cfg.Logger)
+	bcfg.OnEvent = e.liveListener(func(cfg Config) bulwark.Listener {
+		if cfg.Bulkhead == nil {
+			return nil
+		}
+		return cfg.Bulkhead.OnEvent
+	})
 	b, err := bulkhead.New(e.name, bcfg)
 	if err != nil {
 		return e.configError("Bulkhead", err)
@@ -167,9 +177,12 @@ func (e *executor) buildBulkhead(l, prev *layers, rewire bool) error {
 	return nil
 }
 
-// buildRateLimit makes the executor's rate limiter; a rewire keeps it
+// buildRateLimit makes the executor's rate limiter. A rewire keeps it
 // (its listener, called on rejections and pauses only, is always
-// installed).
+// installed), and so does a Configure that leaves its rate, burst,
+// MaxWait and Backend as they were: a new local token bucket would start
+// full, and let a second burst through. Like the bulkhead's, its listener
+// reads the executor's current OnEvent and Logger.
 func (e *executor) buildRateLimit(l, prev *layers, rewire bool) error {
 	c := l.cfg.RateLimit
 	if c == nil {
@@ -178,18 +191,53 @@ func (e *executor) buildRateLimit(l, prev *layers, rewire bool) error {
 	if l.maxPause == 0 {
 		l.maxPause = retry.DefaultMaxRetryAfter
 	}
-	if rewire && prev.limiter != nil {
+	if prev.limiter != nil && (rewire || sameRateLimit(prev.cfg.RateLimit, c)) {
 		l.limiter = prev.limiter
 		return nil
 	}
 	rcfg := *c
-	rcfg.OnEvent = e.listener(rcfg.OnEvent, l.cfg.Logger)
+	rcfg.OnEvent = e.liveListener(func(cfg Config) bulwark.Listener {
+		if cfg.RateLimit == nil {
+			return nil
+		}
+		return cfg.RateLimit.OnEvent
+	})
 	lim, err := ratelimit.New(e.name, rcfg)
 	if err != nil {
 		return e.configError("RateLimit", err)
 	}
 	l.limiter = lim
 	return nil
+}
+
+// liveListener is the listener of a layer kept across a Configure (the
+// bulkhead, the rate limiter): at each event it reports to the own
+// listener (picked from the executor's current configuration by own) and
+// the Logger of that configuration.
+func (e *executor) liveListener(own func(Config) bulwark.Listener) bulwark.Listener {
+	return func(ev bulwark.Event) {
+		cfg := e.layers.Load().cfg
+		e.report(ev, own(cfg), cfg.Logger)
+	}
+}
+
+// sameBulkhead reports whether a bulkhead configured by a can serve b:
+// the same limits (the listener does not matter: see liveListener).
+func sameBulkhead(a, b *bulkhead.Config) bool {
+	return a != nil && a.MaxConcurrent == b.MaxConcurrent && a.MaxWaiting == b.MaxWaiting && a.MaxWait == b.MaxWait
+}
+
+// sameRateLimit reports whether a rate limiter configured by a can serve
+// b: the same rate, burst, MaxWait and Backend (the same value, when it
+// can be compared; one that cannot never is the same).
+func sameRateLimit(a, b *ratelimit.Config) bool {
+	if a == nil || a.Rate != b.Rate || a.Burst != b.Burst || a.MaxWait != b.MaxWait {
+		return false
+	}
+	if a.Backend == nil || b.Backend == nil {
+		return a.Backend == nil && b.Backend == nil
+	}
+	return reflect.ValueOf(a.Backend).Comparable() && reflect.ValueOf(b.Backend).Comparable() && a.Backend == b.Backend
 }
 
 // buildAttemptTimeout reads the per-attempt timeout.

@@ -112,24 +112,27 @@ func (e *executor) configError(layer string, err error) error {
 // the breaker logs those itself, with its statistics), and then calls
 // every subscriber of the stack.
 func (e *executor) listener(own bulwark.Listener, logger *slog.Logger) bulwark.Listener {
-	return func(ev bulwark.Event) {
-		ev.Executor = e.name
-		if ev.Operation == "" && ev.Context != nil {
-			if c := callFrom(ev.Context); c != nil {
-				ev.Operation = c.opts.operation()
-			}
+	return func(ev bulwark.Event) { e.report(ev, own, logger) }
+}
+
+// report is what listener's listeners do with an event.
+func (e *executor) report(ev bulwark.Event, own bulwark.Listener, logger *slog.Logger) {
+	ev.Executor = e.name
+	if ev.Operation == "" && ev.Context != nil {
+		if c := callFrom(ev.Context); c != nil {
+			ev.Operation = c.opts.operation()
 		}
-		if ev.Kind == bulwark.IdempotencyReplayed {
-			e.replays.Add(1)
-		}
-		if own != nil {
-			own(ev)
-		}
-		if logger != nil && !circuitEvent(ev.Kind) {
-			bulwark.LogEvent(logger, ev)
-		}
-		e.stack.publish(ev)
 	}
+	if ev.Kind == bulwark.IdempotencyReplayed {
+		e.replays.Add(1)
+	}
+	if own != nil {
+		own(ev)
+	}
+	if logger != nil && !circuitEvent(ev.Kind) {
+		bulwark.LogEvent(logger, ev)
+	}
+	e.stack.publish(ev)
 }
 
 func circuitEvent(k bulwark.EventKind) bool {

@@ -353,8 +353,9 @@ func TestLoadLayersReleaseOnPanic(t *testing.T) {
 
 // TestLoadLayersKeptWhenListenersChange: subscribing rebuilds the layers'
 // listeners but keeps each executor's bulkhead and limiter (their counts
-// go on), and their events then reach the subscriber; Configure starts
-// new ones.
+// go on), and their events then reach the subscriber; so does a Configure
+// that leaves their limits as they were; one that changes them starts new
+// ones.
 func TestLoadLayersKeptWhenListenersChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newStack(t, pipeline.Config{
@@ -378,8 +379,46 @@ func TestLoadLayersKeptWhenListenersChange(t *testing.T) {
 			Bulkhead:  &bulkhead.Config{MaxConcurrent: 1},
 			RateLimit: &ratelimit.Config{Rate: 1, MaxWait: -1},
 		}))
-		require.NoError(t, pipeline.Execute(ctx, s, "notion", ok).Err, "a new limiter, with a full bucket")
+		r = pipeline.Execute(ctx, s, "notion", ok)
+		assert.ErrorIs(t, r.Err, ratelimit.ErrLimited, "the same limits: the same bucket, still empty")
+		assert.Equal(t, int64(3), s.Stats()["notion"].Bulkhead.Admitted)
+
+		require.NoError(t, s.Configure("notion", pipeline.Config{
+			Bulkhead:  &bulkhead.Config{MaxConcurrent: 2},
+			RateLimit: &ratelimit.Config{Rate: 2, MaxWait: -1},
+		}))
+		require.NoError(t, pipeline.Execute(ctx, s, "notion", ok).Err, "new limits: a new limiter, with a full bucket")
 		assert.Equal(t, int64(1), s.Stats()["notion"].Bulkhead.Admitted)
+	})
+}
+
+// TestConfigureSameLimitsKeepsInFlight: reconfiguring an executor with
+// the limits it has, while its bulkhead is full, does not open a second
+// set of slots (a new bulkhead would not count the calls in flight), and
+// a new OnEvent of the same limits receives the kept bulkhead's events.
+func TestConfigureSameLimitsKeepsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Config{Bulkhead: &bulkhead.Config{MaxConcurrent: 2}})
+		ctx := t.Context()
+		release := make(chan struct{})
+		block := func(context.Context) (int, error) { <-release; return 1, nil }
+		for range 2 {
+			go pipeline.Execute(ctx, s, "notion", block)
+		}
+		synctest.Wait()
+		require.Equal(t, 2, s.Stats()["notion"].Bulkhead.InFlight)
+
+		var got []bulwark.EventKind
+		require.NoError(t, s.Configure("notion", pipeline.Config{Bulkhead: &bulkhead.Config{
+			MaxConcurrent: 2,
+			OnEvent:       func(ev bulwark.Event) { got = append(got, ev.Kind) },
+		}}))
+		r := pipeline.Execute(ctx, s, "notion", func(context.Context) (int, error) { return 1, nil })
+		assert.ErrorIs(t, r.Err, bulkhead.ErrFull, "the two calls in flight still hold both slots")
+		assert.Equal(t, []bulwark.EventKind{bulwark.BulkheadRejected}, got, "the new OnEvent hears the kept bulkhead")
+		close(release)
+		synctest.Wait()
+		assert.Zero(t, s.Stats()["notion"].Bulkhead.InFlight)
 	})
 }
 
@@ -410,4 +449,31 @@ func TestHTTP429PausesExecutorLimiter(t *testing.T) {
 		require.Error(t, err)
 		assert.Equal(t, time.Now().Add(3*time.Second), s.Stats()["notion"].RateLimit.PausedUntil)
 	})
+}
+
+// sliceBackend is a Backend whose values cannot be compared with ==.
+type sliceBackend struct{ calls []int }
+
+func (sliceBackend) Reserve(context.Context, time.Time, time.Duration) ratelimit.Reservation {
+	return ratelimit.Reservation{OK: true}
+}
+
+// TestConfigureBackendNotComparable: a Configure with a Backend that ==
+// cannot compare builds a new limiter instead of panicking; the same
+// pointer Backend keeps the limiter.
+func TestConfigureBackendNotComparable(t *testing.T) {
+	s := newStack(t, pipeline.Config{RateLimit: &ratelimit.Config{Backend: sliceBackend{}}})
+	ok := func(context.Context) (int, error) { return 1, nil }
+	require.NoError(t, pipeline.Execute(t.Context(), s, "notion", ok).Err)
+	require.NotPanics(t, func() {
+		require.NoError(t, s.Configure("notion", pipeline.Config{RateLimit: &ratelimit.Config{Backend: sliceBackend{}}}))
+	})
+	assert.Zero(t, s.Stats()["notion"].RateLimit.Admitted, "a new limiter")
+
+	tb, err := ratelimit.NewTokenBucket(1, 1)
+	require.NoError(t, err)
+	require.NoError(t, s.Configure("notion", pipeline.Config{RateLimit: &ratelimit.Config{Backend: tb}}))
+	require.NoError(t, pipeline.Execute(t.Context(), s, "notion", ok).Err)
+	require.NoError(t, s.Configure("notion", pipeline.Config{RateLimit: &ratelimit.Config{Backend: tb}}))
+	assert.Equal(t, int64(1), s.Stats()["notion"].RateLimit.Admitted, "the same bucket: the same limiter")
 }

@@ -117,9 +117,14 @@ func (s *Stack) SetMaxOnDemand(n int) error {
 // Configure may be called before or after the executor's first use. After
 // it, the executor keeps its state where the layer stays on: the breaker
 // keeps its state and statistics (see breaker.Group.Configure), the
-// fallback cache keeps its entries unless MaxEntries or MaxAge changed, and
-// the in-memory idempotency store keeps its records. Calls in progress
-// finish with the layers they started with.
+// fallback cache keeps its entries unless MaxEntries or MaxAge changed,
+// the in-memory idempotency store keeps its records, and the bulkhead and
+// the rate limiter are kept while their limits (MaxConcurrent, MaxWaiting,
+// MaxWait; Rate, Burst, MaxWait, Backend) are unchanged, so that the calls
+// in flight keep their slots and a spent token bucket stays spent (a new
+// OnEvent or Logger reaches them). Calls in progress finish with the
+// layers they started with: after a change of limits, the calls in flight
+// on the old bulkhead are not counted by the new one.
 func (s *Stack) Configure(executor string, cfg Config) error {
 	if s == nil {
 		return fmt.Errorf("%w: nil Stack", ErrInvalid)
