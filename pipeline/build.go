@@ -122,7 +122,8 @@ func (e *executor) buildBreaker(l, _ *layers, _ bool) error {
 
 // buildRetry makes the executor's Retrier. Its listener is always
 // installed (events come only with retries, which wait anyway), so a
-// rewire keeps the Retrier and its Budget's counts.
+// rewire keeps the Retrier and its Budget's counts; a Configure keeps the
+// counts while the Budget is unchanged (retry.Retrier.Reconfigure).
 func (e *executor) buildRetry(l, prev *layers, rewire bool) error {
 	c := l.cfg.Retry
 	if c == nil {
@@ -139,7 +140,7 @@ func (e *executor) buildRetry(l, prev *layers, rewire bool) error {
 	rcfg := *c
 	rcfg.Name = e.name
 	rcfg.OnEvent = e.listener(rcfg.OnEvent, l.cfg.Logger)
-	r, err := retry.New(rcfg)
+	r, err := prev.retry.Reconfigure(rcfg)
 	if err != nil {
 		return e.configError("Retry", err)
 	}

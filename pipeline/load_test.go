@@ -477,3 +477,22 @@ func TestConfigureBackendNotComparable(t *testing.T) {
 	require.NoError(t, s.Configure("notion", pipeline.Config{RateLimit: &ratelimit.Config{Backend: tb}}))
 	assert.Equal(t, int64(1), s.Stats()["notion"].RateLimit.Admitted, "the same bucket: the same limiter")
 }
+
+// TestConfigureSameBudgetKeepsCounts: reconfiguring an executor with the
+// same retry Budget keeps the window's counts (a fresh budget would grant
+// new retries mid-outage); another Budget starts at zero.
+func TestConfigureSameBudgetKeepsCounts(t *testing.T) {
+	cfg := func(ratio float64) pipeline.Config {
+		return pipeline.Config{Retry: &retry.Config{MaxAttempts: 2, NoWait: true, Budget: &retry.Budget{Ratio: ratio}}}
+	}
+	s := newStack(t, cfg(0.1))
+	boom := func(context.Context) (int, error) { return 0, errors.New("boom") }
+	for range 3 {
+		pipeline.Execute(t.Context(), s, "notion", boom)
+	}
+	require.Equal(t, int64(3), s.Stats()["notion"].RetryBudget.Calls)
+	require.NoError(t, s.Configure("notion", cfg(0.1)))
+	assert.Equal(t, int64(3), s.Stats()["notion"].RetryBudget.Calls, "the same budget")
+	require.NoError(t, s.Configure("notion", cfg(0.2)))
+	assert.Zero(t, s.Stats()["notion"].RetryBudget.Calls, "another budget")
+}

@@ -81,6 +81,7 @@ type budget struct {
 	calls   atomic.Int64
 	refused atomic.Int64
 
+	cfg   Budget // as given to New, for Reconfigure
 	ratio float64
 	floor float64 // retries the floor allows per window
 	slot  time.Duration
@@ -97,7 +98,7 @@ type budgetSlot struct {
 }
 
 func newBudget(c *Budget) *budget {
-	b := &budget{ratio: c.Ratio, floor: c.MinPerSecond, epoch: time.Now()}
+	b := &budget{cfg: *c, ratio: c.Ratio, floor: c.MinPerSecond, epoch: time.Now()}
 	if b.ratio == 0 {
 		b.ratio = DefaultBudgetRatio
 	}

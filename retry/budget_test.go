@@ -172,3 +172,42 @@ func TestBudgetWindowSlides(t *testing.T) {
 		assert.Equal(t, 2, refused, "1 + 0.5 × calls since the first retry of the window: the 3rd and 5th are refused")
 	})
 }
+
+// TestReconfigureKeepsBudget: a Retrier reconfigured with the same Budget
+// (here with another MaxAttempts) shares the spent budget: the next
+// failing call is refused its retry, as it would have been; another
+// Budget starts afresh. A nil Retrier reconfigures as New.
+func TestReconfigureKeepsBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := retry.Budget{Ratio: 0.01, MinPerSecond: 1, Window: 3 * time.Second}
+		r, err := retry.New(retry.Config{MaxAttempts: 2, NoWait: true, Budget: &budget})
+		require.NoError(t, err)
+		fail := func(context.Context) (int, error) { return 0, errors.New("boom") }
+		for range 4 {
+			_, err := retry.Do(t.Context(), r, fail)
+			require.ErrorIs(t, err, retry.ErrExhausted)
+		}
+
+		same := budget // a copy: equal values, another pointer
+		r2, err := r.Reconfigure(retry.Config{MaxAttempts: 3, NoWait: true, Budget: &same})
+		require.NoError(t, err)
+		_, err = retry.Do(t.Context(), r2, fail)
+		assert.ErrorIs(t, err, retry.ErrBudgetExhausted, "the same budget, still spent")
+		st, _ := r2.Budget()
+		assert.Equal(t, int64(5), st.Calls)
+
+		other := budget
+		other.MinPerSecond = 2
+		r3, err := r2.Reconfigure(retry.Config{MaxAttempts: 2, NoWait: true, Budget: &other})
+		require.NoError(t, err)
+		_, err = retry.Do(t.Context(), r3, fail)
+		assert.ErrorIs(t, err, retry.ErrExhausted, "another budget starts afresh")
+
+		var none *retry.Retrier
+		r4, err := none.Reconfigure(retry.Config{MaxAttempts: 2})
+		require.NoError(t, err)
+		assert.NotNil(t, r4)
+		_, err = r.Reconfigure(retry.Config{MaxAttempts: -1})
+		assert.ErrorIs(t, err, retry.ErrInvalidConfig)
+	})
+}

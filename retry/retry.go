@@ -76,6 +76,27 @@ func New(cfg Config) (*Retrier, error) {
 	return r, nil
 }
 
+// Reconfigure returns a new Retrier configured by cfg, as [New] does,
+// that shares r's retry budget when cfg.Budget equals r's (the same
+// Ratio, MinPerSecond and Window): the calls and retries of the current
+// window go on counting, so that reconfiguring grants no fresh budget in
+// the middle of an outage. With another Budget, or none, the new Retrier
+// has its own. r is unchanged and may still be used (calls on both then
+// draw on the shared budget). A nil r makes Reconfigure New; the errors
+// are New's.
+//
+// Reconfigure is safe for concurrent use with r's calls.
+func (r *Retrier) Reconfigure(cfg Config) (*Retrier, error) {
+	n, err := New(cfg)
+	if err != nil || r == nil {
+		return n, err
+	}
+	if r.budget != nil && cfg.Budget != nil && *cfg.Budget == r.budget.cfg {
+		n.budget = r.budget
+	}
+	return n, nil
+}
+
 // Do calls fn, and calls it again after a wait each time it fails with a
 // retryable error, until it succeeds or Do stops. It returns the value of
 // the last attempt, and:
