@@ -3,9 +3,12 @@ package dashboard_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,8 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/dashboard"
 	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/ratelimit"
+	"github.com/bulwark-go/bulwark/retry"
 )
 
 func TestNewRejectsInvalidConfig(t *testing.T) {
@@ -104,6 +110,138 @@ func TestSnapshotJSON(t *testing.T) {
 		assert.Equal(t, snapshotOf(t, d), snap)
 		assert.Equal(t, time.Minute, executorOf(t, snap, "notion").NextProbe.Sub(snap.Time))
 	})
+}
+
+// loadStack returns a Stack whose executors have load layers: notion a
+// bulkhead (2 slots, a queue of 1), slack a rate limiter (1 call/s, no
+// waiting), trello a retry budget (2 retries); github has no layers.
+func loadStack(t *testing.T) *pipeline.Stack {
+	t.Helper()
+	s := newStack(t)
+	require.NoError(t, s.Configure("notion", pipeline.Config{Bulkhead: &bulkhead.Config{MaxConcurrent: 2, MaxWaiting: 1}}))
+	require.NoError(t, s.Configure("slack", pipeline.Config{RateLimit: &ratelimit.Config{Rate: 1, MaxWait: -1}}))
+	require.NoError(t, s.Configure("trello", pipeline.Config{Retry: &retry.Config{
+		MaxAttempts: 2, NoWait: true,
+		Budget: &retry.Budget{Ratio: 0.01, MinPerSecond: 0.15, Window: 10 * time.Second}, // 1.5 + 0.01 × calls: 2 retries
+	}}))
+	require.NoError(t, s.Configure("github", pipeline.Config{}))
+	return s
+}
+
+// overload puts loadStack's executors in an overload: notion's bulkhead
+// held full by calls blocked until release is closed, with a third call
+// queued and a fourth refused; slack's limiter refusing a call, then
+// paused for 30 s by a 429 with Retry-After; trello's retry budget
+// refusing a retry. Wait for the blocked calls with wg after closing
+// release.
+func overload(t *testing.T, s *pipeline.Stack) (release chan struct{}, wg *sync.WaitGroup) {
+	t.Helper()
+	release, wg = make(chan struct{}), &sync.WaitGroup{}
+	blocked := func(context.Context) (string, error) { <-release; return "ok", nil }
+	for range 3 { // two in flight, one in the queue
+		wg.Go(func() { pipeline.Execute(context.Background(), s, "notion", blocked) })
+	}
+	synctest.Wait()
+	require.ErrorIs(t, pipeline.Execute(context.Background(), s, "notion", blocked).Err, bulkhead.ErrFull)
+
+	require.NoError(t, succeed(s, "slack").Err)
+	require.ErrorIs(t, succeed(s, "slack").Err, ratelimit.ErrLimited, "no token for a second")
+	time.Sleep(time.Second)
+	tooMany := func(context.Context) (string, error) {
+		return "", retry.After(errors.New("429 Too Many Requests"), 30*time.Second)
+	}
+	require.Error(t, pipeline.Execute(context.Background(), s, "slack", tooMany).Err)
+	require.ErrorIs(t, succeed(s, "slack").Err, ratelimit.ErrLimited, "paused")
+
+	for range 2 {
+		require.Equal(t, 2, fail(s, "trello").Attempts)
+	}
+	require.Equal(t, 1, fail(s, "trello").Attempts, "the budget refused the retry")
+	return release, wg
+}
+
+// TestSnapshotLoadLayers: the snapshot shows each executor's bulkhead,
+// rate limiter and retry budget as they are in an overload, in JSON under
+// their camelCase names, and none for an executor without them.
+func TestSnapshotLoadLayers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		s := loadStack(t)
+		d := newDashboard(t, dashboard.Config{Stack: s})
+		release, wg := overload(t, s)
+
+		snap := snapshotOf(t, d)
+		assert.Equal(t, &dashboard.BulkheadStats{MaxConcurrent: 2, MaxWaiting: 1, InFlight: 2, Waiting: 1, Admitted: 2, Queued: 1, Rejected: 1},
+			executorOf(t, snap, "notion").Bulkhead)
+		assert.Equal(t, &dashboard.RateLimitStats{Rate: 1, Burst: 1, Admitted: 2, Rejected: 2, PausedUntil: start.Add(31 * time.Second).UTC()},
+			executorOf(t, snap, "slack").RateLimit)
+		assert.Equal(t, &dashboard.RetryBudgetStats{Calls: 3, Retries: 2, Refused: 1}, executorOf(t, snap, "trello").RetryBudget)
+		assert.Equal(t, snap, d.Snapshot())
+		github := executorOf(t, snap, "github")
+		assert.True(t, github.Bulkhead == nil && github.RateLimit == nil && github.RetryBudget == nil, "%+v", github)
+
+		// The JSON names, and the layers an executor lacks left out.
+		var raw struct {
+			Executors []map[string]any `json:"executors"`
+		}
+		require.NoError(t, json.Unmarshal(serve(d, http.MethodGet, "/snapshot.json", nil).body.Bytes(), &raw))
+		byName := map[string]map[string]any{}
+		for _, ex := range raw.Executors {
+			byName[ex["name"].(string)] = ex
+		}
+		assert.Equal(t, map[string]any{"maxConcurrent": 2.0, "maxWaiting": 1.0, "inFlight": 2.0, "waiting": 1.0,
+			"admitted": 2.0, "queued": 1.0, "rejected": 1.0, "canceled": 0.0}, byName["notion"]["bulkhead"])
+		assert.Equal(t, map[string]any{"rate": 1.0, "burst": 1.0, "admitted": 2.0, "delayed": 0.0, "rejected": 2.0,
+			"canceled": 0.0, "waitedNs": 0.0, "pausedUntil": start.Add(31 * time.Second).UTC().Format(time.RFC3339Nano)}, byName["slack"]["rateLimit"])
+		assert.Equal(t, map[string]any{"calls": 3.0, "retries": 2.0, "refused": 1.0}, byName["trello"]["retryBudget"])
+		for name, ex := range byName {
+			for key, has := range map[string]bool{"bulkhead": name == "notion", "rateLimit": name == "slack", "retryBudget": name == "trello"} {
+				_, ok := ex[key]
+				assert.Equal(t, has, ok, "%s: %s", name, key)
+			}
+		}
+
+		// The overload ends: the blocked calls return, the queued one
+		// runs, the pause runs out.
+		close(release)
+		wg.Wait()
+		time.Sleep(30 * time.Second)
+		snap = snapshotOf(t, d)
+		assert.Equal(t, &dashboard.BulkheadStats{MaxConcurrent: 2, MaxWaiting: 1, Admitted: 3, Queued: 1, Rejected: 1},
+			executorOf(t, snap, "notion").Bulkhead)
+		assert.Zero(t, executorOf(t, snap, "slack").RateLimit.PausedUntil, "the pause is over")
+		assert.NotContains(t, serve(d, http.MethodGet, "/snapshot.json", nil).body.String(), "pausedUntil")
+
+		// The events of the load layers read as sentences.
+		var summaries []string
+		for _, ev := range snap.Events {
+			if strings.HasPrefix(ev.Kind, "bulkhead:") || strings.HasPrefix(ev.Kind, "ratelimit:") {
+				summaries = append(summaries, ev.Kind+" "+ev.Summary)
+			}
+		}
+		assert.Equal(t, []string{
+			"ratelimit:rejected needed a wait of 30.0 s: ratelimit slack: paused",
+			"ratelimit:paused paused for 30.0 s",
+			"ratelimit:rejected needed a wait of 1.0 s: ratelimit slack: rate limit exceeded",
+			"bulkhead:rejected bulkhead notion: full",
+		}, summaries)
+	})
+}
+
+// TestSnapshotUnlimitedRate: a limiter of rate +Inf (only pauses hold
+// calls) is "unlimited" in JSON, which has no infinity; the snapshot and
+// the page are still served.
+func TestSnapshotUnlimitedRate(t *testing.T) {
+	s := newStack(t)
+	require.NoError(t, s.Configure("notion", pipeline.Config{RateLimit: &ratelimit.Config{Rate: math.Inf(1)}}))
+	d := newDashboard(t, dashboard.Config{Stack: s})
+	require.NoError(t, succeed(s, "notion").Err)
+	w := serve(d, http.MethodGet, "/snapshot.json", nil)
+	require.Equal(t, http.StatusOK, w.code, w.body.String())
+	assert.Contains(t, w.body.String(), `"rateLimit":{"rate":0,"burst":`)
+	assert.Contains(t, w.body.String(), `"unlimited":true,"admitted":1,`)
+	assert.True(t, executorOf(t, snapshotOf(t, d), "notion").RateLimit.Unlimited)
+	assert.Equal(t, http.StatusOK, serve(d, http.MethodGet, "/", nil).code)
 }
 
 func TestSnapshotForcedAndHalfOpen(t *testing.T) {
@@ -232,6 +370,37 @@ func TestPage(t *testing.T) {
 		// No buttons without Actions.
 		assert.NotContains(t, body, "<button")
 		assert.Contains(t, body, `data-actions="false"`)
+	})
+}
+
+// TestPageShowsLoad: the server-rendered page has a Load column: each
+// executor's load layers in one line, as a warning while its bulkhead is
+// full or its limiter paused, and a dash without any.
+func TestPageShowsLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := loadStack(t)
+		d := newDashboard(t, dashboard.Config{Stack: s})
+		release, wg := overload(t, s)
+		load := func(body, executor string) string {
+			t.Helper()
+			m := regexp.MustCompile(`<tr data-executor="` + executor + `">(?s:.*?)(<td class="load[^"]*">[^<]*</td>)`).FindStringSubmatch(body)
+			require.NotNil(t, m, "no Load cell for %s in %s", executor, body)
+			return m[1]
+		}
+
+		body := serve(d, http.MethodGet, "/", nil).body.String()
+		assert.Contains(t, body, `<th class="num">Replays</th><th>Load</th>`)
+		assert.Equal(t, `<td class="load warn">2/2 in flight · 1 waiting · 1 full</td>`, load(body, "notion"))
+		assert.Equal(t, `<td class="load warn">2 limited · paused 30s</td>`, load(body, "slack"))
+		assert.Equal(t, `<td class="load">budget: 1 refused</td>`, load(body, "trello"))
+		assert.Equal(t, `<td class="load">-</td>`, load(body, "github"))
+
+		close(release)
+		wg.Wait()
+		time.Sleep(30 * time.Second)
+		body = serve(d, http.MethodGet, "/", nil).body.String()
+		assert.Equal(t, `<td class="load">0/2 in flight · 0 waiting · 1 full</td>`, load(body, "notion"))
+		assert.Equal(t, `<td class="load">2 limited</td>`, load(body, "slack"))
 	})
 }
 

@@ -40,3 +40,35 @@ func TestNextProbe(t *testing.T) {
 		assert.Equal(t, tc.want, nextProbe(tc.ex, now), "%+v", tc.ex)
 	}
 }
+
+// The page's script formats the same way (page.html, load()); the
+// browser test checks it on the live page.
+func TestFormatLoad(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		ex   Executor
+		want string
+		warn bool
+	}{
+		{"no load layer", Executor{Breaker: true, State: "OPEN"}, "-", false},
+		{"bulkhead without a queue", Executor{Bulkhead: &BulkheadStats{MaxConcurrent: 10, InFlight: 3}}, "3/10 in flight · 0 full", false},
+		{"bulkhead with a queue", Executor{Bulkhead: &BulkheadStats{MaxConcurrent: 10, MaxWaiting: 5, InFlight: 9, Waiting: 0, Rejected: 2}}, "9/10 in flight · 0 waiting · 2 full", false},
+		{"full bulkhead", Executor{Bulkhead: &BulkheadStats{MaxConcurrent: 2, MaxWaiting: 5, InFlight: 2, Waiting: 5, Rejected: 7}}, "2/2 in flight · 5 waiting · 7 full", true},
+		{"limiter", Executor{RateLimit: &RateLimitStats{Rejected: 7}}, "7 limited", false},
+		{"pause ended", Executor{RateLimit: &RateLimitStats{PausedUntil: now}}, "0 limited", false},
+		{"pause ended before now", Executor{RateLimit: &RateLimitStats{PausedUntil: now.Add(-time.Second)}}, "0 limited", false},
+		{"paused, rounded up", Executor{RateLimit: &RateLimitStats{Rejected: 1, PausedUntil: now.Add(2001 * time.Millisecond)}}, "1 limited · paused 3s", true},
+		{"paused for long", Executor{RateLimit: &RateLimitStats{PausedUntil: now.Add(5 * time.Minute)}}, "0 limited · paused 300s", true},
+		{"budget", Executor{RetryBudget: &RetryBudgetStats{Calls: 9, Retries: 2, Refused: 4}}, "budget: 4 refused", false},
+		{"every layer", Executor{
+			Bulkhead:    &BulkheadStats{MaxConcurrent: 10, MaxWaiting: 2, InFlight: 3, Waiting: 2, Rejected: 5},
+			RateLimit:   &RateLimitStats{Rejected: 7, PausedUntil: now.Add(3 * time.Second)},
+			RetryBudget: &RetryBudgetStats{Refused: 4},
+		}, "3/10 in flight · 2 waiting · 5 full · 7 limited · paused 3s · budget: 4 refused", true},
+	} {
+		text, warn := formatLoad(tc.ex, now)
+		assert.Equal(t, tc.want, text, tc.name)
+		assert.Equal(t, tc.warn, warn, tc.name)
+	}
+}

@@ -33,8 +33,8 @@ type pageData struct {
 // the streamed snapshots the same way.
 type row struct {
 	Name, State, StateClass, Rate, Calls, Failures, Rejections string
-	Latency, NextProbe, FromCache, Replays                     string
-	Breaker                                                    bool
+	Latency, NextProbe, FromCache, Replays, Load               string
+	Breaker, LoadWarn                                          bool
 }
 
 type eventRow struct {
@@ -98,6 +98,7 @@ func rowOf(ex Executor, now time.Time) row {
 	if ex.Fallback {
 		r.FromCache = fmt.Sprint(ex.FromCache)
 	}
+	r.Load, r.LoadWarn = formatLoad(ex, now)
 	return r
 }
 

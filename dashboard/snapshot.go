@@ -30,7 +30,9 @@ type Snapshot struct {
 
 // Executor is the state of one executor in a [Snapshot]. The breaker
 // fields are zero when the executor has no breaker (Breaker false); the
-// counters are totals since the breaker was made.
+// counters are totals since the breaker was made. The load layers
+// (Bulkhead, RateLimit, RetryBudget) are nil when the executor does not
+// have them.
 type Executor struct {
 	// Name is the executor's name.
 	Name string `json:"name"`
@@ -71,6 +73,18 @@ type Executor struct {
 	// Replays is how many calls were answered with a stored idempotent
 	// result instead of running again.
 	Replays int64 `json:"replays"`
+	// Bulkhead is the executor's bulkhead (pipeline.Config.Bulkhead): its
+	// slots in use, its queue and the calls it refused; nil (omitted)
+	// when the executor has none.
+	Bulkhead *BulkheadStats `json:"bulkhead,omitempty"`
+	// RateLimit is the executor's rate limiter (pipeline.Config.RateLimit):
+	// the calls it refused or delayed and its pause; nil (omitted) when
+	// the executor has none.
+	RateLimit *RateLimitStats `json:"rateLimit,omitempty"`
+	// RetryBudget is the executor's retry budget (retry.Config.Budget):
+	// the retries it let through and refused; nil (omitted) when the
+	// executor has no retry layer or its retry has no budget.
+	RetryBudget *RetryBudgetStats `json:"retryBudget,omitempty"`
 }
 
 // Event is one event of a [Snapshot]: a bulwark.Event in plain fields.
@@ -110,7 +124,12 @@ func (d *Dashboard) Snapshot() Snapshot {
 	}
 	for _, name := range slices.Sorted(maps.Keys(stats)) {
 		st := stats[name]
-		ex := Executor{Name: name, Replays: st.Replays}
+		ex := Executor{
+			Name: name, Replays: st.Replays,
+			Bulkhead:    bulkheadStats(st.Bulkhead),
+			RateLimit:   rateLimitStats(st.RateLimit),
+			RetryBudget: retryBudgetStats(st.RetryBudget),
+		}
 		if b := st.Breaker; b != nil {
 			ex.Breaker = true
 			ex.State = b.State.String()
@@ -183,6 +202,16 @@ func summary(ev Event) string {
 		} else {
 			parts = append(parts, "served a cached value")
 		}
+	case bulwark.BulkheadRejected:
+		if ev.Duration > 0 {
+			parts = append(parts, "waited "+formatLatency(ev.Duration))
+		}
+	case bulwark.RateLimitRejected:
+		if ev.Duration > 0 {
+			parts = append(parts, "needed a wait of "+formatLatency(ev.Duration))
+		}
+	case bulwark.RateLimitPaused:
+		parts = append(parts, "paused for "+formatLatency(ev.Duration))
 	case bulwark.IdempotencyReplayed:
 		parts = append(parts, "returned the stored result")
 	case bulwark.RollbackCompensated, bulwark.RollbackFailed:
