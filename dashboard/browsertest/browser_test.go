@@ -20,8 +20,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/dashboard"
 	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/ratelimit"
+	"github.com/bulwark-go/bulwark/retry"
 )
 
 // chromium returns the browser to drive: $BULWARK_CHROMIUM, or Debian's
@@ -127,6 +130,53 @@ func waitText(t *testing.T, ctx context.Context, sel, want string, within time.D
 	}
 }
 
+// watchErrors collects the page's script errors and browser log errors
+// (a CSP violation, a failed request); the returned func returns those
+// seen so far.
+func watchErrors(t *testing.T, ctx context.Context) func() []string {
+	t.Helper()
+	var (
+		mu         sync.Mutex
+		exceptions []string
+	)
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			exceptions = append(exceptions, fmt.Sprintf("%s (line %d)", msg, d.LineNumber+1))
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.EntryLevelError {
+				exceptions = append(exceptions, e.Entry.Text)
+			}
+		}
+	}))
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(exceptions) // not under mu while chromedp runs: the listener takes it
+	}
+}
+
+// waitMatch polls the page's DOM until the text of the element sel
+// matches the JavaScript regular expression re, failing the test after
+// within. It never reloads the page.
+func waitMatch(t *testing.T, ctx context.Context, sel, re string, within time.Duration) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e !== null && new RegExp(%q).test(e.textContent.trim()); })()`, sel, re)
+	if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e === null ? "<missing>" : e.textContent.trim(); })()`, sel)))
+		t.Fatalf("%s: want a match of %s within %v, the page shows %q (%v)", sel, re, within, got, err)
+	}
+}
+
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -173,29 +223,7 @@ func TestPageFollowsAnOutageLive(t *testing.T) {
 	pipeline.Execute(bg, stack, "notion", notion.call, pipeline.IdempotencyKey("create-page-1"))
 	pipeline.Execute(bg, stack, "github", notion.call)
 
-	var (
-		mu         sync.Mutex
-		exceptions []string
-	)
-	// Script errors and browser log errors (a CSP violation, a failed
-	// request) are collected and must stay none.
-	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			d := e.ExceptionDetails
-			msg := d.Text
-			if d.Exception != nil {
-				msg += " " + d.Exception.Description
-			}
-			exceptions = append(exceptions, fmt.Sprintf("%s (line %d)", msg, d.LineNumber+1))
-		case *log.EventEntryAdded:
-			if e.Entry.Level == log.EntryLevelError {
-				exceptions = append(exceptions, e.Entry.Text)
-			}
-		}
-	}))
+	scriptErrors := watchErrors(t, ctx)
 
 	// Load the page once and mark the document: a reload would lose the mark.
 	require.NoError(t, chromedp.Do(ctx,
@@ -240,12 +268,93 @@ func TestPageFollowsAnOutageLive(t *testing.T) {
 	mark, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.bulwarkMark`))
 	require.NoError(t, err)
 	assert.Equal(t, "same document", mark, "the page was reloaded")
-	mu.Lock()
-	errs := slices.Clone(exceptions) // not under mu while chromedp runs: the listener takes it
-	mu.Unlock()
-	assert.Empty(t, errs, "script errors on the page")
+	assert.Empty(t, scriptErrors(), "script errors on the page")
 
 	events, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#events")))
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(events, "circuit:opened") && strings.Contains(events, "circuit:closed"), events)
+}
+
+// TestLoadCellFollowsABulkheadLive loads the page once, then fills the
+// payments bulkhead with calls that block: its Load cell must show every
+// slot taken, as a warning, within 2 s and without a reload, then a
+// refused call, then a slot free again; and slack's cell a pause.
+func TestLoadCellFollowsABulkheadLive(t *testing.T) {
+	ctx := browser(t)
+
+	stack, err := pipeline.New(pipeline.Config{})
+	require.NoError(t, err)
+	require.NoError(t, stack.Configure("payments", pipeline.Config{Bulkhead: &bulkhead.Config{MaxConcurrent: 2}}))
+	require.NoError(t, stack.Configure("slack", pipeline.Config{RateLimit: &ratelimit.Config{Rate: 1000}}))
+	require.NoError(t, stack.Configure("github", pipeline.Config{})) // no layers
+	// No event marks a bulkhead filling up: the Load cell follows the
+	// periodic push.
+	d, err := dashboard.New(dashboard.Config{Stack: stack, Interval: 100 * time.Millisecond})
+	require.NoError(t, err)
+	srv := httptest.NewServer(d)
+	t.Cleanup(func() {
+		d.Close()
+		srv.Close()
+	})
+	scriptErrors := watchErrors(t, ctx)
+	bg := context.Background()
+	pipeline.Execute(bg, stack, "github", (&service{}).call)
+
+	const load = `tr[data-executor="payments"] td.load`
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(load)),
+		chromedp.Evaluate[chromedp.Void](`window.bulwarkMark = "same document"`),
+	))
+	waitText(t, ctx, "#status", "live", 2*time.Second)
+	waitText(t, ctx, load, "0/2 in flight · 0 full", time.Second)
+	waitText(t, ctx, `tr[data-executor="github"] td.load`, "-", time.Second)
+	assert.Equal(t, "load", className(t, ctx, load))
+
+	// Two calls that block take both slots; a third is refused.
+	release := make(chan struct{})
+	blocked := func(context.Context) (string, error) { <-release; return "ok", nil }
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release) // also when the test fails early
+	for range 2 {
+		wg.Go(func() { pipeline.Execute(bg, stack, "payments", blocked) })
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for stack.Stats()["payments"].Bulkhead.InFlight < 2 {
+		require.True(t, time.Now().Before(deadline), "the calls did not take the slots")
+		time.Sleep(time.Millisecond)
+	}
+	waitText(t, ctx, load, "2/2 in flight · 0 full", 2*time.Second)
+	assert.Equal(t, "load warn", className(t, ctx, load), "a full bulkhead is a warning")
+	require.ErrorIs(t, pipeline.Execute(bg, stack, "payments", blocked).Err, bulkhead.ErrFull)
+	waitText(t, ctx, load, "2/2 in flight · 1 full", 2*time.Second)
+	screenshot(t, ctx, "dashboard-load.png")
+
+	release <- struct{}{} // one call returns
+	waitText(t, ctx, load, "1/2 in flight · 1 full", 2*time.Second)
+	assert.Equal(t, "load", className(t, ctx, load), "no longer full")
+
+	// A 429 with Retry-After pauses slack's limiter: a warning too, with
+	// the seconds left.
+	const slack = `tr[data-executor="slack"] td.load`
+	waitText(t, ctx, slack, "0 limited", time.Second)
+	pipeline.Execute(bg, stack, "slack", func(context.Context) (string, error) {
+		return "", retry.After(errors.New("429 Too Many Requests"), 30*time.Second)
+	})
+	waitMatch(t, ctx, slack, `^0 limited · paused (30|29|28)s$`, 2*time.Second)
+	assert.Equal(t, "load warn", className(t, ctx, slack), "a pause is a warning")
+
+	mark, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.bulwarkMark`))
+	require.NoError(t, err)
+	assert.Equal(t, "same document", mark, "the page was reloaded")
+	assert.Empty(t, scriptErrors(), "script errors on the page")
+}
+
+// className returns the class attribute of the element sel.
+func className(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	cls, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).className`, sel)))
+	require.NoError(t, err)
+	return cls
 }
