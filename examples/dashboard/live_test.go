@@ -60,6 +60,11 @@ func TestSimulateOutage(t *testing.T) {
 		assert.NotZero(t, sc.stack.Stats()["trello"].Fallback.Hits, "the outage was answered from the cache")
 		rounds := int64(40*time.Second/roundEvery) + 1
 		assert.Equal(t, rounds*3/4, sc.stack.Stats()["payments"].Replays, "three charges in four are replays")
+		slack := sc.stack.Stats()["slack"]
+		bursts := (rounds - 1 + burstEvery - 1) / burstEvery // the last round's, at 0:40, meets the context's end
+		assert.Equal(t, bursts*(burstSize-4), slack.Bulkhead.Rejected, "each burst overflows slack's bulkhead by 2")
+		assert.Zero(t, slack.Bulkhead.InFlight)
+		assert.GreaterOrEqual(t, int64(slack.Fallback.Hits), slack.Bulkhead.Rejected, "the refused calls were answered from the cache")
 	})
 }
 
@@ -114,6 +119,9 @@ func TestServe(t *testing.T) {
 		names = append(names, ex.Name)
 	}
 	assert.Equal(t, []string{"github", "notion", "payments", "slack", "trello"}, names)
+	require.NotNil(t, snap.Executors[3].Bulkhead, "slack's load layers are on the page")
+	assert.Equal(t, 4, snap.Executors[3].Bulkhead.MaxConcurrent)
+	require.NotNil(t, snap.Executors[3].RateLimit)
 
 	// An open stream does not hold the shutdown.
 	stream, err := client.Get(url + "events")

@@ -2,7 +2,9 @@
 // serves the live status page (package dashboard) on a loopback port,
 // prints its URL, and sends traffic to several executors while a
 // simulated outage comes and goes: open the URL and watch trello's
-// circuit turn OPEN, probe, and close again, without reloading. With
+// circuit turn OPEN, probe, and close again, without reloading, and the
+// Load column count the calls of slack's bursts that its bulkhead
+// refuses. With
 // -report it instead sends ten rounds of traffic and prints each
 // executor's Stats, the events a subscriber counted, and the Summary
 // table.
@@ -27,7 +29,9 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/pipeline"
+	"github.com/bulwark-go/bulwark/ratelimit"
 	"github.com/bulwark-go/bulwark/retry"
 )
 
@@ -148,8 +152,13 @@ func newScene(trelloReset time.Duration) (*scene, error) {
 	}
 	critical := pipeline.Critical()
 	critical.Retry = nil
+	// slack takes at most 4 attempts at once and 20 a second: the page's
+	// Load column shows its bulkhead refusing the excess of a burst.
+	slack := unreliable
+	slack.Bulkhead = &bulkhead.Config{MaxConcurrent: 4}
+	slack.RateLimit = &ratelimit.Config{Rate: 20, Burst: 10}
 	for name, cfg := range map[string]pipeline.Config{
-		"slack":    unreliable,
+		"slack":    slack,
 		"trello":   trello,
 		"payments": critical,
 		"github":   {}, // no layers: calls go straight through

@@ -32,12 +32,12 @@ func TestRun(t *testing.T) {
 		_, summary, ok := strings.Cut(s, "Summary():\n")
 		require.True(t, ok)
 		want := "" +
-			"EXECUTOR  STATE   SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE  REPLAYED\n" +
-			"github    -       -             -      -         -           -       -             -           -\n" +
-			"notion    CLOSED  100.0%        30     0         0           0       -             -           0\n" +
-			"payments  OPEN    100.0%        10     0         4           1       forced open   -           0\n" +
-			"slack     CLOSED  100.0%        20     0         0           0       -             0           0\n" +
-			"trello    OPEN    57.1%         10     3         3           1       in 1m0s       6           0\n"
+			"EXECUTOR  STATE   SUCCESS RATE  CALLS  FAILURES  REJECTIONS  OPENED  NEXT ATTEMPT  FROM CACHE  REPLAYED  IN FLIGHT  WAITING  FULL  LIMITED  PAUSED\n" +
+			"github    -       -             -      -         -           -       -             -           -         -          -        -     -        -\n" +
+			"notion    CLOSED  100.0%        30     0         0           0       -             -           0         -          -        -     -        -\n" +
+			"payments  OPEN    100.0%        10     0         4           1       forced open   -           0         -          -        -     -        -\n" +
+			"slack     CLOSED  100.0%        20     0         0           0       -             0           0         0/4        0        0     0        no\n" +
+			"trello    OPEN    57.1%         10     3         3           1       in 1m0s       6           0         -          -        -     -        -\n"
 		assert.Equal(t, want, summary)
 	})
 }
