@@ -2,7 +2,9 @@
 // [http.Handler] that shows, per executor, the circuit state (in colour),
 // success rate, calls, failures, rejections, mean latency, when the next
 // probe is due, how many failed calls were served from the fallback cache
-// and how many were idempotent replays, with the latest events below. The
+// and how many were idempotent replays, and its load (bulkhead slots in
+// use, the calls the bulkhead and the rate limiter refused, a pause, the
+// retries the budget refused), with the latest events below. The
 // page updates itself without reloading, over a Server-Sent Events stream.
 // It uses only the standard library and serves everything it needs
 // itself: no CDN, no external script, style or font.
