@@ -91,8 +91,12 @@ type Config struct {
 	// Events is how many of the latest events the Dashboard keeps and
 	// shows, newest first. Every event of every layer is kept except
 	// request:success, which only the counters show (under real traffic
-	// successes would push every other event out). Memory is bounded by
-	// Events. 0: [DefaultEvents]; negative is an error.
+	// successes would push every other event out). State changes
+	// (circuit events, rollback:failed) are kept apart, so that a flood of
+	// rejections cannot push the circuit:opened that explains it out: the
+	// list holds every state change kept (up to Events) and the newest
+	// other events in the room left. Memory is bounded by twice Events.
+	// 0: [DefaultEvents]; negative is an error.
 	Events int
 
 	// Interval is how often an open stream (GET events) receives a fresh

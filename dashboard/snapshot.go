@@ -24,7 +24,8 @@ type Snapshot struct {
 	// Executors is every executor of the Stack, by name.
 	Executors []Executor `json:"executors"`
 	// Events is the latest events of every executor, newest first, at
-	// most Config.Events of them (request:success is not kept).
+	// most Config.Events of them (request:success is not kept; state
+	// changes stay while other events come: see Config.Events).
 	Events []Event `json:"events"`
 }
 
