@@ -121,3 +121,14 @@ func TestReportKeyLetsOtherContextsCarryAReport(t *testing.T) {
 	assert.True(t, c.report.FromCache())
 	assert.Same(t, &c.report, bulwark.ReportFrom(c))
 }
+
+func TestReportClearRejected(t *testing.T) {
+	_, r := bulwark.WithReport(context.Background())
+	r.SetRejected()
+	r.SetFromCache()
+	r.ClearRejected()
+	assert.False(t, r.Rejected())
+	assert.True(t, r.FromCache(), "the other flags stay")
+	var none *bulwark.Report
+	assert.NotPanics(t, none.ClearRejected)
+}
