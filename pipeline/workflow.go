@@ -110,18 +110,38 @@ func newStep[T any](ctx, keyCtx context.Context, l *layers, keyOf idempotency.Ke
 
 // run registers the forgetting of the step's key, runs call, and then
 // registers its Undo compensation and arms the forgetting as the outcome
-// says. report is the call's.
+// says. report is the call's. In a journaled workflow the forgetting is
+// a durable guard (see Stack.RegisterForgetting), so that a recoverer in
+// another process forgets the key too; otherwise an in-memory one.
 func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error) {
-	var f *forgetter
+	var (
+		f       *forgetter
+		p       rollback.Pending
+		durable bool
+	)
 	if st.key != "" {
-		f = &forgetter{m: st.l.idem, key: st.key}
-		if rollback.OnRollbackGuard(st.scope, st.l.forgetName, f.forget) != nil {
-			f = nil // the scope ended or is full: nothing to forget later
+		if rollback.Journaled(st.scope) {
+			var err error
+			if p, durable, err = st.durableGuard(); err != nil {
+				var zero T
+				return zero, err
+			}
+		} else {
+			f = &forgetter{m: st.l.idem, key: st.key}
+			if rollback.OnRollbackGuard(st.scope, st.l.forgetName, f.forget) != nil {
+				f = nil // the scope ended or is full: nothing to forget later
+			}
 		}
 	}
 	v, err := call()
 	if err != nil || report.FromCache() {
-		return v, err // nothing happened that a rollback could undo
+		// Nothing happened that a rollback could undo.
+		if durable {
+			if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil && err == nil {
+				err = fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
+			}
+		}
+		return v, err
 	}
 	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
 	if st.undo != nil {
@@ -130,11 +150,23 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			// The step's effect cannot be undone by this workflow: say so,
 			// so that the caller fails the step and the scope rolls back
 			// what it holds.
+			if durable {
+				_ = p.Discard(context.WithoutCancel(st.scope)) // the step fails: its key is kept
+			}
 			return v, fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
 		}
 		undone = true
 	}
-	if f != nil && undone {
+	switch {
+	case durable && undone:
+		if cerr := p.Confirm(st.scope); cerr != nil {
+			return v, fmt.Errorf("pipeline: executor %q: arming the forgetting of key %q: %w", st.l.executor, st.key, cerr)
+		}
+	case durable:
+		if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
+			return v, fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
+		}
+	case f != nil && undone:
 		f.armed.Store(true)
 	}
 	return v, nil

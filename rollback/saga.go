@@ -181,7 +181,7 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 			}
 		}
 		if st.Undo != nil {
-			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
+			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true, kindClosure, nil)
 		}
 	}
 	returned = true
@@ -192,7 +192,7 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 // applied.
 func (g *Saga[S]) partial(s *Scope, i int, state *S) {
 	if st := &g.steps[i]; st.MayPartiallyApply {
-		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
+		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true, kindClosure, nil)
 	}
 }
 
