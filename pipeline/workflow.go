@@ -32,6 +32,11 @@ import (
 // fallback cache, a failed call, and a call outside any rollback scope
 // register nothing.
 //
+// undo is a closure: in a journaled workflow it is not durable. If the
+// process dies it is lost, the step's effect stays, and a recoverer keeps
+// the step's key (see Stack.RegisterForgetting); register a
+// rollback.Compensation inside the function for a durable undo.
+//
 // T must be the call's result type: a call of another result type fails
 // with an error wrapping [ErrInvalid], as does an empty name or a nil undo,
 // and runs nothing.
@@ -83,7 +88,10 @@ func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 // executed, or it was replayed and an Undo option or the enclosing saga
 // step's Undo (rollback.StepHasUndo) compensates it. A replayed step that
 // nothing compensates keeps its key, so a rerun replays the effect that
-// still exists instead of repeating it.
+// still exists instead of repeating it. In a journaled workflow
+// (rollback.Journaled) the forgetting is a durable rollback.Guard, armed
+// with Confirm or dropped with Discard, so that a recoverer in another
+// process forgets the key too (see Stack.RegisterForgetting).
 type step[T any] struct {
 	scope    context.Context // the caller's: its scope is the workflow's
 	l        *layers

@@ -93,6 +93,11 @@ type RecoveredWorkflow struct {
 // recoverer's lease on a claimed workflow (renewed by each outcome it
 // records). Config.Journal and Config.Registry are ignored.
 //
+// Durable guards ([Guard.Before]) run after the compensations of their
+// group, by the rules given there: held (RecoveredWorkflow.Held) when one
+// of those failed, dropped when never armed and nothing of their step was
+// undone.
+//
 // Compensations of steps that never confirmed run too: a handler returns
 // [ErrNoEffect] when the effect never happened. A compensation that was
 // running when its process died runs again (at least once for an

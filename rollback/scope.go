@@ -177,6 +177,9 @@ func OnRollback(ctx context.Context, name string, undo func(ctx context.Context)
 // and a rerun must replay it rather than make a second one). A guard
 // returns the errors of OnRollback: [ErrInvalid] for an empty name or a
 // nil fn, [ErrNoScope], [ErrScopeEnded], [ErrTooManyCompensations].
+//
+// Like an OnRollback closure, fn lives in memory: it is lost if the
+// process dies. [Guard] is its durable form, run at recovery too.
 func OnRollbackGuard(ctx context.Context, name string, fn func(ctx context.Context, failed bool) error) error {
 	if name == "" {
 		return fmt.Errorf("%w OnRollbackGuard name: empty", ErrInvalid)
