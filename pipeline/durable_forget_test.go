@@ -286,3 +286,45 @@ func TestDurableWorkflowNeedsRegisterForgetting(t *testing.T) {
 	var nilStack *pipeline.Stack
 	assert.ErrorIs(t, nilStack.RegisterForgetting(w.ownerReg), pipeline.ErrInvalid)
 }
+
+// A saga step whose durable Compensation (rollback.UndoWith, journaled
+// before the step's Do) undoes a keyed call: the call's key is forgotten
+// only if that Compensation succeeded, in process and at recovery, with a
+// journal or without.
+func TestSagaCompensationFailureKeepsTheKey(t *testing.T) {
+	for _, journaled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in memory", true: "journaled"}[journaled], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newDurableWorld(t)
+				type trip struct{ Page string }
+				// The compensation deletes the page created under the
+				// step's remote key, which the step's Do chooses up front.
+				saga, err := rollback.NewSaga([]rollback.Step[trip]{
+					{Name: "create page",
+						Do: func(ctx context.Context, st *trip) error {
+							r := pipeline.Execute(ctx, w.owner, "notion", w.svc.createPage, retroKey)
+							st.Page = r.Value
+							return r.Err
+						},
+						Compensation: rollback.UndoWith(w.deletePage, func(*trip) string { return "page-1" })},
+					{Name: "post", Do: func(context.Context, *trip) error { return errStep3 }},
+				}, rollback.WithConfig(map[bool]rollback.Config{false: {}, true: w.rb}[journaled]))
+				require.NoError(t, err)
+				w.failDelete.Store(1)
+				require.Error(t, saga.Run(t.Context(), &trip{}))
+				assert.True(t, w.svc.exists["page-1"], "the compensation failed")
+				r := pipeline.Execute(t.Context(), w.owner, "notion", w.svc.createPage, retroKey)
+				require.NoError(t, r.Err)
+				assert.True(t, r.Replayed, "the page still exists: its key is kept")
+
+				if journaled {
+					require.NoError(t, w.recoverer.RegisterForgetting(w.recReg))
+					rw := w.recover(t)
+					assert.Equal(t, []string{"delete page"}, rw.Compensated)
+					assert.False(t, w.svc.exists["page-1"])
+					assert.False(t, w.rerun(t).Replayed, "undone by the recoverer: forgotten")
+				}
+			})
+		})
+	}
+}

@@ -378,3 +378,37 @@ func TestGuardInvalid(t *testing.T) {
 	assert.ErrorIs(t, err, rollback.ErrInvalid)
 	assert.Equal(t, 0, f.j.Len())
 }
+
+// A guard registered inside the Do of a saga step with a Compensation
+// follows that Compensation, as it follows a step's Undo: the
+// Compensation is registered again after Do, so that it runs first and
+// the guard learns whether it failed, in process and at recovery.
+func TestDurableGuardInSagaStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGuardFixture(t)
+		saga, err := rollback.NewSaga([]rollback.Step[chargeTrip]{
+			{Name: "flight",
+				Do: func(ctx context.Context, s *chargeTrip) error {
+					g.guarded(t, ctx, "k-flight", "unrelated", true) // its own charge is undone in its group
+					g.l.charge(s.Flight)
+					return nil
+				},
+				Compensation: rollback.UndoWith(g.refund, func(s *chargeTrip) refundArgs { return refundArgs{Charge: s.Flight} })},
+			{Name: "hotel", Do: func(context.Context, *chargeTrip) error { return errors.New("full") }},
+		}, rollback.WithConfig(g.cfg))
+		require.NoError(t, err)
+
+		g.l.failures = 3 // the flight's refund fails in process
+		require.Error(t, saga.Run(t.Context(), &chargeTrip{Flight: "f-1"}))
+		assert.Empty(t, g.forgotten(), "the flight's refund failed: its key is kept")
+		charges, _ := g.l.state()
+		assert.Equal(t, []string{"f-1"}, charges)
+
+		w := g.recoverOne(t, g.reg)
+		assert.Equal(t, []string{"refund"}, w.Compensated)
+		assert.True(t, w.Finished)
+		assert.Equal(t, []string{"k-flight"}, g.forgotten(), "refunded at recovery: forgotten")
+		charges, _ = g.l.state()
+		assert.Empty(t, charges)
+	})
+}
