@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,12 +25,16 @@ import (
 // Crash runs the crash tests of a [rollback.Journal] implementation: a
 // child process (the test binary, re-executed) runs a 3-step workflow on
 // the journal and is killed with SIGKILL at a chosen or random point
-// (before, during and after each step, in its own compensations, at a
-// random moment), and a recoverer in the parent runs the rest. Effects
-// and compensations are counted in a side-effect log outside bulwark (a
-// plain file written with O_APPEND and fsync, one line per effect): zero
-// orphaned effects, every compensation exactly once except the one
-// running when its process was killed, which may run once more.
+// (before, during and after each step, in its own compensations and
+// guards, at a random moment), and a recoverer in the parent runs the
+// rest. Each step is a keyed step as the pipeline makes it: a durable
+// guard (the forgetting of its key), then its compensation, journaled
+// before the step and confirmed after. Effects, compensations and guards
+// are counted in a side-effect log outside bulwark (a plain file written
+// with O_APPEND and fsync, one line per effect): zero orphaned effects,
+// every compensation exactly once except the one running when its
+// process was killed, which may run once more, and a step's key
+// forgotten exactly when its compensation ran, after it.
 //
 // A journal's tests call [Crash.Child] first in TestMain, then the
 // tests' bodies:
@@ -121,8 +126,11 @@ func kill() {
 
 // crashRegistry returns a registry holding the compensation "undo": it
 // undoes step args.Step if its effect is in the log (or reports
-// ErrNoEffect), and, in a child, dies right after when killAt names it.
-func crashRegistry(killAt string) (*rollback.Registry, rollback.Compensation[undoArgs]) {
+// ErrNoEffect), and the guard "forget", which logs that the step's
+// idempotency key would be forgotten (as the pipeline's forgetting guard
+// does once a keyed step is undone). In a child, each dies right after
+// its log line when killAt names it (undo-N, forget-N).
+func crashRegistry(killAt string) (*rollback.Registry, rollback.Compensation[undoArgs], rollback.Guard[undoArgs]) {
 	reg := rollback.NewRegistry()
 	comp, err := rollback.Register(reg, "undo", func(_ context.Context, a undoArgs) error {
 		b, err := os.ReadFile(a.Log)
@@ -144,7 +152,17 @@ func crashRegistry(killAt string) (*rollback.Registry, rollback.Compensation[und
 	if err != nil {
 		panic(err)
 	}
-	return reg, comp
+	guard, err := rollback.RegisterGuard(reg, "forget", func(_ context.Context, a undoArgs) error {
+		AppendLine(a.Log, fmt.Sprint("forget ", a.Step))
+		if killAt == fmt.Sprint("forget-", a.Step) {
+			kill()
+		}
+		return rollback.ErrNoEffect
+	})
+	if err != nil {
+		panic(err)
+	}
+	return reg, comp, guard
 }
 
 // Child runs the child's part, and exits, when this process is a child
@@ -161,7 +179,7 @@ func (c Crash) Child() {
 		panic(err)
 	}
 	lease := c.lease()
-	reg, comp := crashRegistry(point)
+	reg, comp, guard := crashRegistry(point)
 	if os.Getenv("CRASH_MODE") == "recover" {
 		// This child is a recoverer, killed in its compensation at point.
 		fmt.Println("ready")
@@ -185,7 +203,14 @@ func (c Crash) Child() {
 	cfg := rollback.Config{Journal: j, Registry: reg, Owner: fmt.Sprint("child-", os.Getpid()), Lease: lease, InitialInterval: time.Millisecond}
 	_, err = rollback.Do(context.Background(), func(ctx context.Context) (int, error) {
 		for i := 1; i <= 3; i++ {
-			p, err := comp.Before(ctx, undoArgs{Log: logPath, Step: i})
+			// A keyed step: the forgetting of its key is guarded by its
+			// compensation, registered after it.
+			args := undoArgs{Log: logPath, Step: i}
+			g, err := guard.Before(ctx, args)
+			if err != nil {
+				return 0, err
+			}
+			p, err := comp.Before(ctx, args)
 			if err != nil {
 				return 0, err
 			}
@@ -193,6 +218,9 @@ func (c Crash) Child() {
 			AppendLine(logPath, fmt.Sprint("do ", i))
 			at(fmt.Sprint("during-", i))
 			if err := p.Confirm(ctx); err != nil {
+				return 0, err
+			}
+			if err := g.Confirm(ctx); err != nil {
 				return 0, err
 			}
 			at(fmt.Sprint("after-", i))
@@ -230,7 +258,7 @@ func (r crashRun) String() string {
 var (
 	failPoints = []string{
 		"before-1", "during-1", "after-1", "before-2", "during-2", "after-2",
-		"before-3", "during-3", "undo-3", "undo-2", "undo-1", "none",
+		"before-3", "during-3", "undo-3", "forget-3", "undo-2", "forget-2", "undo-1", "forget-1", "none",
 	}
 	succeedPoints = []string{"before-1", "during-2", "after-3", "before-commit", "none"}
 )
@@ -278,13 +306,13 @@ func (c Crash) runChild(t *testing.T, target, logPath string, r crashRun) (kille
 func checkRun(t *testing.T, logPath string, r crashRun, killed bool) {
 	t.Helper()
 	n := ReadLog(t, logPath)
+	twice := checkForgets(t, logPath, r, n)
 	if n["committed"] == 1 {
 		if want := map[string]int{"do 1": 1, "do 2": 1, "do 3": 1, "committed": 1}; !maps.Equal(n, want) {
 			t.Errorf("run %v: committed, nothing undone: log %v, want %v", r, n, want)
 		}
 		return
 	}
-	twice := 0
 	for i := 1; i <= 3; i++ {
 		do, undo, none := n[fmt.Sprint("do ", i)], n[fmt.Sprint("undo ", i)], n[fmt.Sprint("noeffect ", i)]
 		if do > 1 {
@@ -317,12 +345,51 @@ func checkRun(t *testing.T, logPath string, r crashRun, killed bool) {
 	if twice > 1 {
 		t.Errorf("run %v: more than one compensation ran twice (log %v)", r, n)
 	}
-	if strings.HasPrefix(r.point, "undo-") && twice != 1 {
+	if (strings.HasPrefix(r.point, "undo-") || strings.HasPrefix(r.point, "forget-")) && twice != 1 {
 		t.Errorf("run %v: the interrupted compensation runs again (log %v)", r, n)
 	}
 	if !killed && n["rolledback"] != 1 {
 		t.Errorf("run %v: the child rolled back itself: log %v", r, n)
 	}
+}
+
+// checkForgets checks the guards' lines of a run: the key of step i is
+// forgotten (the line "forget i") when, and only when, its compensation
+// ran (its effect was undone, or never happened), after it, once, or
+// twice when the child was killed in that very guard (a kill point there,
+// or a timed kill). It returns how many guards ran twice.
+func checkForgets(t *testing.T, logPath string, r crashRun, n map[string]int) (twice int) {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := 1; i <= 3; i++ {
+		ran := slices.IndexFunc(lines, func(l string) bool {
+			return l == fmt.Sprint("undo ", i) || l == fmt.Sprint("noeffect ", i)
+		})
+		forget := slices.Index(lines, fmt.Sprint("forget ", i))
+		most := 1
+		if r.point == fmt.Sprint("forget-", i) || r.after > 0 {
+			most = 2
+		}
+		f := n[fmt.Sprint("forget ", i)]
+		if f == 2 {
+			twice++
+		}
+		switch {
+		case ran < 0 && f > 0:
+			t.Errorf("run %v: step %d's key forgotten, but nothing of the step was undone (log %v)", r, i, n)
+		case ran >= 0 && f == 0:
+			t.Errorf("run %v: step %d undone, but its key was never forgotten (log %v)", r, i, n)
+		case f > most:
+			t.Errorf("run %v: step %d's key forgotten %d times (log %v)", r, i, f, n)
+		case f > 0 && forget < ran:
+			t.Errorf("run %v: step %d's key forgotten before its compensation ran", r, i)
+		}
+	}
+	return twice
 }
 
 // Recovery kills a child process running a workflow on the journal at
@@ -337,7 +404,7 @@ func (c Crash) Recovery(t *testing.T, target string, j rollback.Journal, left fu
 		t.Skip("starts 100 processes")
 	}
 	dir := t.TempDir()
-	reg, _ := crashRegistry("")
+	reg, _, _ := crashRegistry("")
 	lease := c.lease()
 
 	seed := uint64(time.Now().UnixNano())
@@ -399,7 +466,7 @@ func (c Crash) Recovery(t *testing.T, target string, j rollback.Journal, left fu
 // what is left: the interrupted compensation runs twice, the others once.
 func (c Crash) RecovererKilled(t *testing.T, target string, j rollback.Journal) {
 	dir := t.TempDir()
-	reg, _ := crashRegistry("")
+	reg, _, _ := crashRegistry("")
 	lease := c.lease()
 	for _, killAt := range []string{"undo-3", "undo-2", "undo-1"} {
 		logPath := filepath.Join(dir, "effects-"+killAt+".log")
@@ -421,7 +488,8 @@ func (c Crash) RecovererKilled(t *testing.T, target string, j rollback.Journal) 
 		if prev := rep.Workflows[0].PreviousOwner; !strings.HasPrefix(prev, "recovering-child/") {
 			t.Errorf("killed at %s: previous owner %q, want the recovering child", killAt, prev)
 		}
-		want := map[string]int{"do 1": 1, "do 2": 1, "do 3": 1, "undo 1": 1, "undo 2": 1, "undo 3": 1}
+		want := map[string]int{"do 1": 1, "do 2": 1, "do 3": 1, "undo 1": 1, "undo 2": 1, "undo 3": 1,
+			"forget 1": 1, "forget 2": 1, "forget 3": 1}
 		want["undo "+killAt[len("undo-"):]] = 2
 		if got := ReadLog(t, logPath); !maps.Equal(got, want) {
 			t.Errorf("killed at %s: log %v, want %v", killAt, got, want)
@@ -434,7 +502,7 @@ func (c Crash) RecovererKilled(t *testing.T, target string, j rollback.Journal) 
 // owner; each is recovered by exactly one and each compensation runs once.
 func (c Crash) RacingRecoverers(t *testing.T, owner rollback.Journal, open func() rollback.Journal) {
 	dir := t.TempDir()
-	reg, comp := crashRegistry("")
+	reg, comp, _ := crashRegistry("")
 	const workflows = 20
 	logPath := filepath.Join(dir, "effects.log")
 	cfg := rollback.Config{Journal: owner, Registry: reg, Owner: "dead", Lease: 50 * time.Millisecond}
