@@ -159,7 +159,9 @@ type Pending struct {
 // Confirm records that the step guarded by the registration completed:
 // for a compensation, that its effect may exist; for a [Guard], that the
 // guard is armed (see [Guard.Before]). With a journal it is one journal
-// write; without one it only arms a guard and returns nil. An error
+// write (none for a guard already dropped from the journal because its
+// group holds a closure); without one it only arms a guard and returns
+// nil. An error
 // (wrapping [ErrJournal], and [ErrLeaseLost] when a recoverer has taken
 // the workflow over) should fail the call: the scope then rolls back,
 // this registration included (an armed guard still runs in process).
@@ -169,8 +171,8 @@ func (p Pending) Confirm(ctx context.Context) error {
 		p.st.armed.Store(true)
 	}
 	w := p.wf
-	if w == nil {
-		return nil
+	if w == nil || p.st != nil && p.st.tainted.Load() {
+		return nil // nothing to journal: a tainted guard is settled discarded
 	}
 	if err := w.cfg.journal.Confirm(ctx, w.cfg.owner, w.id, p.seq, w.cfg.lease); err != nil {
 		return fmt.Errorf("%w: confirming compensation %d of workflow %s: %w", ErrJournal, p.seq, w.id, err)
@@ -187,7 +189,7 @@ func (p Pending) Confirm(ctx context.Context) error {
 // recoverer may then still see the registration. Discard is safe for
 // concurrent use.
 func (p Pending) Discard(ctx context.Context) error {
-	if p.st == nil || !p.st.dropped.CompareAndSwap(false, true) || p.wf == nil {
+	if p.st == nil || !p.st.dropped.CompareAndSwap(false, true) || p.wf == nil || p.st.tainted.Load() {
 		return nil
 	}
 	return p.wf.settle(ctx, p.seq, StatusDiscarded)

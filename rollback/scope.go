@@ -206,6 +206,8 @@ func (s *Scope) add(e entry, force bool, k addKind, g *pendingState) error {
 	return nil
 }
 
+// append appends e to the scope's entries, unless the scope has ended or,
+// without force, holds its maximum.
 func (s *Scope) append(e entry, force bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
