@@ -39,6 +39,8 @@ type layers struct {
 	cfg         Config
 	idem        *idempotency.Manager
 	forgetName  string // the name of the compensation that forgets a key
+	executor    string // the executor's name
+	forget      rollback.Guard[forgetArgs]
 	cache       *cache.Cache[string, any]
 	cacheCfg    cache.Config
 	fallbackCfg cache.FallbackConfig
