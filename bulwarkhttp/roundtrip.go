@@ -40,7 +40,8 @@ type roundTrip struct {
 	// fallback: a GET to an executor with a Fallback layer, whose 200s
 	// are kept.
 	fallback bool
-	keep     bool // the idempotency layer may store the answers
+	keep     bool    // the idempotency layer may store the answers
+	priv     privacy // what the request says about keeping its copy (private.go)
 
 	// skip makes the fallback layer leave the call alone: set while the
 	// last attempt's outcome must not be kept (a success other than a
@@ -264,12 +265,19 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 
 	keepable := rt.fallback && failure == nil && resp.StatusCode == http.StatusOK && !r.ans.BodyOmitted
+	dropCookies := false
+	if keepable {
+		keepable, dropCookies = rt.priv.mayKeep(resp.Header, rt.keep)
+	}
 	if rt.keep || keepable {
 		// A kept answer lives apart from the response (which it must
 		// not hold on to), with headers of its own: the caller may
 		// change resp.Header.
 		kept := r.answer
 		kept.Header = resp.Header.Clone()
+		if dropCookies {
+			kept.Header.Del("Set-Cookie")
+		}
 		kept.Received = time.Now()
 		r.ans = &kept
 	}
