@@ -40,8 +40,7 @@ type roundTrip struct {
 	// fallback: a GET to an executor with a Fallback layer, whose 200s
 	// are kept.
 	fallback bool
-	keep     bool    // the idempotency layer may store the answers
-	priv     privacy // what the request says about keeping its copy (private.go)
+	keep     bool // the idempotency layer may store the answers
 
 	// skip makes the fallback layer leave the call alone: set while the
 	// last attempt's outcome must not be kept (a success other than a
@@ -75,6 +74,10 @@ type roundTrip struct {
 	// attempts allocate their own. Taken once (taken).
 	first1 received
 	taken  bool // first1 is in use; set by the first attempt only
+
+	// What the request says about keeping its copy in the fallback
+	// (private.go). Last, in taken's padding: the struct stays 448 bytes.
+	priv privacy
 }
 
 // received is the response of one attempt, with what it holds. The
