@@ -3,8 +3,12 @@ package bulwarkhttp
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/bulwark-go/bulwark/idempotency"
 )
 
 // What the fallback cache may keep, and for whom.
@@ -275,4 +279,15 @@ func nextElement(s string) (elem, rest string) {
 // makes the rules above stricter.
 func sameToken(a, b string) bool {
 	return len(a) == len(b) && strings.EqualFold(a, b)
+}
+
+// explainKeyReuse names what may differ when the idempotency layer
+// refused a duplicate: the layer speaks of a payload, which here is the
+// body or the credentials (of this request or the first). Other errors
+// are returned as they are.
+func explainKeyReuse(err error) error {
+	if !errors.Is(err, idempotency.ErrKeyReuse) {
+		return err
+	}
+	return fmt.Errorf("bulwarkhttp: %s was first sent with another body or other credentials (Authorization, Cookie): %w", HeaderIdempotencyKey, err)
 }

@@ -1,11 +1,14 @@
 package bulwarkhttp_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -393,6 +396,7 @@ func TestIdempotencyKeyIsScopedToItsCredentials(t *testing.T) {
 
 			resp, err = post(key, c.bob)
 			require.ErrorIs(t, err, idempotency.ErrKeyReuse)
+			assert.Contains(t, err.Error(), "other credentials (Authorization, Cookie)")
 			assert.Nil(t, resp)
 			assert.Equal(t, before, srv.count(), "nothing sent")
 
@@ -415,4 +419,57 @@ func TestIdempotencyKeyIsScopedToItsCredentials(t *testing.T) {
 		assert.Equal(t, first, readAll(t, resp))
 		assert.Equal(t, before, srv.count())
 	})
+}
+
+// A duplicate from another user that arrives while the first request is
+// still in flight does not join it: it fails with ErrKeyReuse at once,
+// and only the first request reaches the server.
+func TestIdempotencyInFlightIsNotSharedAcrossCredentials(t *testing.T) {
+	release := make(chan struct{})
+	srv := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, "order for "+r.Header.Get("Authorization"))
+	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the server closes, also when the test fails
+	client, _ := newClient(t, newStack(t, testConfig()))
+	post := func(ctx context.Context, who string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/orders", strings.NewReader(`{"sku":"42"}`))
+		require.NoError(t, err)
+		req.Header.Set("Idempotency-Key", "same")
+		req.Header.Set("Authorization", who)
+		return client.Do(req)
+	}
+	type result struct {
+		body string
+		err  error
+	}
+	first := make(chan result, 1)
+	go func() {
+		resp, err := post(t.Context(), "Bearer alice")
+		if err != nil {
+			first <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		first <- result{body: string(b), err: err}
+	}()
+	require.Eventually(t, func() bool { return srv.count() == 1 }, 2*time.Second, time.Millisecond)
+
+	// Bounded, so that joining alice's flight (the fault) fails the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	resp, err := post(ctx, "Bearer bob")
+	require.ErrorIs(t, err, idempotency.ErrKeyReuse)
+	assert.Nil(t, resp)
+
+	unblock()
+	r := <-first
+	require.NoError(t, r.err)
+	assert.Equal(t, "order for Bearer alice", r.body)
+	assert.Equal(t, 1, srv.count())
 }

@@ -221,6 +221,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	res := pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
 	completed = true
 	resp, err := rt.finish(res)
+	if err != nil && rt.keep {
+		err = explainKeyReuse(err) // private.go
+	}
 	if r := bulwark.ReportFrom(req.Context()); r != nil {
 		if res.Attempts > 0 {
 			r.SetAttempts(res.Attempts)
