@@ -78,3 +78,22 @@ func BenchmarkMayKeep(b *testing.B) {
 		p.mayKeep(h, false)
 	}
 }
+
+// BenchmarkFallbackKey compares the key of a plain GET with the key the
+// fallback had before (method, space, URL), in the same process.
+func BenchmarkFallbackKey(b *testing.B) {
+	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "http", Host: "api.example", Path: "/v1/pages/42"}, Header: http.Header{}}
+	rt := newRoundTrip(&Transport{}, req)
+	b.Run("url-only", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = req.Method + " " + req.URL.String()
+		}
+	})
+	b.Run("privacy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = rt.fallbackKey()
+		}
+	})
+}
