@@ -25,10 +25,10 @@ import (
 //     field names: the whole response is then meant for one user;
 //   - the request carries no credentials (Authorization, or Cookie), or
 //     the response says public (§3.5, §5.2.2.9). §3.5 also lets a shared
-//     cache store such a response when it says must-revalidate or
-//     s-maxage, but only because the cache must then revalidate it with
+//     cache reuse such a response for other requests when it says
+//     must-revalidate or s-maxage, but only because the cache must then revalidate it with
 //     the origin, under the new request's credentials, before reusing it
-//     once stale (§5.2.2.2, §5.2.2.10); the fallback serves a copy exactly
+//     once stale (§5.2.2.2; §5.2.2.10, which includes §5.2.2.8); the fallback serves a copy exactly
 //     when the origin cannot be asked, so those two do not count. Cookie
 //     is treated as Authorization: it identifies a session as much as a
 //     token does, and servers that personalise by cookie rarely say Vary:
