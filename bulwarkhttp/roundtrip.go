@@ -74,6 +74,10 @@ type roundTrip struct {
 	// attempts allocate their own. Taken once (taken).
 	first1 received
 	taken  bool // first1 is in use; set by the first attempt only
+
+	// What the request says about keeping its copy in the fallback
+	// (private.go). Last, in taken's padding: the struct stays 448 bytes.
+	priv privacy
 }
 
 // received is the response of one attempt, with what it holds. The
@@ -264,12 +268,19 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 
 	keepable := rt.fallback && failure == nil && resp.StatusCode == http.StatusOK && !r.ans.BodyOmitted
+	dropCookies := false
+	if keepable {
+		keepable, dropCookies = rt.priv.mayKeep(resp.Header, rt.keep)
+	}
 	if rt.keep || keepable {
 		// A kept answer lives apart from the response (which it must
 		// not hold on to), with headers of its own: the caller may
 		// change resp.Header.
 		kept := r.answer
 		kept.Header = resp.Header.Clone()
+		if dropCookies {
+			kept.Header.Del("Set-Cookie")
+		}
 		kept.Received = time.Now()
 		r.ans = &kept
 	}

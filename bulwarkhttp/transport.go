@@ -122,6 +122,21 @@ type Transport struct {
 	// DefaultMaxBodyBytes (1 MiB). Negative: every response body is
 	// streamed and nothing is kept.
 	MaxBodyBytes int64
+
+	// KeepPrivate makes each executor's fallback cache a private cache
+	// for each set of credentials, for programs that know their
+	// requests' credentials tell their users apart. false (the zero
+	// value): the cache is shared by every request to the executor and
+	// follows RFC 9111's rules for shared caches: a 200 to a GET is not
+	// kept when the request carries Authorization or Cookie (unless the
+	// response says public), nor when the response says private or
+	// no-store, sets a cookie, or varies on a header the key does not
+	// tell apart. true: responses to requests with credentials, and
+	// private ones, are kept under a key that holds the SHA-256 of the
+	// request's Authorization and Cookie values, and are served only to
+	// requests with the same values; Set-Cookie fields are dropped from
+	// the kept copy; no-store is still honoured. See docs/http.md.
+	KeepPrivate bool
 }
 
 // NewClient returns an http.Client whose Transport runs every request
@@ -190,13 +205,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt.abort()
 			return nil, err
 		}
+		fp = scopedFingerprint(fp, req.Header) // private.go
 		rt.keep = true
 		opts = append(opts,
 			pipeline.IdempotencyKeyParts(req.Method, req.URL.String(), key),
 			pipeline.Fingerprint(fp))
 	}
 	if rt.fallback {
-		opts = append(opts, pipeline.FallbackKey(req.Method+" "+req.URL.String()))
+		opts = append(opts, pipeline.FallbackKey(rt.fallbackKey())) // private.go
 	}
 	if !rt.replayable() || (!explicit && !t.retryable(req)) {
 		opts = append(opts, pipeline.NoRetry())
@@ -205,6 +221,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	res := pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
 	completed = true
 	resp, err := rt.finish(res)
+	if err != nil && rt.keep {
+		err = explainKeyReuse(err) // private.go
+	}
 	if r := bulwark.ReportFrom(req.Context()); r != nil {
 		if res.Attempts > 0 {
 			r.SetAttempts(res.Attempts)
