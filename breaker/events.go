@@ -12,13 +12,14 @@ import (
 // breaker collects it under the lock and delivers it after unlocking, so a
 // listener or log handler may call back into the breaker.
 type notice struct {
-	tr      transition // no change: nothing to report
-	seq     uint64     // the change's number: see bulwark.Event.Seq
-	at      time.Time
-	stats   *Stats // filled in only when someone listens
-	onEvent bulwark.Listener
-	logger  *slog.Logger
-	ctx     context.Context // of the call that made the change; nil if none
+	tr       transition // no change: nothing to report
+	seq      uint64     // the change's number: see bulwark.Event.Seq
+	at       time.Time
+	stats    *Stats // filled in only when someone listens
+	onEvent  bulwark.Listener
+	onSample bulwark.Listener
+	logger   *slog.Logger
+	ctx      context.Context // of the call that made the change; nil if none
 }
 
 // eventKinds maps the state entered to the kind of its event.
@@ -28,9 +29,9 @@ var eventKinds = [...]bulwark.EventKind{
 	HalfOpen: bulwark.CircuitHalfOpen,
 }
 
-// notify delivers n: the circuit event to the listener (with the
-// statistics in Detail) and a log record to the logger. It must be called
-// without the mutex held.
+// notify delivers n: the circuit event to the listeners, OnEvent then
+// OnSample (with the statistics in Detail), and a log record to the
+// logger. It must be called without the mutex held.
 //
 // Changes made on different goroutines at nearly the same time (a Reset
 // racing a failure) are delivered by those goroutines and can reach the
@@ -47,8 +48,8 @@ func (b *Breaker) notify(n notice) {
 		return
 	}
 	from, to := n.tr.from.String(), n.tr.to.String()
-	if n.onEvent != nil {
-		n.onEvent(bulwark.Event{
+	if n.onEvent != nil || n.onSample != nil {
+		ev := bulwark.Event{
 			Kind:     eventKinds[n.tr.to],
 			Executor: b.name,
 			Time:     n.at,
@@ -57,7 +58,13 @@ func (b *Breaker) notify(n notice) {
 			Seq:      n.seq,
 			Detail:   *n.stats,
 			Context:  n.ctx,
-		})
+		}
+		if n.onEvent != nil {
+			n.onEvent(ev)
+		}
+		if n.onSample != nil {
+			n.onSample(ev)
+		}
 	}
 	if n.logger != nil {
 		level, msg := slog.LevelInfo, "circuit breaker state changed"
