@@ -126,8 +126,8 @@ type Event struct {
 	// shard of its counters; see breaker.Config.OnSample): the call
 	// made when the stripe's count of successes is 63 modulo 64, so
 	// successes are sampled at that rate and a failure is sampled when
-	// it happens at that count (until the next success there, every
-	// failure on the stripe is). A sample's count is therefore not the
+	// it happens at that count (on average one in 64 too, but in clumps:
+	// failures do not move the count). A sample's count is therefore not the
 	// call count: read the exact counts from the breaker's Stats
 	// (Successes, Failures, Rejections). A full listener (OnEvent, Stack
 	// Subscribe) gets every event with Sampled set on the sampled ones;

@@ -152,26 +152,28 @@ type Config struct {
 	//
 	// The sample is the one Stats.MeanLatency is taken from: the breaker
 	// counts successes in stripes (shards, several per processor, a
-	// goroutine keeping its stripe from call to call), and a call made
-	// when its stripe's success count is 63 modulo 64 is measured, so
-	// about one success in 64. A failure is sampled when it happens at
-	// that count; as failures do not move the count, every failure on a
-	// stripe sitting there is sampled until its next success, and none on
-	// the others: the failures in the sample are not one in 64 of the
-	// failures. The rule is the same on every path (request timeout,
-	// ratio mode, OnEvent set), so the rate does not change with the
-	// configuration; the calls of [Breaker.Allow] are sampled only where
-	// Allow measures them (ratio mode or OnEvent set). The number of
-	// sampled events is not the number of calls: Stats has the exact
-	// counts. Precedent: the Go runtime times one goroutine transition in
-	// 8 for /sched/latencies:seconds (gTrackingPeriod, runtime/proc.go).
+	// goroutine keeping its stripe from call to call), and the call made
+	// when its stripe's success count is 63 modulo 64 is measured: about
+	// one success in 64. A failure is sampled when it happens at that
+	// count. Failures do not move the count, so on average one failure in
+	// 64 is sampled too, but in clumps: during a run of failures without
+	// a success, a stripe sitting on that count samples every one of them
+	// and the others none. The rule is the same on every path (request
+	// timeout, ratio mode, OnEvent set), so the rate does not change with
+	// the configuration; the calls of [Breaker.Allow] are sampled only
+	// where Allow measures them (outside its allocation-free CLOSED case:
+	// ratio mode, OnEvent set, HALF_OPEN). The number of sampled events
+	// is not the number of calls: Stats has the exact counts. Precedent:
+	// the Go runtime times one goroutine transition in 8 for its
+	// /sched/latencies:seconds histogram (gTrackingPeriod, used by
+	// casgstatus in runtime/proc.go).
 	//
 	// When OnEvent is set too, OnEvent gets every event (with Sampled set
 	// on the sampled ones) and OnSample its share, after OnEvent. OnSample
-	// is called as OnEvent is (synchronously, never under a lock; a panic
-	// reaches the caller after the call was counted). A sampled success
-	// costs the event's construction and the listener; measured on one
-	// core, the fast path's average cost rises by a few nanoseconds (see
+	// is called as OnEvent is: synchronously, never under a lock; if it
+	// panics, the panic reaches the caller after the call was counted.
+	// A sampled call costs an event and the listener; averaged over the
+	// 64 calls, that adds a few nanoseconds to the fast path (see
 	// docs/breaker.md). Default nil: no sample events.
 	OnSample bulwark.Listener
 
