@@ -21,8 +21,10 @@
 // [Group] holds one breaker per executor (remote service).
 //
 // The closed-state success path takes no lock, allocates nothing and, with
-// the request timeout disabled and no listener, does not read the clock;
-// see docs/breaker.md for the measurements and for tuning guidance.
+// the request timeout disabled and no OnEvent listener, does not read the
+// clock except for one call in 64 (the latency sample, which OnSample
+// hears of); see docs/breaker.md for the measurements and for tuning
+// guidance.
 //
 // Time and goroutines: the breaker reads time.Now where a decision needs
 // it and has no background goroutine. While OPEN it holds one runtime timer
@@ -316,7 +318,7 @@ func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notic
 		if tr.to == Open && !b.c.forced {
 			b.armLocked(now)
 		}
-		n = notice{tr: tr, seq: b.seq, at: now, onEvent: s.onEvent, onSample: s.onSample, logger: s.logger}
+		n = notice{tr: tr, seq: b.seq, at: now, s: s}
 		if s.onEvent != nil || s.onSample != nil || s.logger != nil {
 			st := b.statsLocked()
 			n.stats = &st

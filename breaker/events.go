@@ -12,14 +12,12 @@ import (
 // breaker collects it under the lock and delivers it after unlocking, so a
 // listener or log handler may call back into the breaker.
 type notice struct {
-	tr       transition // no change: nothing to report
-	seq      uint64     // the change's number: see bulwark.Event.Seq
-	at       time.Time
-	stats    *Stats // filled in only when someone listens
-	onEvent  bulwark.Listener
-	onSample bulwark.Listener
-	logger   *slog.Logger
-	ctx      context.Context // of the call that made the change; nil if none
+	tr    transition // no change: nothing to report
+	seq   uint64     // the change's number: see bulwark.Event.Seq
+	at    time.Time
+	stats *Stats          // filled in only when someone listens
+	s     *settings       // the listeners and the logger; set with a change
+	ctx   context.Context // of the call that made the change; nil if none
 }
 
 // eventKinds maps the state entered to the kind of its event.
@@ -48,7 +46,8 @@ func (b *Breaker) notify(n notice) {
 		return
 	}
 	from, to := n.tr.from.String(), n.tr.to.String()
-	if n.onEvent != nil || n.onSample != nil {
+	onEvent, onSample, logger := n.s.onEvent, n.s.onSample, n.s.logger
+	if onEvent != nil || onSample != nil {
 		ev := bulwark.Event{
 			Kind:     eventKinds[n.tr.to],
 			Executor: b.name,
@@ -59,14 +58,14 @@ func (b *Breaker) notify(n notice) {
 			Detail:   *n.stats,
 			Context:  n.ctx,
 		}
-		if n.onEvent != nil {
-			n.onEvent(ev)
+		if onEvent != nil {
+			onEvent(ev)
 		}
-		if n.onSample != nil {
-			n.onSample(ev)
+		if onSample != nil {
+			onSample(ev)
 		}
 	}
-	if n.logger != nil {
+	if logger != nil {
 		level, msg := slog.LevelInfo, "circuit breaker state changed"
 		if n.tr.to == Open {
 			level, msg = slog.LevelWarn, "circuit breaker opened"
@@ -89,6 +88,6 @@ func (b *Breaker) notify(n notice) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		n.logger.LogAttrs(ctx, level, msg, attrs...)
+		logger.LogAttrs(ctx, level, msg, attrs...)
 	}
 }
