@@ -43,7 +43,7 @@ type Config struct {
 	// (pipeline.Stack.Subscribe) and record the duration of every call in
 	// bulwark.call.duration. It costs every call: the breaker leaves its
 	// fast path (two clock reads and an event per call) and the SDK's
-	// Histogram.Record runs per call, about +320 ns per call on the
+	// Histogram.Record runs per call, about +300 ns per call on the
 	// machine of docs/operations.md. false (the default): the histogram
 	// holds the breaker's latency sample, about one call in 64 (see
 	// pipeline.Stack.SubscribeSampled), and a CLOSED success keeps the

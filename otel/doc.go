@@ -24,7 +24,7 @@
 // stripe (see breaker.Config.OnSample and bulwark.Event.Sampled). Its
 // count is not the call count: use bulwark.calls for rates; its quantiles
 // and mean estimate those of all calls. Timing every call would cost every
-// call (the breaker's listener path and the SDK's Record: about +320 ns
+// call (the breaker's listener path and the SDK's Record: about +300 ns
 // per call on the machine of docs/operations.md); Config.AllDurations
 // does that, subscribing with [pipeline.Stack.Subscribe]. The default
 // keeps the breaker's allocation-free fast path, so a CLOSED success
