@@ -223,13 +223,7 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 		if o == failure {
 			kind = bulwark.RequestFailure
 		}
-		ev := bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx, Sampled: t.sampled}
-		if on := t.s.onEvent; on != nil {
-			on(ev)
-		}
-		if on := t.s.onSample; on != nil && t.sampled {
-			on(ev)
-		}
+		b.report(t, &bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx})
 	}
 	n.ctx = ctx
 	b.notify(n)
@@ -355,7 +349,7 @@ func (b *Breaker) panicked(t *ticket, cause error) {
 	now := time.Now()
 	n := b.failed(t, now)
 	if t.listened() {
-		b.report(nil, t, bulwark.RequestFailure, now, cause)
+		b.report(t, &bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start)})
 	}
 	b.notify(n)
 }
@@ -367,16 +361,15 @@ func (t *ticket) listened() bool {
 	return t.s.onEvent != nil || (t.sampled && t.s.onSample != nil)
 }
 
-// report delivers the request event of kind (request:success or
-// request:failure) of the call t, made with ctx, which ended at now with
-// err, to OnEvent and, if t is in the latency sample, to OnSample, with
-// Event.Sampled set accordingly.
-func (b *Breaker) report(ctx context.Context, t *ticket, kind bulwark.EventKind, now time.Time, err error) {
-	ev := bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx, Sampled: t.sampled}
+// report delivers ev, the request:success or request:failure event of the
+// call t, to OnEvent and, if t is in the latency sample, to OnSample, with
+// ev.Sampled set accordingly. ev stays on the caller's stack.
+func (b *Breaker) report(t *ticket, ev *bulwark.Event) {
+	ev.Sampled = t.sampled
 	if on := t.s.onEvent; on != nil {
-		on(ev)
+		on(*ev)
 	}
 	if on := t.s.onSample; on != nil && t.sampled {
-		on(ev)
+		on(*ev)
 	}
 }
