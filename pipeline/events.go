@@ -155,8 +155,8 @@ func forSampled(ev bulwark.Event) bool {
 
 // rewireLocked gives every layer whose events cost something a listener,
 // or takes it away, after the way the subscribers listen changed (the
-// first came, the last left, the last full one left or the first came).
-// The layers keep their state.
+// first subscriber came or the last left, the first full one came or the
+// last full one left: see listening). The layers keep their state.
 func (s *Stack) rewireLocked() {
 	m := s.execs.Load()
 	if m == nil {
