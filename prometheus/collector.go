@@ -192,9 +192,12 @@ func durationHelp(all bool) string {
 	return "Duration of a sample of the calls through an executor's circuit breaker (about 1 call in 64), retries included, by outcome (success, failure); its count is not the call count: use bulwark.calls for rates."
 }
 
-// Close cancels the Collector's subscription to the Stack: its counters
-// stop counting (they keep their values, and the circuit series are still
-// read at every scrape). Calling it again does nothing.
+// Close cancels the Collector's subscription to the Stack: the counters
+// and the histogram that come from events stop counting (they keep their
+// values). The series read from Stack.Stats() — calls, the breaker's
+// rejections, the circuit — are still read at every scrape while the
+// Collector is registered: unregister it to drop them. Calling Close
+// again does nothing.
 func (c *Collector) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
