@@ -64,7 +64,7 @@ type roundTrip struct {
 	callMade bool // set before the first attempt, read by attempts
 	call     callContext
 
-	// Under mu: the breaker released the call's context (released); the
+	// Under mu: RoundTrip released the call's context (released); the
 	// streamed body that keeps it alive until the body ends (holder).
 	released bool
 	holder   *liveBody
@@ -340,14 +340,18 @@ func (r *received) discard() {
 }
 
 // abort ends a request that will not finish (RoundTrip refused it, or a
-// callback panicked): it closes the body if it was not sent and the last
-// attempt's response.
+// callback panicked): it releases the call's context and closes the body
+// if it was not sent and the last attempt's response.
 func (rt *roundTrip) abort() {
 	rt.mu.Lock()
 	last := rt.last
 	rt.last, rt.done = nil, true
 	rt.holdLocked(last)
+	end := rt.releaseLocked()
 	rt.mu.Unlock()
+	if end {
+		rt.call.cancel()
+	}
 	if last != nil {
 		last.discard()
 	}
@@ -362,7 +366,11 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 	last := rt.last
 	rt.last, rt.done = nil, true
 	rt.holdLocked(last)
+	end := rt.releaseLocked()
 	rt.mu.Unlock()
+	if end {
+		rt.call.cancel()
+	}
 	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
 		_ = rt.first.Close() // nothing was sent
 	}
