@@ -85,8 +85,9 @@ type received struct {
 	resp   *http.Response // its Body is not yet set for the caller
 	live   *liveBody      // a streamed body; nil when buffered
 	buf    []byte         // a buffered body
-	err    error          // an error met while buffering a failed status
-	body   bufferedBody   // the caller's body, when buffered
+	// body is the caller's body, when buffered; its err is the error met
+	// while buffering a failed status.
+	body bufferedBody
 }
 
 func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
@@ -239,9 +240,17 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	r.ans = &r.answer
 
 	complete := false
+	var box *[]byte // the pool's buffer the body is read into
 	if !streamed(resp, rt.limit) {
 		var readErr error
-		r.buf, complete, readErr = readBody(resp.Body, rt.limit, resp.ContentLength)
+		size := readSize(rt.limit, resp.ContentLength)
+		if rt.keep || (rt.fallback && failure == nil && resp.StatusCode == http.StatusOK) {
+			// Likely kept (see keepable): a buffer of its own, to size.
+			r.buf, complete, readErr = readBodyInto(resp.Body, make([]byte, 0, size), rt.limit)
+		} else {
+			box = rt.t.bufs.get(size)
+			r.buf, complete, readErr = readBodyInto(resp.Body, *box, rt.limit)
+		}
 		switch {
 		case readErr != nil && failure == nil:
 			// A body cut short: the attempt failed, like any network
@@ -249,13 +258,13 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 			_ = resp.Body.Close()
 			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
 		case readErr != nil:
-			r.err = readErr // the failed status stands; the body ends with the error
+			r.body.err = readErr // the failed status stands; the body ends with the error
 			complete = true
 		}
 	}
 	if complete {
 		_ = resp.Body.Close()
-		if r.err == nil {
+		if r.body.err == nil {
 			r.ans.Body = r.buf
 		}
 	} else {
@@ -275,6 +284,12 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 	if failure == nil {
 		rt.skip.Store(!keepable)
+	}
+	if box != nil && complete && r.ans == &r.answer {
+		// Nothing keeps the buffer but the caller's body, whose Close
+		// gives it back to the pool (see response).
+		*box = r.buf[:0] // it may have grown out of the pool's
+		r.body.box = box
 	}
 
 	if !rt.handOver(r) {
@@ -393,7 +408,7 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 		}
 		return nil, err
 	case last != nil && ans == last.ans && !res.FromCache && !res.Replayed:
-		return last.response(rt.req), nil
+		return last.response(rt), nil
 	}
 	if last != nil {
 		last.discard()
@@ -410,15 +425,17 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 }
 
 // response hands the response received to the caller.
-func (r *received) response(req *http.Request) *http.Response {
+func (r *received) response(rt *roundTrip) *http.Response {
 	resp := r.resp
 	if r.live != nil {
 		resp.Body = r.live
 	} else {
-		r.body.Reset(r.buf)
-		r.body.err = r.err
+		r.body.buf = r.buf
+		if r.body.box != nil {
+			r.body.pool = &rt.t.bufs
+		}
 		resp.Body = &r.body
 	}
-	resp.Request = req
+	resp.Request = rt.req
 	return resp
 }

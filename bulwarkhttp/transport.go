@@ -51,7 +51,9 @@ const drainLimit = 64 << 10
 //
 // Set the fields before the first request and do not change them
 // afterwards; the Transport is then safe for concurrent use by any number
-// of goroutines, as http.RoundTripper requires. Only Stack is required.
+// of goroutines, as http.RoundTripper requires. Only Stack is required. A
+// Transport must not be copied after first use (it keeps a pool of the
+// buffers that response bodies are read into).
 //
 // Bounded executors: each executor is made on demand, from the Stack's
 // defaults, the first time a request names it. With the default Executor
@@ -110,7 +112,8 @@ type Transport struct {
 	// MaxBodyBytes is the largest response body, in bytes, read inside
 	// the attempt: such a body is retried when its reading fails, can be
 	// kept by the idempotency and fallback layers, and reaches the caller
-	// from memory, with its connection already back in the pool. A
+	// from memory, with its connection already back in the pool (its
+	// buffer is lent by the Transport, and Close gives it back). A
 	// larger body is streamed to the caller: a failure while reading it
 	// reaches the caller, and it is never kept (a duplicate of an
 	// idempotent request gets the status and headers with an empty body
@@ -122,6 +125,10 @@ type Transport struct {
 	// DefaultMaxBodyBytes (1 MiB). Negative: every response body is
 	// streamed and nothing is kept.
 	MaxBodyBytes int64
+
+	// bufs keeps the buffers response bodies are read into; closing a
+	// buffered body gives its buffer back.
+	bufs bufferPool
 }
 
 // NewClient returns an http.Client whose Transport runs every request
