@@ -23,7 +23,11 @@ func TestBrokenBodyOfAFinalAnswerEndsWithTheError(t *testing.T) {
 		read func(io.Reader) (string, error)
 	}{
 		{"io.ReadAll", func(r io.Reader) (string, error) { b, err := io.ReadAll(r); return string(b), err }},
-		{"io.Copy", func(r io.Reader) (string, error) { var b bytes.Buffer; _, err := io.Copy(&b, r); return b.String(), err }},
+		{"io.Copy", func(r io.Reader) (string, error) {
+			var b bytes.Buffer
+			_, err := io.Copy(&b, r)
+			return b.String(), err
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newRawServer(t, func(_ int, c net.Conn) {
