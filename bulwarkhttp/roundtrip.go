@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/pipeline"
@@ -47,33 +48,48 @@ type roundTrip struct {
 	// complete 200 to a GET) or the request is not a GET.
 	skip atomic.Bool
 
-	// The request body. first is sent by the first attempt; later ones
-	// send a copy of body, or of req.GetBody's.
+	// The request body. first is sent by the first attempt (sent, below);
+	// later ones send a copy of body, or of req.GetBody's.
 	first io.ReadCloser
 	body  []byte // the whole body, when it was read to fingerprint it
-	sent  atomic.Bool
 
 	mu   sync.Mutex
 	last *received // the last attempt's response, while not handed over
-	done bool      // RoundTrip has returned: late attempts clean up alone
+	// holder (under mu) is the streamed body that keeps the call's
+	// context alive until it ends.
+	holder *liveBody
 
-	// The call's context (see callcontext.go): made is set once the
-	// breaker made it through makeCallContext, or once the first attempt
-	// started; call is valid when made by the breaker (callMade).
-	made     atomic.Bool
-	callMade bool // set before the first attempt, read by attempts
-	call     callContext
-
-	// Under mu: RoundTrip released the call's context (released); the
-	// streamed body that keeps it alive until the body ends (holder).
-	released bool
-	holder   *liveBody
+	// The call's context (see callcontext.go); valid when callMade.
+	call callContext
 
 	// first1 holds the first attempt's response, so that a request
 	// answered at the first attempt costs one allocation less; later
 	// attempts allocate their own. Taken once (taken).
 	first1 received
-	taken  bool // first1 is in use; set by the first attempt only
+
+	// What the layers did, when they run as a bound chain (chains.go).
+	report bulwark.Report
+
+	// Flags and counters, side by side so that they share words:
+	//   - sent: the first body was handed to an attempt (or closed);
+	//   - made: the breaker made the call's context through
+	//     makeCallContext, or the first attempt started (a breaker
+	//     inside Base then makes its own);
+	//   - attempts: the attempts made, when the layers run as a bound
+	//     chain;
+	//   - callMade: call was made by the breaker (set before the first
+	//     attempt, read by attempts);
+	//   - done (under mu): RoundTrip has returned: late attempts clean up
+	//     alone;
+	//   - released (under mu): RoundTrip released the call's context;
+	//   - taken: first1 is in use (set by the first attempt only).
+	sent     atomic.Bool
+	made     atomic.Bool
+	attempts atomic.Int32
+	callMade bool
+	done     bool
+	released bool
+	taken    bool
 }
 
 // received is the response of one attempt, with what it holds. The
@@ -110,6 +126,10 @@ func (rt *roundTrip) Value(key any) any {
 	switch key.(type) {
 	case roundTripKey:
 		return rt
+	case bulwark.ReportKey:
+		// The layers' report when they run as a bound chain; through
+		// pipeline.Execute, its call's report comes first.
+		return &rt.report
 	case breaker.CallContextKey:
 		if !rt.made.Load() {
 			return breaker.CallContextFunc(makeCallContext)
@@ -204,6 +224,7 @@ func attempt(ctx context.Context) (*answer, error) {
 }
 
 func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
+	rt.attempts.Add(1)
 	rt.made.Store(true) // a breaker inside Base makes its own context
 	rt.handOver(nil)    // drain and close the previous attempt's response
 	rt.skip.Store(!rt.isGet)

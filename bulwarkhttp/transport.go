@@ -3,6 +3,8 @@ package bulwarkhttp
 import (
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/pipeline"
@@ -129,6 +131,11 @@ type Transport struct {
 	// bufs keeps the buffers response bodies are read into; closing a
 	// buffered body gives its buffer back.
 	bufs bufferPool
+
+	// chains are the executors' bound chains (see chains.go); chainsMu
+	// serializes their additions.
+	chains   atomic.Pointer[chains]
+	chainsMu sync.Mutex
 }
 
 // NewClient returns an http.Client whose Transport runs every request
@@ -209,7 +216,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		opts = append(opts, pipeline.NoRetry())
 	}
 
-	res := pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+	var res pipeline.Result[*answer]
+	if run := t.chainOf(executor); run != nil && len(opts) == 0 {
+		res.Value, res.Err = run(rt)
+		res.Attempts = int(rt.attempts.Load())
+		res.FromCache, res.Replayed, res.Rejected = rt.report.FromCache(), rt.report.Replayed(), rt.report.Rejected()
+	} else {
+		res = pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+		if run == nil {
+			t.bindChain(executor, res.Err)
+		}
+	}
 	completed = true
 	resp, err := rt.finish(res)
 	if r := bulwark.ReportFrom(req.Context()); r != nil {
