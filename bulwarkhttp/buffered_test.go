@@ -2,6 +2,7 @@ package bulwarkhttp_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark/bulwarkhttp"
+	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/pipeline"
 )
 
 // A final answer whose body breaks off is still the caller's response,
@@ -71,4 +76,38 @@ func TestBufferedBodiesReadTheirOwnBytes(t *testing.T) {
 		assert.Zero(t, n, "response %d", i)
 		assert.ErrorContains(t, err, "closed", "response %d: read after Close", i)
 	}
+}
+
+// A key attached to the request's context (idempotency.WithKey) instead
+// of the Idempotency-Key header also makes the idempotency layer keep the
+// response: the kept copy is its own, so that neither the caller's
+// changes to the headers nor the buffers lent to later responses change
+// what a duplicate gets.
+func TestResponseKeptUnderAContextKeyIsItsOwn(t *testing.T) {
+	srv := newServer(t, func(i int, w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-N", itoa(i))
+		_, _ = fmt.Fprintf(w, "body %d %s", i, strings.Repeat("y", 1000))
+	})
+	stack := newStack(t, pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{}})
+	client, _ := newClient(t, stack)
+	get := func(ctx context.Context) *http.Response {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/k", nil)
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	keyed := idempotency.WithKey(t.Context(), "order-7")
+	first := get(keyed)
+	first.Header.Set("X-N", "changed by the caller")
+	want := "body 0 " + strings.Repeat("y", 1000)
+	assert.Equal(t, want, readAll(t, first))
+	for range 3 { // other responses, read into the buffers lent again
+		readAll(t, get(t.Context()))
+	}
+	dup := get(keyed)
+	assert.Equal(t, "true", dup.Header.Get(bulwarkhttp.HeaderReplayed))
+	assert.Equal(t, "0", dup.Header.Get("X-N"))
+	assert.Equal(t, want, readAll(t, dup))
+	assert.Equal(t, 4, srv.count())
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -208,6 +209,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		opts = append(opts,
 			pipeline.IdempotencyKeyParts(req.Method, req.URL.String(), key),
 			pipeline.Fingerprint(fp))
+	}
+	if _, _, ok := idempotency.AttachedKey(req.Context()); ok {
+		// A key on the request's context (idempotency.WithKey) instead
+		// of the header: the idempotency layer keeps the answers too.
+		rt.keep = true
 	}
 	if rt.fallback {
 		opts = append(opts, pipeline.FallbackKey(req.Method+" "+req.URL.String()))
