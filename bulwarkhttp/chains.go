@@ -20,7 +20,8 @@ import (
 // executor's new layers when it is configured anew.
 //
 // Bounded as the Stack's executors are: an executor is added only once a
-// call through Execute showed that it exists.
+// call through Execute showed that it exists. Requests read the map
+// without a lock; an addition copies it (executors are added once each).
 type chains struct {
 	stack *pipeline.Stack
 	funcs map[string]bulwark.Func[*answer]
