@@ -3,8 +3,11 @@ package bulwarkhttp
 import (
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -51,7 +54,9 @@ const drainLimit = 64 << 10
 //
 // Set the fields before the first request and do not change them
 // afterwards; the Transport is then safe for concurrent use by any number
-// of goroutines, as http.RoundTripper requires. Only Stack is required.
+// of goroutines, as http.RoundTripper requires. Only Stack is required. A
+// Transport must not be copied after first use (it keeps a pool of the
+// buffers that response bodies are read into).
 //
 // Bounded executors: each executor is made on demand, from the Stack's
 // defaults, the first time a request names it. With the default Executor
@@ -110,7 +115,8 @@ type Transport struct {
 	// MaxBodyBytes is the largest response body, in bytes, read inside
 	// the attempt: such a body is retried when its reading fails, can be
 	// kept by the idempotency and fallback layers, and reaches the caller
-	// from memory, with its connection already back in the pool. A
+	// from memory, with its connection already back in the pool (its
+	// buffer is lent by the Transport, and Close gives it back). A
 	// larger body is streamed to the caller: a failure while reading it
 	// reaches the caller, and it is never kept (a duplicate of an
 	// idempotent request gets the status and headers with an empty body
@@ -137,6 +143,15 @@ type Transport struct {
 	// requests with the same values; Set-Cookie fields are dropped from
 	// the kept copy; no-store is still honoured. See docs/http.md.
 	KeepPrivate bool
+
+	// bufs keeps the buffers response bodies are read into; closing a
+	// buffered body gives its buffer back.
+	bufs bufferPool
+
+	// chains are the executors' bound chains (see chains.go); chainsMu
+	// serializes their additions.
+	chains   atomic.Pointer[chains]
+	chainsMu sync.Mutex
 }
 
 // NewClient returns an http.Client whose Transport runs every request
@@ -211,6 +226,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			pipeline.IdempotencyKeyParts(req.Method, req.URL.String(), key),
 			pipeline.Fingerprint(fp))
 	}
+	if _, _, ok := idempotency.AttachedKey(req.Context()); ok {
+		// A key on the request's context (idempotency.WithKey) instead
+		// of the header: the idempotency layer keeps the answers too.
+		rt.keep = true
+	}
 	if rt.fallback {
 		opts = append(opts, pipeline.FallbackKey(rt.fallbackKey())) // private.go
 	}
@@ -218,7 +238,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		opts = append(opts, pipeline.NoRetry())
 	}
 
-	res := pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+	var res pipeline.Result[*answer]
+	if run := t.chainOf(executor); run != nil && len(opts) == 0 {
+		res.Value, res.Err = run(rt)
+		res.Attempts = int(rt.attempts.Load())
+		res.FromCache, res.Replayed, res.Rejected = rt.report.FromCache(), rt.report.Replayed(), rt.report.Rejected()
+	} else {
+		res = pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+		if run == nil {
+			t.bindChain(executor, res.Err)
+		}
+	}
 	completed = true
 	resp, err := rt.finish(res)
 	if err != nil && rt.keep {
