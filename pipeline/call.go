@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 )
 
 // call is the context of one call through the stack. It carries the call's
@@ -61,6 +62,7 @@ func Execute[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		return Result[T]{Err: err, Duration: time.Since(start)}
 	}
 	v, err := runCall(c, l, run)
+	c.passOnFromCache()
 	return Result[T]{
 		Value:      v,
 		Err:        err,
@@ -81,7 +83,19 @@ func Do[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T
 		var zero T
 		return zero, err
 	}
-	return runCall(c, l, run)
+	v, err := runCall(c, l, run)
+	c.passOnFromCache()
+	return v, err
+}
+
+// passOnFromCache marks the caller's Report (if ctx had one) FromCache
+// when the call's value came from a cache, as Middleware does: the
+// caller's own result is then made of a cached value, and must not be
+// recorded as an idempotent result, nor stored by a fallback as fresh.
+func (c *call) passOnFromCache() {
+	if c.report.FromCache() {
+		bulwark.ReportFrom(c.Context).SetFromCache()
+	}
 }
 
 // Middleware returns a middleware that runs every call of the wrapped
@@ -115,7 +129,10 @@ func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Mi
 				}
 				bound.Store(b)
 			}
-			return b.run(o.withAttempts(ctx))
+			if b.layers.retry != nil {
+				ctx = o.withAttempts(ctx)
+			}
+			return b.run(ctx)
 		}
 	}
 }
@@ -149,7 +166,8 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 	if err != nil {
 		return nil, err
 	}
-	run := build[T](l, o.idempotencyKey, o.fallbackKeyOf, next)
+	inner := func(ctx context.Context) (T, error) { return next(callvalue.Hide(ctx)) }
+	run := build[T](l, o.idempotencyKey, o.fallbackKeyOf, inner)
 	if l.idem != nil || undo != nil {
 		chained := run
 		run = func(ctx context.Context) (T, error) {
@@ -213,8 +231,10 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		if _, _, err := undoOf[T](executor, &c.opts); err != nil {
 			return nil, nil, nil, err
 		}
-		c.Context = c.opts.withAttempts(ctx)
 	}
 	l := e.layers.Load()
+	if l.retry != nil {
+		c.Context = c.opts.withAttempts(ctx)
+	}
 	return c, l, chain[T](l), nil
 }

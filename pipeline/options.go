@@ -187,7 +187,7 @@ func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 	case o.hasFallbackKey:
 		return o.fallbackKey, true
 	}
-	if k, ok := cache.KeyFrom[string](ctx); ok {
+	if k, ok := cache.AttachedKey[string](ctx); ok {
 		return k, true
 	}
 	return o.fallbackKey, o.hasOperation
