@@ -52,6 +52,13 @@ func callFrom(ctx context.Context) *call {
 // runs. A panic in fn propagates after each layer has released what it
 // holds.
 //
+// Per-call values (opts, and the keys and number of attempts attached to
+// ctx for this call) apply to this call only: fn runs without them, so a
+// call made inside fn is keyed and retried as its own options say. When
+// the call's value came from a cache (Result.FromCache), the caller's
+// bulwark.Report, if ctx carries one, is marked FromCache too, so that an
+// enclosing call does not record or store it as a fresh result.
+//
 // Execute is safe for concurrent use. Its cost over fn is one allocation
 // plus what the enabled layers cost; [Do] saves the two clock reads of
 // Result.Duration.
@@ -102,7 +109,9 @@ func (c *call) passOnFromCache() {
 // function through executor's layers, as [Do] does, with opts. A key that
 // differs per call can come from the context: an idempotency key attached
 // with idempotency.WithKey, a fallback key attached with cache.WithKey,
-// and cache.SkipFallback are honoured when opts do not set them.
+// and cache.SkipFallback are honoured when opts do not set them. As with
+// Do, the per-call values apply to this call only: the wrapped function
+// runs without them (see [Attempts]).
 //
 // Middleware is the form for hot paths: it finds the executor and builds
 // the layers around the wrapped function once (again after the executor is
