@@ -116,7 +116,12 @@ func (c *call) passOnFromCache() {
 // Middleware is the form for hot paths: it finds the executor and builds
 // the layers around the wrapped function once (again after the executor is
 // configured anew), and a call then costs only what its layers cost, with
-// no context or allocation of the pipeline's own. An invalid option or
+// no context or allocation of the pipeline's own (but one Report, when the
+// call is made inside a Do or Execute call's function: the layers record
+// this call's outcome there, and only FromCache is passed on to the
+// enclosing call, which was not replayed or rejected because this call
+// was; a Report attached with bulwark.WithReport by the caller gets all
+// of it). An invalid option or
 // executor name is reported by every call. The returned middleware, and
 // the Funcs it builds, are safe for concurrent use.
 func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Middleware[T] {
@@ -176,34 +181,54 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 		return nil, err
 	}
 	inner := func(ctx context.Context) (T, error) { return next(callvalue.Hide(ctx)) }
-	run := build[T](l, o.idempotencyKey, o.fallbackKeyOf, inner)
-	if l.idem != nil || undo != nil {
-		chained := run
-		run = func(ctx context.Context) (T, error) {
-			st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, undoName)
-			if !ok {
-				return chained(ctx)
-			}
-			outer := bulwark.ReportFrom(ctx)
-			rctx, report := bulwark.WithReport(ctx) // to see whether it replayed
-			defer passOn(report, outer)
-			return st.run(func() (T, error) { return chained(rctx) }, report)
+	chained := build[T](l, o.idempotencyKey, o.fallbackKeyOf, inner)
+	run := func(ctx context.Context) (T, error) {
+		outer := bulwark.ReportFrom(ctx)
+		enclosing := outer != nil && ofEnclosingCall(ctx, outer)
+		if l.idem == nil && undo == nil && !enclosing {
+			return chained(ctx) // the layers annotate the caller's Report
 		}
+		st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, undoName)
+		if !ok && !enclosing {
+			return chained(ctx)
+		}
+		// A Report of the call's own: to see whether it replayed, and to
+		// keep an enclosing call's Report from this call's outcome.
+		rctx, report := bulwark.WithReport(ctx)
+		defer passOn(report, outer, enclosing)
+		if !ok {
+			return chained(rctx)
+		}
+		return st.run(func() (T, error) { return chained(rctx) }, report)
 	}
 	return &boundChain[T]{exec: e, layers: l, run: run}, nil
 }
 
+// ofEnclosingCall reports whether r, the Report of ctx, is that of a
+// pipeline call that ctx was made inside of (a Do or Execute whose
+// function is running): a call made with ctx is then nested in it.
+func ofEnclosingCall(ctx context.Context, r *bulwark.Report) bool {
+	c := callFrom(ctx)
+	return c != nil && &c.report == r
+}
+
 // passOn records what r recorded in outer, the caller's Report (which may
-// be nil).
-func passOn(r, outer *bulwark.Report) {
+// be nil). When outer is an enclosing call's (enclosing), only FromCache
+// is passed on: that call ran its function, so it was not replayed,
+// rejected or rolled back because a call inside it was, but its value is
+// made of the cached one.
+func passOn(r, outer *bulwark.Report, enclosing bool) {
 	if outer == nil {
+		return
+	}
+	if r.FromCache() {
+		outer.SetFromCache()
+	}
+	if enclosing {
 		return
 	}
 	if n := r.Attempts(); n > 0 {
 		outer.SetAttempts(n)
-	}
-	if r.FromCache() {
-		outer.SetFromCache()
 	}
 	if r.Replayed() {
 		outer.SetReplayed()

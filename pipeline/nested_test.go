@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/pipeline"
@@ -284,4 +285,43 @@ func TestKeyedStepWithUndoMadeOfNestedCachedValueRegistersNoUndo(t *testing.T) {
 	})
 	require.Error(t, err)
 	assert.Equal(t, 0, undone, "an Undo was registered for a value served from a cache")
+}
+
+// A call made inside fn in the Middleware form annotates its own outcome,
+// not the enclosing call's: the enclosing call ran fn, so it is neither
+// Replayed, nor Rejected, nor RolledBack because a nested call was; only
+// FromCache (its value is made of a cached one) is passed on.
+func TestNestedMiddlewareReplayOrRejectionDoesNotMarkEnclosingCall(t *testing.T) {
+	s, err := pipeline.New(pipeline.Config{})
+	require.NoError(t, err)
+	require.NoError(t, s.Configure("ledger", pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{}}))
+	require.NoError(t, s.Configure("flaky", pipeline.Config{
+		Breaker:  &breaker.Config{FailureThreshold: 1},
+		Rollback: &rollback.Config{},
+	}))
+	ledger := pipeline.Middleware[string](s, "ledger", pipeline.IdempotencyKey("entry-1"))
+	entry := ledger(func(context.Context) (string, error) { return "entry", nil })
+	_, err = entry(t.Context())
+	require.NoError(t, err)
+	flaky := pipeline.Middleware[string](s, "flaky")(func(ctx context.Context) (string, error) {
+		rollback.OnRollback(ctx, "undo", func(context.Context) error { return nil })
+		return "", errDown
+	})
+	_, _ = flaky(t.Context()) // opens the circuit, rolls back
+
+	runs := 0
+	r := pipeline.Execute(t.Context(), s, "app", func(ctx context.Context) (string, error) {
+		runs++
+		v, err := entry(ctx) // replayed
+		require.NoError(t, err)
+		_, err = flaky(ctx) // rejected
+		require.Error(t, err)
+		return v, nil
+	})
+	require.NoError(t, r.Err)
+	assert.Equal(t, 1, runs)
+	assert.False(t, r.Replayed, "the enclosing call ran fn")
+	assert.False(t, r.Rejected, "the enclosing call was not refused")
+	assert.False(t, r.FromCache)
+	assert.Equal(t, 1, r.Attempts)
 }
