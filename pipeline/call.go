@@ -18,7 +18,8 @@ type call struct {
 	report   bulwark.Report
 	attempts atomic.Int32
 	opts     callOptions
-	fn       any // bulwark.Func[T]
+	fn       any       // bulwark.Func[T]
+	exec     *executor // the call's executor: its events only get its Operation
 }
 
 type callKey struct{}
@@ -257,7 +258,7 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c := &call{Context: ctx, fn: fn}
+	c := &call{Context: ctx, fn: fn, exec: e}
 	if len(opts) > 0 {
 		if err := c.opts.apply(executor, opts); err != nil {
 			return nil, nil, nil, err

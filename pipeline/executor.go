@@ -120,7 +120,10 @@ func (e *executor) listener(own bulwark.Listener, logger *slog.Logger) bulwark.L
 func (e *executor) report(ev bulwark.Event, own bulwark.Listener, logger *slog.Logger) {
 	ev.Executor = e.name
 	if ev.Operation == "" && ev.Context != nil {
-		if c := callFrom(ev.Context); c != nil {
+		// The call found may be one that this event's call was made
+		// inside of (a Middleware call in a Do's function): its
+		// Operation is not this call's.
+		if c := callFrom(ev.Context); c != nil && c.exec == e {
 			ev.Operation = c.opts.operation()
 		}
 	}

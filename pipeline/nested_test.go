@@ -325,3 +325,32 @@ func TestNestedMiddlewareReplayOrRejectionDoesNotMarkEnclosingCall(t *testing.T)
 	assert.False(t, r.FromCache)
 	assert.Equal(t, 1, r.Attempts)
 }
+
+// The events of a Middleware call made inside a Do call's function are
+// not labelled with the Do call's Operation.
+func TestNestedMiddlewareEventsAreNotLabelledWithOuterOperationRender(t *testing.T) {
+	s, err := pipeline.New(pipeline.Config{})
+	require.NoError(t, err)
+	var rec recorder
+	unsubscribe := s.Subscribe(rec.listen)
+	defer unsubscribe()
+	require.NoError(t, s.Configure("users", pipeline.Config{Fallback: &pipeline.FallbackConfig{}}))
+	lookup := pipeline.Middleware[string](s, "users", pipeline.FallbackKey("user:alice"))
+	ok := lookup(func(context.Context) (string, error) { return "alice", nil })
+	fail := lookup(func(context.Context) (string, error) { return "", errDown })
+	_, err = ok(t.Context())
+	require.NoError(t, err)
+	_, err = pipeline.Do(t.Context(), s, "app", func(ctx context.Context) (string, error) {
+		return fail(ctx)
+	}, pipeline.Operation("render"))
+	require.NoError(t, err)
+	used := 0
+	for _, e := range rec.all() {
+		if e.Kind == bulwark.FallbackUsed {
+			used++
+			assert.Equal(t, "users", e.Executor)
+			assert.NotEqual(t, "render", e.Operation, "the users call was labelled with the app call's operation")
+		}
+	}
+	assert.Equal(t, 1, used)
+}
