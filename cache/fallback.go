@@ -120,7 +120,9 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 // exactly what the wrapped call returned. A call whose context was made by
 // [SkipFallback] is not touched at all. A success is not stored when
 // bulwark.ReportFrom(ctx).FromCache reports true: a call made inside it
-// was answered from a cache, and its value is not fresh.
+// was answered from a cache, and its value is not fresh (a call whose
+// context carries no Report cannot be told so: attach one with
+// bulwark.WithReport where nested calls may be answered from a cache).
 //
 // V must be T or an interface type that T implements; a value of another
 // dynamic type found under a key (when several result types share one
