@@ -229,7 +229,15 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 			}
 			return h(ctx, je.Args)
 		}
+		// As an owner does: prove the claim still holds before acting,
+		// and keep it while the compensation runs.
+		if herr := w.hold(c); herr != nil {
+			out.Err = herr
+			return out
+		}
+		stop := w.keepAlive(c)
 		err := s.runOne(unscoped{c}, entry{name: name, undo: undo}, &lp, detail)
+		stop()
 		st := StatusDone
 		switch {
 		case err == nil:
