@@ -253,11 +253,11 @@ func (w *workflow) settledAs(ctx context.Context, seq int64, st Status) {
 // to do, released for recovery otherwise.
 func (w *workflow) finish(ctx context.Context, leftover bool) error {
 	w.mu.Lock()
-	begun := w.begun
+	begun, ended := w.begun, w.ended
 	w.ended = true
 	w.mu.Unlock()
-	if !begun {
-		return nil
+	if !begun || ended {
+		return nil // ended already: a Commit that found the lease lost rolls back
 	}
 	var err error
 	if leftover {

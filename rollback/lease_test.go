@@ -279,3 +279,63 @@ func TestDurableRecovererKeepsClaim(t *testing.T) {
 		assert.Equal(t, 0, j.Len())
 	})
 }
+
+// A top-level Commit that finds the lease lost (the owner stalled after
+// its last journal write, and a recoverer undid the journaled part) rolls
+// back the closures in process, which no recoverer knows, instead of
+// leaving their effects behind, and returns an error wrapping
+// ErrLeaseLost.
+func TestDurableCommitAfterLeaseLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, sc, err := rollback.Begin(t.Context(), rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		require.NoError(t, f.step(ctx, "c1"))
+		time.Sleep(11 * time.Second) // stalled past the lease
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		closure := 0
+		require.NoError(t, rollback.OnRollback(ctx, "closure", func(context.Context) error { closure++; return nil }))
+
+		err = sc.Commit()
+		require.ErrorIs(t, err, rollback.ErrLeaseLost)
+		var rbErr *rollback.Error
+		require.ErrorAs(t, err, &rbErr)
+		assert.ErrorIs(t, rbErr.Journal, rollback.ErrLeaseLost)
+		assert.Equal(t, []string{"refund"}, rbErr.Skipped, "c1 is the recoverer's")
+		assert.Equal(t, 1, closure)
+		charges, refunds := f.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, []string{"c1"}, refunds, "refunded once, by the recoverer")
+	})
+}
+
+// A saga whose owner stalls in a step past its lease, while a recoverer
+// undoes the journaled steps, then finishes its steps: the Undo of a
+// later step, a closure, runs in process when the saga's end finds the
+// lease lost, and each step is undone once.
+func TestDurableSagaStepAfterLeaseLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		var undone []string
+		g, err := rollback.NewSaga([]rollback.Step[chargeTrip]{
+			{Name: "flight", Do: func(_ context.Context, s *chargeTrip) error { f.l.charge(s.Flight); return nil },
+				Compensation: rollback.UndoWith(f.refund, func(s *chargeTrip) refundArgs { return refundArgs{Charge: s.Flight} })},
+			{Name: "hotel", Do: func(_ context.Context, s *chargeTrip) error {
+				time.Sleep(11 * time.Second) // stalled past the lease
+				rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+				assert.NoError(t, err)
+				assert.Len(t, rep.Workflows, 1)
+				return nil
+			}, Undo: func(_ context.Context, s *chargeTrip) error { undone = append(undone, s.Hotel); return nil }},
+		}, rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		err = g.Run(t.Context(), &chargeTrip{Flight: "f-1", Hotel: "h-1"})
+		require.ErrorIs(t, err, rollback.ErrLeaseLost)
+		assert.Equal(t, []string{"h-1"}, undone)
+		charges, refunds := f.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, []string{"f-1"}, refunds, "refunded once, by the recoverer")
+	})
+}

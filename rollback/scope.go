@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -289,8 +290,13 @@ func (s *Scope) end(state uint8) (entries []entry, ok bool) {
 // With a Journal, committing the top-level scope removes its workflow
 // from the journal; if that write fails, Commit returns an error wrapping
 // [ErrJournal]: the workflow is then still in the journal and will be
-// rolled back by a recoverer once its lease expires (with [ErrLeaseLost]
-// when a recoverer has already claimed it).
+// rolled back by a recoverer once its lease expires. When the write
+// fails with [ErrLeaseLost] (the owner stalled past its lease and a
+// recoverer claimed the workflow, to undo its journaled compensations),
+// Commit rolls back in process what no recoverer knows (the closures
+// registered with [OnRollback], a Saga's step Undos) and returns an
+// [*Error] whose Cause and Journal wrap ErrLeaseLost, listing the
+// journaled compensations left to the recoverer in Skipped.
 //
 // Commit is safe for concurrent use. On a nil Scope it returns an error
 // wrapping [ErrInvalid].
@@ -306,6 +312,12 @@ func (s *Scope) Commit() error {
 		// The workflow ended well. In an enclosing scope without a
 		// journal, its compensations live on in memory only.
 		if err := s.wf.finish(context.WithoutCancel(s.ctx), false); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				// A recoverer took the workflow over and undoes its
+				// journaled compensations: undo the closures too,
+				// which no recoverer knows.
+				return s.compensate(entries, s.wf.lose(err), false)
+			}
 			return err
 		}
 	}
