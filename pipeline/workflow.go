@@ -151,6 +151,19 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 		}
 		return v, err
 	}
+	if st.key != "" {
+		// Within one workflow, the same key is one effect, undone once:
+		// a second success (a retry loop of the workflow replaying the
+		// step) registers nothing more.
+		if first, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil && !first {
+			if durable {
+				if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
+					return v, fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
+				}
+			}
+			return v, nil // an in-memory guard stays unarmed: it does nothing
+		}
+	}
 	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
 	if st.undo != nil {
 		undo := st.undo
@@ -179,6 +192,11 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	}
 	return v, nil
 }
+
+// onceToken marks a keyed step in its workflow (see rollback.Once): its
+// Undo and the forgetting of its key are registered once per executor
+// and key.
+type onceToken struct{ executor, key string }
 
 // forgetter deletes an idempotency key's stored result when a workflow
 // rolls back, if the step it belongs to was undone: it is registered as a
