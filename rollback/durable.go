@@ -213,6 +213,9 @@ func (h *handedOver) Unwrap() error { return h.err }
 
 // isHandedOver reports whether err is a handedOver.
 func isHandedOver(err error) bool {
+	if err == nil {
+		return false
+	}
 	var h *handedOver
 	return errors.As(err, &h)
 }
