@@ -26,7 +26,13 @@ import (
 // when the function runs, undo is registered whether the call executed or
 // its result was replayed by the idempotency layer: a workflow rerun after
 // a crash replays its completed steps without running them, and still
-// undoes them when a later step fails. Use Undo for keyed steps of a
+// undoes them when a later step fails. Within one workflow (the
+// top-level scope and the scopes nested in it) a keyed step is one
+// effect: undo (and the forgetting of the key) is registered by the
+// first success of its executor and key only, not again when the
+// workflow calls the step once more and it replays (see rollback.Once);
+// once the scope that registered it rolled back, the key was forgotten,
+// and the next success registers anew. Use Undo for keyed steps of a
 // workflow; keep OnRollback inside the function for partial effects of an
 // attempt that must be undone before a retry. A call answered from the
 // fallback cache, a failed call, and a call outside any rollback scope
