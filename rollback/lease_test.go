@@ -339,3 +339,40 @@ func TestDurableSagaStepAfterLeaseLost(t *testing.T) {
 		assert.Equal(t, []string{"f-1"}, refunds, "refunded once, by the recoverer")
 	})
 }
+
+// A nested scope whose compensation failed leaves it in the journal; the
+// rollback of the enclosing workflow, whose own compensations succeed,
+// then releases the workflow to a recoverer instead of removing it, so
+// that the failed compensation is retried (it was lost before).
+func TestDurableNestedFailureLeftForRecovery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		boom := errors.New("boom")
+		_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+			require.NoError(t, f.step(ctx, "outer"))
+			_, err := rollback.Do(ctx, func(ctx context.Context) (int, error) {
+				require.NoError(t, f.step(ctx, "inner"))
+				f.l.mu.Lock()
+				f.l.failures = rollback.DefaultAttempts // the inner refund fails in process
+				f.l.mu.Unlock()
+				return 0, boom
+			})
+			var rbErr *rollback.Error
+			require.ErrorAs(t, err, &rbErr)
+			require.Len(t, rbErr.Failures, 1)
+			return 0, err
+		}, rollback.WithConfig(f.cfg))
+		require.ErrorIs(t, err, boom)
+		charges, _ := f.l.state()
+		assert.Equal(t, []string{"inner"}, charges)
+		assert.Equal(t, 1, f.j.Len(), "left for a recoverer")
+
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		assert.Equal(t, []string{"refund"}, rep.Workflows[0].Compensated)
+		charges, _ = f.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, 0, f.j.Len())
+	})
+}
