@@ -157,10 +157,11 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 		}
 		return v, err
 	}
-	if st.key != "" {
+	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
+	if st.key != "" && (undone || st.undo != nil) {
 		// Within one workflow, the same key is one effect, undone once:
-		// a second success (a retry loop of the workflow replaying the
-		// step) registers nothing more.
+		// a second success that would register something (a retry loop
+		// of the workflow replaying the step) registers nothing more.
 		if first, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil && !first {
 			if durable {
 				if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
@@ -170,7 +171,6 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			return v, nil // an in-memory guard stays unarmed: it does nothing
 		}
 	}
-	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
 	if st.undo != nil {
 		undo := st.undo
 		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {

@@ -188,3 +188,24 @@ func TestDurableReplayedInSameWorkflowUndoneOnce(t *testing.T) {
 		assert.False(t, r.Replayed, "the key was forgotten")
 	})
 }
+
+// A replayed call that registers nothing (no Undo: its effect is not
+// undone) does not mark its key: a later call of the key with an Undo in
+// the same workflow registers it.
+func TestWorkflowReplayWithoutUndoDoesNotMark(t *testing.T) {
+	s := newStack(t, pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{}})
+	p := &payments{}
+	key := pipeline.IdempotencyKey("order-7/charge")
+	require.NoError(t, pipeline.Execute(t.Context(), s, "payments", p.charge, key).Err) // an earlier run
+	_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+		r := pipeline.Execute(ctx, s, "payments", p.charge, key)
+		require.NoError(t, r.Err)
+		require.True(t, r.Replayed)
+		r = pipeline.Execute(ctx, s, "payments", p.charge, key, pipeline.Undo("refund", p.refund))
+		require.NoError(t, r.Err)
+		return 0, errStep3
+	})
+	require.ErrorIs(t, err, errStep3)
+	assert.Equal(t, int32(1), p.charges.Load())
+	assert.Equal(t, int32(1), p.refunds.Load())
+}
