@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/bulwarkhttp"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -85,4 +87,43 @@ func TestGETFromFallbackInsideKeyedOuterCallIsNotRecorded(t *testing.T) {
 	require.NoError(t, r2.Err)
 	assert.False(t, r2.Replayed, "the response served from the fallback was recorded")
 	assert.Equal(t, "20", r2.Value)
+}
+
+// A request inside a pipeline call's function reports to that call's
+// Report only that its response came from a cache: a POST replayed for its
+// Idempotency-Key, or a request refused by an open circuit, does not make
+// the enclosing call Replayed or Rejected (it ran its function; a keyed
+// workflow step marked Replayed would keep its key after a rollback), and
+// the request's attempts are not the call's. A Report attached for the
+// request itself still gets everything.
+func TestRequestInsideAPipelineCallDoesNotMarkItReplayedOrRejected(t *testing.T) {
+	srv := newServer(t, statuses(http.StatusOK))
+	stack := newStack(t, pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{}})
+	client, _ := newClient(t, stack)
+	post := func(ctx context.Context) (int, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/charges", strings.NewReader("charge $10"))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set(bulwarkhttp.HeaderIdempotencyKey, "charge-1")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_ = readAll(t, resp)
+		return resp.StatusCode, nil
+	}
+	_, err := post(t.Context())
+	require.NoError(t, err)
+
+	r := pipeline.Execute(t.Context(), stack, "checkout", post) // the POST is replayed inside
+	require.NoError(t, r.Err)
+	assert.False(t, r.Replayed, "checkout ran its function")
+	assert.Equal(t, 1, r.Attempts)
+
+	ctx, report := bulwark.WithReport(t.Context())
+	_, err = post(ctx)
+	require.NoError(t, err)
+	assert.True(t, report.Replayed(), "the request's own Report says it was replayed")
+	assert.Equal(t, 1, srv.count())
 }

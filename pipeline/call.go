@@ -26,7 +26,7 @@ type callKey struct{}
 
 func (c *call) Value(key any) any {
 	switch key.(type) {
-	case bulwark.ReportKey:
+	case bulwark.ReportKey, callvalue.CallReport:
 		return &c.report
 	case callKey:
 		return c

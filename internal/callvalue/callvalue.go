@@ -37,6 +37,15 @@ func (h *hidden) Value(key any) any {
 	return h.Context.Value(key)
 }
 
+// CallReport is the context key a pipeline call's context answers with
+// the call's *bulwark.Report, also inside the call's function. A layer
+// that reports to bulwark.ReportFrom(ctx) (bulwarkhttp's Transport) looks
+// it up to tell the Report of its own caller (attached with
+// bulwark.WithReport for this one call) from that of an enclosing
+// pipeline call whose function is running: that call ran, so only
+// FromCache may be passed up to it, never Replayed, Rejected or Attempts.
+type CallReport struct{}
+
 // Hide returns the context a call's function runs with: ctx, without the
 // per-call values attached for the call. It returns ctx itself, and
 // allocates nothing, when ctx carries none; otherwise it costs one
