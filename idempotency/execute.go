@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/internal/sat"
@@ -216,7 +217,7 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 		storeCtx = context.WithoutCancel(ctx)
 	}
 	defer func() {
-		if f.landed {
+		if f.outlived || f.landed {
 			return
 		}
 		// fn panicked or called runtime.Goexit (or so did the store, its
@@ -279,6 +280,7 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 		ctx, report = bulwark.WithReport(ctx)
 	}
 	cachedBefore := report.FromCache()
+	abandonedBefore := report.Abandoned()
 	f.Context = ctx
 	f.claimed.Store(true)
 	m.armRenewal()
@@ -286,6 +288,16 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 	// The lease is still renewed while the result is written: a write
 	// that waits (for a connection, for a slow store) must not find the
 	// claim gone.
+
+	if err != nil || report.FromCache() {
+		// A layer inside that gave up on the operation while it still
+		// runs (a timeout with the breaker's AbandonOnTimeout) takes
+		// precedence over a fallback's answer: the operation may yet
+		// take effect, so the claim is kept until it ends.
+		if wait := report.TakeAbandoned(abandonedBefore); wait != nil {
+			return outlive(ctx, storeCtx, m, key, f, v, err, wait)
+		}
+	}
 
 	if err == nil && !cachedBefore && report.FromCache() {
 		return answeredFromCache(ctx, storeCtx, m, key, f, v)
@@ -340,4 +352,71 @@ func answeredFromCache[T any](ctx, storeCtx context.Context, m *Manager, key str
 	f.settled()
 	m.land(f, nil, nil, abandoned)
 	return Result[T]{Value: v, Err: err}
+}
+
+// outlive settles a call that a layer inside abandoned while the
+// operation still runs: the caller gets v and err (a timeout, or a
+// fallback's answer) at once, and a goroutine keeps the claim, its lease
+// renewed and the flight's waiters waiting, until wait returns the
+// operation's outcome. It then records it as run does: a value is
+// completed and shared with the waiters; an error CacheErrors keeps is
+// completed; any other error releases the claim and the waiters start
+// over. The goroutine ends when the operation has ended and its outcome is
+// written (the writes retried while the lease holds, as for any call);
+// a panic in it (the store, its codec, IsPermanent) releases the claim,
+// frees the waiters and crashes the program, as a panic in any goroutine
+// does. The caller's Report records the goroutine with
+// bulwark.Report.Abandon in turn, for the layers above.
+func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, v T, err error, wait func() (any, error)) Result[T] {
+	done := make(chan struct{})
+	f.outlived = true // the leader no longer lands f: the goroutine does
+	go func() {
+		defer close(done)
+		landed := false
+		defer func() {
+			if !landed {
+				defer m.land(f, nil, ErrPanicked, panicked)
+				_ = m.store.Release(storeCtx, f.key, f.owner)
+				f.claimed.Store(false)
+			}
+		}()
+		landed = settleLate[T](storeCtx, m, key, f, wait)
+	}()
+	bulwark.ReportFrom(ctx).Abandon(func() (any, error) {
+		<-done
+		return nil, nil
+	})
+	return Result[T]{Value: v, Err: err}
+}
+
+// settleLate waits for an abandoned operation's outcome and records it
+// for f's claim; see outlive. It reports true once f landed.
+func settleLate[T any](storeCtx context.Context, m *Manager, key string, f *flight, wait func() (any, error)) bool {
+	val, err := wait()
+	if err == nil {
+		if _, ok := val.(T); !ok && val != nil {
+			err = fmt.Errorf("idempotency: the abandoned operation of key %q returned a %T, not a %s", key, val, reflect.TypeFor[T]())
+		}
+	}
+	switch {
+	case err == nil:
+		if serr := m.complete(storeCtx, f, Outcome{Value: val}); serr != nil {
+			err = fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr)
+		}
+		f.claimed.Store(false)
+		m.land(f, val, err, executed)
+	case m.cacheErrors && m.isPermanent(err):
+		if serr := m.complete(storeCtx, f, Outcome{Err: err}); serr != nil {
+			err = errors.Join(err, fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr))
+		}
+		f.claimed.Store(false)
+		m.land(f, nil, err, executed)
+	default:
+		// Nobody waits for this outcome but the duplicates, which start
+		// over: the release is retried while the lease holds.
+		_ = m.release(storeCtx, storeCtx, f)
+		f.claimed.Store(false)
+		m.land(f, nil, err, abandoned)
+	}
+	return true
 }

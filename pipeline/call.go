@@ -187,6 +187,7 @@ func passOn(r, outer *bulwark.Report) {
 	if r.RolledBack() {
 		outer.SetRolledBack()
 	}
+	outer.Abandon(r.TakeAbandoned(0))
 }
 
 // prepare makes the call's context and finds the layers and chain to run
