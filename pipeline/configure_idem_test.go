@@ -23,7 +23,9 @@ import (
 func TestConfigureKeepsIdempotencyFlights(t *testing.T) {
 	for name, change := range map[string]func(*pipeline.Config){
 		"breaker": func(c *pipeline.Config) { c.Breaker = &breaker.Config{FailureThreshold: 6} },
-		"ttl":     func(c *pipeline.Config) { c.Idempotency = &pipeline.IdempotencyConfig{Config: idempotency.Config{TTL: time.Hour}} },
+		"ttl": func(c *pipeline.Config) {
+			c.Idempotency = &pipeline.IdempotencyConfig{Config: idempotency.Config{TTL: time.Hour}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
