@@ -148,6 +148,9 @@ func replayRecord[T any](key, fingerprint string, rec *Record) (Result[T], bulwa
 	if rec.Fingerprint != fingerprint {
 		return conflictResult[T](key, ErrKeyReuse), bulwark.IdempotencyConflict
 	}
+	if rec.Err != nil { // a stored error: no value to decode
+		return Result[T]{Err: rec.Err, Replayed: true}, bulwark.IdempotencyReplayed
+	}
 	v, err := valueOf[T](rec)
 	if err != nil {
 		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, ""
@@ -200,9 +203,12 @@ func wait[T any](ctx context.Context, m *Manager, key string, f *flight, done <-
 		m.announce(ctx, bulwark.IdempotencyConflict, key, f.err)
 		return Result[T]{Err: f.err}, true
 	}
-	v, err := valueOf[T](&Record{Value: f.val})
-	if err != nil {
-		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, true
+	var v T
+	if f.val != nil || f.err == nil { // a failure shares its error, and no value
+		var err error
+		if v, err = valueOf[T](&Record{Value: f.val}); err != nil {
+			return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, true
+		}
 	}
 	m.announce(ctx, bulwark.IdempotencyReplayed, key, f.err)
 	return Result[T]{Value: v, Err: f.err, Replayed: true}, true
