@@ -88,6 +88,16 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 //     released so that the next call runs fn, waiters in this process
 //     start over, and the caller gets the value with Replayed false. A
 //     cached value is never replayed as the result of an operation.
+//   - If a layer inside gave up on fn while it still runs (the breaker's
+//     AbandonOnTimeout records it with bulwark.Report.Abandon), the caller
+//     gets its answer (the timeout, or a fallback's cached value) at once,
+//     but the claim is kept: a goroutine renews its lease, duplicates in
+//     this process wait and others get ErrInProgress, until the abandoned
+//     fn returns; its late value is then recorded (and shared with the
+//     waiters), and a late error releases the claim (the waiters start
+//     over) unless CacheErrors stores it. This comes before the fallback
+//     rule above. The goroutine ends once fn has ended and its result is
+//     written; it is recorded in ctx's Report in turn with Abandon.
 //
 // A replay marks bulwark.ReportFrom(ctx) as replayed and emits
 // idempotency:replayed; a conflict emits idempotency:conflict. Events are

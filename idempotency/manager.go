@@ -103,7 +103,9 @@ func (p DuplicatePolicy) String() string {
 // leases every Lease/3, in one round for all of them (see [BatchExtender]).
 // It re-arms itself only while operations run: its
 // last firing, at most Lease/3 after the last call returned, finds nothing
-// to do and stops. Between firings no goroutine runs. (In tests with
+// to do and stops. Between firings no goroutine runs, but for one per
+// call that a layer inside abandoned while its operation still runs (see
+// [Execute]), which holds the claim until the operation ends. (In tests with
 // testing/synctest, make the Manager inside the bubble that uses it, as
 // its timer lives in the bubble that started it.)
 type Manager struct {
