@@ -2,6 +2,7 @@ package bulwark
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 )
 
@@ -16,13 +17,15 @@ import (
 // layer annotates with ReportFrom(ctx).SetReplayed() without checking
 // whether anyone is listening.
 type Report struct {
-	attempts  atomic.Int64
-	flags     atomic.Uint32
+	// word holds the flags in its low 32 bits and the attempts in its
+	// high 32 bits: with the pointer below, a Report is two words, and
+	// WithReport's allocation stays in the 32-byte size class.
+	word      atomic.Uint64
 	abandoned atomic.Pointer[abandonment] // the newest; see Abandon
 }
 
 const (
-	flagFromCache uint32 = 1 << iota
+	flagFromCache uint64 = 1 << iota
 	flagReplayed
 	flagRejected
 	flagRolledBack
@@ -66,11 +69,22 @@ func ReportFrom(ctx context.Context) *Report {
 	return r
 }
 
+// attemptsShift places the attempts in Report.word.
+const attemptsShift = 32
+
 // SetAttempts records how many times the operation was attempted. The
-// retry layer sets it; without a retry layer it stays 0.
+// retry layer sets it; without a retry layer it stays 0. A negative n is
+// recorded as 0, one above math.MaxUint32 as math.MaxUint32.
 func (r *Report) SetAttempts(n int) {
-	if r != nil {
-		r.attempts.Store(int64(n))
+	if r == nil {
+		return
+	}
+	a := uint64(min(max(n, 0), math.MaxUint32)) << attemptsShift
+	for {
+		w := r.word.Load()
+		if r.word.CompareAndSwap(w, w&(1<<attemptsShift-1)|a) {
+			return
+		}
 	}
 }
 
@@ -79,7 +93,7 @@ func (r *Report) Attempts() int {
 	if r == nil {
 		return 0
 	}
-	return int(r.attempts.Load())
+	return int(r.word.Load() >> attemptsShift)
 }
 
 // SetFromCache records that the value was served by a fallback cache.
@@ -108,14 +122,14 @@ func (r *Report) SetRolledBack() { r.set(flagRolledBack) }
 // RolledBack reports whether compensations ran for this call.
 func (r *Report) RolledBack() bool { return r.has(flagRolledBack) }
 
-func (r *Report) set(f uint32) {
+func (r *Report) set(f uint64) {
 	if r != nil {
-		r.flags.Or(f)
+		r.word.Or(f)
 	}
 }
 
-func (r *Report) has(f uint32) bool {
-	return r != nil && r.flags.Load()&f != 0
+func (r *Report) has(f uint64) bool {
+	return r != nil && r.word.Load()&f != 0
 }
 
 // abandonment is an operation recorded by Abandon: how to wait for it, and

@@ -3,6 +3,7 @@ package bulwark_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,4 +198,22 @@ func TestReportAbandonConcurrent(t *testing.T) {
 	for i := range calls {
 		assert.EqualValues(t, 1, calls[i].Load(), "abandonment %d: taken exactly once", i)
 	}
+}
+
+// Attempts and flags share one word: setting one keeps the other, and
+// the attempts saturate instead of wrapping into the flags.
+func TestReportAttemptsKeepFlags(t *testing.T) {
+	_, r := bulwark.WithReport(t.Context())
+	r.SetFromCache()
+	r.SetAttempts(3)
+	r.SetRolledBack()
+	assert.Equal(t, 3, r.Attempts())
+	assert.True(t, r.FromCache())
+	assert.True(t, r.RolledBack())
+	assert.False(t, r.Replayed())
+	r.SetAttempts(math.MaxInt)
+	assert.Equal(t, math.MaxUint32, r.Attempts())
+	r.SetAttempts(-1)
+	assert.Zero(t, r.Attempts())
+	assert.True(t, r.FromCache() && r.RolledBack() && !r.Rejected(), "flags untouched")
 }
