@@ -120,6 +120,23 @@ type Event struct {
 	// Operation is the name of the call's operation, set by the pipeline
 	// from its Operation call option (Do and Execute); empty otherwise.
 	Operation string
+	// Sampled is true on the request:success and request:failure events
+	// of a call in the breaker's latency sample, false on every other
+	// event. The breaker measures about one call in 64 per stripe (a
+	// shard of its counters; see breaker.Config.OnSample): the call
+	// made when the stripe's count of successes is 63 modulo 64, so
+	// successes are sampled at that rate and a failure is sampled when
+	// it happens at that count (on average one in 64 too, but in clumps:
+	// failures do not move the count). A sample's count is therefore not the
+	// call count: read the exact counts from the breaker's Stats
+	// (Successes, Failures, Rejections). A full listener (OnEvent, Stack
+	// Subscribe) gets every event with Sampled set on the sampled ones;
+	// a sampled listener (breaker Config.OnSample, Stack.SubscribeSampled)
+	// gets only the sampled ones. Precedent: the Go runtime times a
+	// sample of goroutine transitions (one in gTrackingPeriod = 8; see
+	// casgstatus in runtime/proc.go) for its /sched/latencies:seconds
+	// histogram, because timing every one would cost too much.
+	Sampled bool
 }
 
 // Listener receives events. Layers call it synchronously on the goroutine

@@ -116,6 +116,15 @@ func (r *Report) SetRejected() { r.set(flagRejected) }
 // Rejected reports whether a layer refused the call without running it.
 func (r *Report) Rejected() bool { return r.has(flagRejected) }
 
+// ClearRejected undoes SetRejected, for a layer that knows the call did
+// run after all: retry, when a retry was refused after an attempt that
+// ran and failed (the call is then that failure, not a rejection).
+func (r *Report) ClearRejected() {
+	if r != nil {
+		r.word.And(^flagRejected)
+	}
+}
+
 // SetRolledBack records that compensations ran because the call failed.
 func (r *Report) SetRolledBack() { r.set(flagRolledBack) }
 

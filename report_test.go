@@ -217,3 +217,14 @@ func TestReportAttemptsKeepFlags(t *testing.T) {
 	assert.Zero(t, r.Attempts())
 	assert.True(t, r.FromCache() && r.RolledBack() && !r.Rejected(), "flags untouched")
 }
+
+func TestReportClearRejected(t *testing.T) {
+	_, r := bulwark.WithReport(context.Background())
+	r.SetRejected()
+	r.SetFromCache()
+	r.ClearRejected()
+	assert.False(t, r.Rejected())
+	assert.True(t, r.FromCache(), "the other flags stay")
+	var none *bulwark.Report
+	assert.NotPanics(t, none.ClearRejected)
+}

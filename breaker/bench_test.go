@@ -53,6 +53,12 @@ func BenchmarkClosedSuccess(b *testing.B) {
 		br := benchBreaker(b, Config{RequestTimeout: -1})
 		run(b, bg, func(ctx context.Context) { Do(ctx, br, nop) })
 	})
+	// OnSample set: the fast path stays as it is; one call in 64 builds an
+	// event for the listener (here one that does nothing).
+	b.Run("timeout=off/on-sample", func(b *testing.B) {
+		br := benchBreaker(b, Config{RequestTimeout: -1, OnSample: func(bulwark.Event) {}})
+		run(b, bg, func(ctx context.Context) { Do(ctx, br, nop) })
+	})
 	// The contention-free reference for the parallel case: every goroutine
 	// has a breaker of its own, so nothing is shared. The shared breaker
 	// above should be as fast.

@@ -21,8 +21,10 @@
 // [Group] holds one breaker per executor (remote service).
 //
 // The closed-state success path takes no lock, allocates nothing and, with
-// the request timeout disabled and no listener, does not read the clock;
-// see docs/breaker.md for the measurements and for tuning guidance.
+// the request timeout disabled and no OnEvent listener, does not read the
+// clock except for one call in 64 (the latency sample, which OnSample
+// hears of); see docs/breaker.md for the measurements and for tuning
+// guidance.
 //
 // Time and goroutines: the breaker reads time.Now where a decision needs
 // it and has no background goroutine. While OPEN it holds one runtime timer
@@ -316,8 +318,8 @@ func (b *Breaker) changedLocked(s *settings, tr transition, now time.Time) notic
 		if tr.to == Open && !b.c.forced {
 			b.armLocked(now)
 		}
-		n = notice{tr: tr, seq: b.seq, at: now, onEvent: s.onEvent, logger: s.logger}
-		if s.onEvent != nil || s.logger != nil {
+		n = notice{tr: tr, seq: b.seq, at: now, s: s}
+		if s.onEvent != nil || s.onSample != nil || s.logger != nil {
 			st := b.statsLocked()
 			n.stats = &st
 		}
@@ -415,7 +417,7 @@ func Do[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T]) (v T, err er
 	w := b.word.Load()
 	if w&(stateMask|bitTimed) == uint64(Closed) {
 		st := b.pick()
-		if st.successes.Load()&sampleMask == sampleMask {
+		if sampledAt(st.successes.Load()) {
 			return doSampled(ctx, b, fn, w, st)
 		}
 		// The fast path: CLOSED, no clock, no lock, no allocation. After fn
@@ -463,13 +465,19 @@ func (c *closedCall) check() {
 }
 
 // sampleMask selects the calls that measure their latency when nothing
-// else reads the clock: one in 64 per stripe.
+// else reads the clock: one in 64 per stripe. They are the latency sample
+// of Stats.MeanLatency and of Config.OnSample, and every path picks them
+// by the same rule (see sampledAt).
 const sampleMask = 63
+
+// sampledAt reports whether a call whose stripe has counted n successes
+// is in the latency sample.
+func sampledAt(n int64) bool { return n&sampleMask == sampleMask }
 
 // doSampled is the fast path's call that measures its latency (see
 // sampleMask). Nothing else needs the time of day, so it reads only the
 // monotonic clock (time.Since has a shortcut for that), which costs about
-// half as much as time.Now.
+// half as much as time.Now. It reports a success to Config.OnSample.
 func doSampled[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uint64, st *stripe) (v T, err error) {
 	start := time.Since(b.epoch)
 	returned := false
@@ -481,7 +489,7 @@ func doSampled[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uin
 	v, err = fn(ctx)
 	returned = true
 	if err != nil {
-		t := ticket{w: w, s: b.set.Load(), st: st, measure: true, start: b.epoch.Add(start)}
+		t := ticket{w: w, s: b.set.Load(), st: st, measure: true, sampled: true, start: b.epoch.Add(start)}
 		return v, b.finish(ctx, ctx, &t, err)
 	}
 	end := time.Since(b.epoch)
@@ -489,7 +497,14 @@ func doSampled[T any](ctx context.Context, b *Breaker, fn bulwark.Func[T], w uin
 	st.latencySum.Add(int64(end - start))
 	st.latencyN.Add(1)
 	st.lastSuccess.Store(sat.AddNanos(int64(end), 1)) // as sinceEpoch
-	b.notify(b.successSlow(w>>genShift, false, b.epoch.Add(end)))
+	n := b.successSlow(w>>genShift, false, b.epoch.Add(end))
+	if on := b.set.Load().onSample; on != nil {
+		// No OnEvent here: it would have sent the call down the slow path.
+		on(bulwark.Event{Kind: bulwark.RequestSuccess, Executor: b.name, Time: b.epoch.Add(end),
+			Duration: end - start, Context: ctx, Sampled: true})
+	}
+	n.ctx = ctx
+	b.notify(n)
 	return v, nil
 }
 
@@ -509,7 +524,7 @@ func (b *Breaker) closedSuccess(w uint64) {
 func (b *Breaker) closedPanic(w uint64, st *stripe, start time.Duration) {
 	t := ticket{w: w, s: b.set.Load(), st: st}
 	if start >= 0 {
-		t.measure, t.start = true, b.epoch.Add(start)
+		t.measure, t.sampled, t.start = true, true, b.epoch.Add(start)
 	}
 	b.panicked(&t, errPanicked)
 }

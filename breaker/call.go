@@ -42,6 +42,7 @@ type ticket struct {
 	w       uint64    // the state word it was admitted under: its generation
 	probe   bool      // admitted in HALF_OPEN
 	measure bool      // its latency is measured: start is set and the end is timed
+	sampled bool      // in the latency sample (sampledAt): measured, and reported to OnSample
 	start   time.Time // zero when the clock was not read at admission
 	s       *settings // the settings it was admitted under
 	st      *stripe   // its counters
@@ -57,15 +58,17 @@ func (t *ticket) gen() uint64 { return t.w >> genShift }
 // measured call (a listener or ratio mode measure every call; otherwise one
 // in 64, by the stripe's success count), a rejection a listener must hear
 // of, or a decision of the core (HALF_OPEN, or OPEN once the reset timeout
-// is due).
+// is due). The sample is picked by the same rule as on the fast path,
+// whatever else measures the call, so that OnSample's rate and
+// Event.Sampled do not depend on the configuration.
 func (b *Breaker) admit(ctx context.Context, t *ticket, w uint64, sampled *stripe) error {
 	s := b.set.Load()
 	*t = ticket{w: w, s: s, st: sampled}
 	if t.st == nil {
 		t.st = b.pick()
 	}
-	t.measure = sampled != nil || s.onEvent != nil || s.ratio > 0 ||
-		t.st.successes.Load()&sampleMask == sampleMask
+	t.sampled = sampled != nil || sampledAt(t.st.successes.Load())
+	t.measure = t.sampled || s.onEvent != nil || s.ratio > 0
 	var now time.Time
 	if t.measure || s.requestTimeout > 0 {
 		now = time.Now()
@@ -215,12 +218,12 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 	case ignored:
 		b.ignore(t)
 	}
-	if on := t.s.onEvent; on != nil && o != ignored {
+	if o != ignored && t.listened() {
 		kind := bulwark.RequestSuccess
 		if o == failure {
 			kind = bulwark.RequestFailure
 		}
-		on(bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx})
+		b.report(t, &bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx})
 	}
 	n.ctx = ctx
 	b.notify(n)
@@ -345,8 +348,28 @@ func (b *Breaker) ignore(t *ticket) {
 func (b *Breaker) panicked(t *ticket, cause error) {
 	now := time.Now()
 	n := b.failed(t, now)
-	if on := t.s.onEvent; on != nil {
-		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start)})
+	if t.listened() {
+		b.report(t, &bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start)})
 	}
 	b.notify(n)
+}
+
+// listened reports whether a listener wants the request event of t:
+// OnEvent, or OnSample if t is in the latency sample. The event is built
+// only then.
+func (t *ticket) listened() bool {
+	return t.s.onEvent != nil || (t.sampled && t.s.onSample != nil)
+}
+
+// report delivers ev, the request:success or request:failure event of the
+// call t, to OnEvent and, if t is in the latency sample, to OnSample, with
+// ev.Sampled set accordingly. ev stays on the caller's stack.
+func (b *Breaker) report(t *ticket, ev *bulwark.Event) {
+	ev.Sampled = t.sampled
+	if on := t.s.onEvent; on != nil {
+		on(*ev)
+	}
+	if on := t.s.onSample; on != nil && t.sampled {
+		on(*ev)
+	}
 }

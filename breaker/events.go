@@ -12,13 +12,12 @@ import (
 // breaker collects it under the lock and delivers it after unlocking, so a
 // listener or log handler may call back into the breaker.
 type notice struct {
-	tr      transition // no change: nothing to report
-	seq     uint64     // the change's number: see bulwark.Event.Seq
-	at      time.Time
-	stats   *Stats // filled in only when someone listens
-	onEvent bulwark.Listener
-	logger  *slog.Logger
-	ctx     context.Context // of the call that made the change; nil if none
+	tr    transition // no change: nothing to report
+	seq   uint64     // the change's number: see bulwark.Event.Seq
+	at    time.Time
+	stats *Stats          // filled in only when someone listens
+	s     *settings       // the listeners and the logger; set with a change
+	ctx   context.Context // of the call that made the change; nil if none
 }
 
 // eventKinds maps the state entered to the kind of its event.
@@ -28,9 +27,9 @@ var eventKinds = [...]bulwark.EventKind{
 	HalfOpen: bulwark.CircuitHalfOpen,
 }
 
-// notify delivers n: the circuit event to the listener (with the
-// statistics in Detail) and a log record to the logger. It must be called
-// without the mutex held.
+// notify delivers n: the circuit event to the listeners, OnEvent then
+// OnSample (with the statistics in Detail), and a log record to the
+// logger. It must be called without the mutex held.
 //
 // Changes made on different goroutines at nearly the same time (a Reset
 // racing a failure) are delivered by those goroutines and can reach the
@@ -47,8 +46,9 @@ func (b *Breaker) notify(n notice) {
 		return
 	}
 	from, to := n.tr.from.String(), n.tr.to.String()
-	if n.onEvent != nil {
-		n.onEvent(bulwark.Event{
+	onEvent, onSample, logger := n.s.onEvent, n.s.onSample, n.s.logger
+	if onEvent != nil || onSample != nil {
+		ev := bulwark.Event{
 			Kind:     eventKinds[n.tr.to],
 			Executor: b.name,
 			Time:     n.at,
@@ -57,9 +57,15 @@ func (b *Breaker) notify(n notice) {
 			Seq:      n.seq,
 			Detail:   *n.stats,
 			Context:  n.ctx,
-		})
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
+		if onSample != nil {
+			onSample(ev)
+		}
 	}
-	if n.logger != nil {
+	if logger != nil {
 		level, msg := slog.LevelInfo, "circuit breaker state changed"
 		if n.tr.to == Open {
 			level, msg = slog.LevelWarn, "circuit breaker opened"
@@ -82,6 +88,6 @@ func (b *Breaker) notify(n notice) {
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		n.logger.LogAttrs(ctx, level, msg, attrs...)
+		logger.LogAttrs(ctx, level, msg, attrs...)
 	}
 }

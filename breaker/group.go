@@ -37,8 +37,8 @@ type Group struct {
 
 // NewGroup returns a group whose breakers are made from defaults unless
 // configured otherwise. It returns a [*ConfigError] if defaults is invalid.
-// defaults.OnEvent and defaults.Logger are shared by every breaker made
-// from the defaults; events carry the executor's name.
+// defaults.OnEvent, defaults.OnSample and defaults.Logger are shared by
+// every breaker made from the defaults; events carry the executor's name.
 func NewGroup(defaults Config) (*Group, error) {
 	s, err := newSettings(defaults)
 	if err != nil {

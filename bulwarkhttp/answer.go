@@ -1,8 +1,6 @@
 package bulwarkhttp
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,7 +45,7 @@ func (a *answer) response(req *http.Request) *http.Response {
 		ProtoMajor:    a.ProtoMajor,
 		ProtoMinor:    a.ProtoMinor,
 		Header:        h,
-		Body:          newBufferedBody(a.Body, nil),
+		Body:          &bufferedBody{buf: a.Body},
 		ContentLength: int64(len(a.Body)),
 		Request:       req,
 	}
@@ -79,26 +77,3 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.err.Error() }
 func (e *statusError) Unwrap() error { return e.err }
-
-// bufferedBody is a response body read from memory. A read error met
-// while buffering (err) is returned after the bytes.
-type bufferedBody struct {
-	bytes.Reader
-	err error
-}
-
-func newBufferedBody(b []byte, err error) *bufferedBody {
-	r := &bufferedBody{err: err}
-	r.Reset(b)
-	return r
-}
-
-func (b *bufferedBody) Read(p []byte) (int, error) {
-	n, err := b.Reader.Read(p)
-	if err == io.EOF && b.err != nil {
-		return n, b.err
-	}
-	return n, err
-}
-
-func (b *bufferedBody) Close() error { return nil }

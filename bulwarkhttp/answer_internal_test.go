@@ -2,6 +2,7 @@ package bulwarkhttp
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -38,11 +39,16 @@ func TestReadBody(t *testing.T) {
 		{10, -1, src, true}, {10, 10, src, true}, {100, 10, src, true},
 		{9, -1, src, false}, {5, 10, "012345", false}, {0, -1, "0", false},
 		{10, 3, src, true}, // a wrong hint only costs a grow
+		// MaxBodyBytes = MaxInt64 ("keep every body"), and a lying
+		// Content-Length as large: no overflow, no huge allocation.
+		{math.MaxInt64, -1, src, true}, {math.MaxInt64, math.MaxInt64, src, true},
+		{math.MaxInt64, 10, src, true},
 	} {
 		buf, complete, err := readBody(&oneByteReader{s: src}, tc.limit, tc.hint)
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, string(buf), "limit %d hint %d", tc.limit, tc.hint)
 		assert.Equal(t, tc.complete, complete, "limit %d hint %d", tc.limit, tc.hint)
+		assert.LessOrEqual(t, cap(buf), DefaultMaxBodyBytes+1, "limit %d hint %d", tc.limit, tc.hint)
 	}
 }
 

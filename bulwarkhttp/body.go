@@ -12,12 +12,25 @@ import (
 // hint is the expected length, -1 if unknown. A read error is returned
 // with the bytes read before it.
 func readBody(r io.Reader, limit, hint int64) (buf []byte, complete bool, err error) {
-	size := int64(512)
+	return readBodyInto(r, make([]byte, 0, readSize(limit, hint)), limit)
+}
+
+// readSize is the capacity readBody starts with: room for a body of
+// length hint and its EOF, or 512 bytes when the length is unknown, never
+// more than limit+1, and at most DefaultMaxBodyBytes+1 whatever the hint
+// says (a larger body grows the buffer as its bytes arrive, so that a
+// Content-Length that lies costs no allocation of its size).
+func readSize(limit, hint int64) int {
+	n := int64(511)
 	if hint >= 0 && hint <= limit {
-		size = hint + 1 // room to read the EOF without growing
+		n = hint
 	}
-	size = min(size, limit+1)
-	buf = make([]byte, 0, size)
+	return int(min(n, limit, DefaultMaxBodyBytes)) + 1
+}
+
+// readBodyInto is readBody reading into buf (from its length on), which it
+// grows as needed.
+func readBodyInto(r io.Reader, buf []byte, limit int64) (_ []byte, complete bool, err error) {
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > limit {
@@ -26,8 +39,8 @@ func readBody(r io.Reader, limit, hint int64) (buf []byte, complete bool, err er
 			buf = append(buf, 0)[:len(buf)] // grow
 		}
 		room := buf[len(buf):cap(buf)]
-		if over := int64(len(buf)) + int64(len(room)) - (limit + 1); over > 0 {
-			room = room[:int64(len(room))-over]
+		if rest := limit - int64(len(buf)); int64(len(room))-1 > rest {
+			room = room[:rest+1] // at most limit+1 bytes in all
 		}
 		n, err := r.Read(room)
 		buf = buf[:len(buf)+n]

@@ -19,10 +19,13 @@ import (
 // (makeCallContext) and makes the call's context itself: a deadline
 // context derived from the request's own context (deadline), which the
 // attempts send their requests with, inside a callContext that gives the
-// layers below the breaker the values of theirs. The breaker's release of
-// it at the end of the call is put off while a streamed body handed to
-// the caller is open (holder), so that the body lives until the caller
-// closes it or reads it to its end, or the deadline passes.
+// layers below the breaker the values of theirs. The cancel function the
+// breaker gets does nothing: the roundTrip releases the context itself
+// when RoundTrip ends (finish, abort), right after the breaker returned,
+// and puts that off while a streamed body handed to the caller is open
+// (holder), so that the body lives until the caller closes it or reads it
+// to its end, or the deadline passes. (A release of its own also spares
+// the allocation of a cancel function per request.)
 //
 // This relies on the layers above the breaker deriving no context that
 // they cancel: the breaker's parent context then ends only when the
@@ -66,8 +69,13 @@ func makeCallContext(ctx context.Context, deadline time.Time, cause error) (cont
 	d, cancel := context.WithDeadlineCause(rt.Context, deadline, errRequestTimeout)
 	rt.call = callContext{deadline: d, parent: ctx, cancel: cancel}
 	rt.callMade = true
-	return &rt.call, rt.release
+	return &rt.call, keepCallContext
 }
+
+// keepCallContext is the cancel function the breaker gets with the
+// roundTrip's call context: the roundTrip releases the context itself
+// (releaseLocked), once RoundTrip ends.
+func keepCallContext() {}
 
 // attemptContext returns the context of an attempt's request: the call's
 // deadline context if the breaker made one, and otherwise the request's
@@ -79,19 +87,14 @@ func (rt *roundTrip) attemptContext() context.Context {
 	return rt.Context
 }
 
-// release is the cancel function the breaker calls when the call returns:
-// it ends the call's context unless a streamed body keeps it alive (the
-// last attempt's, which RoundTrip may hand to the caller); the body's end
-// then does.
-func (rt *roundTrip) release() {
-	rt.mu.Lock()
+// releaseLocked marks the call's context released, when RoundTrip ends,
+// and reports whether it must end now: the roundTrip made it and no
+// streamed body keeps it alive (the last attempt's, which RoundTrip may
+// hand to the caller: it must be held first); otherwise the body's end
+// ends it. The caller ends it (rt.call.cancel) after unlocking mu.
+func (rt *roundTrip) releaseLocked() bool {
 	rt.released = true
-	rt.holdLocked(rt.last)
-	now := rt.holder == nil || rt.holder.ended
-	rt.mu.Unlock()
-	if now {
-		rt.call.cancel()
-	}
+	return rt.callMade && (rt.holder == nil || rt.holder.ended)
 }
 
 // holdLocked makes r's streamed body, if any and still open, the one that
@@ -103,7 +106,7 @@ func (rt *roundTrip) holdLocked(r *received) {
 }
 
 // bodyEnded is called when a streamed body is closed or read to its end:
-// if it kept the call's context alive, and the breaker released it, the
+// if it kept the call's context alive, and RoundTrip has ended, the
 // context ends.
 func (rt *roundTrip) bodyEnded(b *liveBody) {
 	rt.mu.Lock()

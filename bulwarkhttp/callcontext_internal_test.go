@@ -37,6 +37,8 @@ func TestMakeCallContextServesTheFirstCallOnly(t *testing.T) {
 	assert.NoError(t, ctx.Err(), "the request's call context is not the second one's")
 
 	cancel()
+	assert.NoError(t, ctx.Err(), "the breaker's cancel leaves the context to the roundTrip")
+	rt.abort() // RoundTrip ends
 	assert.ErrorIs(t, ctx.Err(), context.Canceled, "released: no streamed body holds it")
 }
 

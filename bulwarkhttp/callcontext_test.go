@@ -2,6 +2,7 @@ package bulwarkhttp_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"testing"
@@ -91,10 +92,15 @@ func TestAttemptRequests(t *testing.T) {
 			require.NoError(t, err)
 			resp, err := tr.RoundTrip(req)
 			require.NoError(t, err)
+			require.Len(t, base.got, 2)
+			if tc.timeout > 0 {
+				// A buffered body holds nothing: the call's context
+				// ended when RoundTrip returned.
+				assert.ErrorIs(t, base.got[1].Context().Err(), context.Canceled, "released when RoundTrip returned")
+			}
 			require.NoError(t, resp.Body.Close())
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Same(t, req, resp.Request)
-			require.Len(t, base.got, 2)
 			_, callerDeadline := req.Context().Deadline()
 			assert.False(t, callerDeadline, "the caller's request is unchanged")
 			for _, got := range base.got {

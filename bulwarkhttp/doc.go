@@ -59,13 +59,24 @@
 // A request with an Idempotency-Key header runs at most once per key on
 // its executor (the executor's Idempotency layer, if it has one): the key
 // is idempotency.Key(executor, method, URL, header value), the payload
-// fingerprint the SHA-256 of the body. A duplicate gets the stored
+// fingerprint the SHA-256 of the body and, for a request with
+// Authorization or Cookie, of those: a duplicate with other credentials
+// fails with idempotency.ErrKeyReuse. A duplicate gets the stored
 // response back (status, headers, body bytes) without a request, marked
 // with the [HeaderReplayed] header; the header itself is forwarded to the
-// server unchanged. For an executor with a Fallback layer, each 200
-// response to a GET is kept (as bytes) under its method and URL; a GET
-// that fails or is refused is answered with the kept copy, marked with
-// [HeaderFallbackAge]. Bodies over MaxBodyBytes are never kept.
+// server unchanged.
+//
+// For an executor with a Fallback layer, a 200 response to a GET is kept
+// (as bytes) under its URL and the request's content-negotiation
+// headers; a GET that fails or is refused is answered with the kept copy
+// of a request that matches it, marked with [HeaderFallbackAge]. The
+// fallback cache is shared by every caller, so it keeps only what RFC
+// 9111 lets a shared cache keep: nothing for a request with
+// Authorization or Cookie (unless the response says public), nothing
+// marked private or no-store, nothing that sets a cookie, nothing that
+// varies on a header the key does not hold. [Transport.KeepPrivate]
+// makes it a private cache per set of credentials instead. Bodies over
+// MaxBodyBytes are never kept.
 //
 // The guide docs/http.md tells the whole story.
 package bulwarkhttp

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/pipeline"
@@ -47,33 +48,52 @@ type roundTrip struct {
 	// complete 200 to a GET) or the request is not a GET.
 	skip atomic.Bool
 
-	// The request body. first is sent by the first attempt; later ones
-	// send a copy of body, or of req.GetBody's.
+	// The request body. first is sent by the first attempt (sent, below);
+	// later ones send a copy of body, or of req.GetBody's.
 	first io.ReadCloser
 	body  []byte // the whole body, when it was read to fingerprint it
-	sent  atomic.Bool
 
 	mu   sync.Mutex
 	last *received // the last attempt's response, while not handed over
-	done bool      // RoundTrip has returned: late attempts clean up alone
+	// holder (under mu) is the streamed body that keeps the call's
+	// context alive until it ends.
+	holder *liveBody
 
-	// The call's context (see callcontext.go): made is set once the
-	// breaker made it through makeCallContext, or once the first attempt
-	// started; call is valid when made by the breaker (callMade).
-	made     atomic.Bool
-	callMade bool // set before the first attempt, read by attempts
-	call     callContext
-
-	// Under mu: the breaker released the call's context (released); the
-	// streamed body that keeps it alive until the body ends (holder).
-	released bool
-	holder   *liveBody
+	// The call's context (see callcontext.go); valid when callMade.
+	call callContext
 
 	// first1 holds the first attempt's response, so that a request
 	// answered at the first attempt costs one allocation less; later
 	// attempts allocate their own. Taken once (taken).
 	first1 received
-	taken  bool // first1 is in use; set by the first attempt only
+
+	// What the layers did, when they run as a bound chain (chains.go).
+	report bulwark.Report
+
+	// Flags and counters, side by side so that they share words:
+	//   - sent: the first body was handed to an attempt (or closed);
+	//   - made: the breaker made the call's context through
+	//     makeCallContext, or the first attempt started (a breaker
+	//     inside Base then makes its own);
+	//   - attempts: the attempts made, when the layers run as a bound
+	//     chain;
+	//   - callMade: call was made by the breaker (set before the first
+	//     attempt, read by attempts);
+	//   - done (under mu): RoundTrip has returned: late attempts clean up
+	//     alone;
+	//   - released (under mu): RoundTrip released the call's context;
+	//   - taken: first1 is in use (set by the first attempt only).
+	sent     atomic.Bool
+	made     atomic.Bool
+	attempts atomic.Int32
+	callMade bool
+	done     bool
+	released bool
+	taken    bool
+
+	// What the request says about keeping its copy in the fallback
+	// (private.go). Last, in the flags' padding.
+	priv privacy
 }
 
 // received is the response of one attempt, with what it holds. The
@@ -85,8 +105,9 @@ type received struct {
 	resp   *http.Response // its Body is not yet set for the caller
 	live   *liveBody      // a streamed body; nil when buffered
 	buf    []byte         // a buffered body
-	err    error          // an error met while buffering a failed status
-	body   bufferedBody   // the caller's body, when buffered
+	// body is the caller's body, when buffered; its err is the error met
+	// while buffering a failed status.
+	body bufferedBody
 }
 
 func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
@@ -109,6 +130,10 @@ func (rt *roundTrip) Value(key any) any {
 	switch key.(type) {
 	case roundTripKey:
 		return rt
+	case bulwark.ReportKey:
+		// The layers' report when they run as a bound chain; through
+		// pipeline.Execute, its call's report comes first.
+		return &rt.report
 	case breaker.CallContextKey:
 		if !rt.made.Load() {
 			return breaker.CallContextFunc(makeCallContext)
@@ -203,6 +228,7 @@ func attempt(ctx context.Context) (*answer, error) {
 }
 
 func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
+	rt.attempts.Add(1)
 	rt.made.Store(true) // a breaker inside Base makes its own context
 	rt.handOver(nil)    // drain and close the previous attempt's response
 	rt.skip.Store(!rt.isGet)
@@ -239,9 +265,17 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	r.ans = &r.answer
 
 	complete := false
+	var box *[]byte // the pool's buffer the body is read into
 	if !streamed(resp, rt.limit) {
 		var readErr error
-		r.buf, complete, readErr = readBody(resp.Body, rt.limit, resp.ContentLength)
+		size := readSize(rt.limit, resp.ContentLength)
+		if rt.keep || (rt.fallback && failure == nil && resp.StatusCode == http.StatusOK) {
+			// Likely kept (see keepable): a buffer of its own, to size.
+			r.buf, complete, readErr = readBodyInto(resp.Body, make([]byte, 0, size), rt.limit)
+		} else {
+			box = rt.t.bufs.get(size)
+			r.buf, complete, readErr = readBodyInto(resp.Body, *box, rt.limit)
+		}
 		switch {
 		case readErr != nil && failure == nil:
 			// A body cut short: the attempt failed, like any network
@@ -249,13 +283,13 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 			_ = resp.Body.Close()
 			return nil, fmt.Errorf("bulwarkhttp: reading the body of %s: %w", resp.Status, readErr)
 		case readErr != nil:
-			r.err = readErr // the failed status stands; the body ends with the error
+			r.body.err = readErr // the failed status stands; the body ends with the error
 			complete = true
 		}
 	}
 	if complete {
 		_ = resp.Body.Close()
-		if r.err == nil {
+		if r.body.err == nil {
 			r.ans.Body = r.buf
 		}
 	} else {
@@ -264,17 +298,30 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	}
 
 	keepable := rt.fallback && failure == nil && resp.StatusCode == http.StatusOK && !r.ans.BodyOmitted
+	dropCookies := false
+	if keepable {
+		keepable, dropCookies = rt.priv.mayKeep(resp.Header, rt.keep)
+	}
 	if rt.keep || keepable {
 		// A kept answer lives apart from the response (which it must
 		// not hold on to), with headers of its own: the caller may
 		// change resp.Header.
 		kept := r.answer
 		kept.Header = resp.Header.Clone()
+		if dropCookies {
+			kept.Header.Del("Set-Cookie")
+		}
 		kept.Received = time.Now()
 		r.ans = &kept
 	}
 	if failure == nil {
 		rt.skip.Store(!keepable)
+	}
+	if box != nil && complete && r.ans == &r.answer {
+		// Nothing keeps the buffer but the caller's body, whose Close
+		// gives it back to the pool (see response).
+		*box = r.buf[:0] // it may have grown out of the pool's
+		r.body.box = box
 	}
 
 	// An attempt that ends after RoundTrip returned (the breaker abandoned
@@ -343,14 +390,18 @@ func (r *received) discard() {
 }
 
 // abort ends a request that will not finish (RoundTrip refused it, or a
-// callback panicked): it closes the body if it was not sent and the last
-// attempt's response.
+// callback panicked): it releases the call's context and closes the body
+// if it was not sent and the last attempt's response.
 func (rt *roundTrip) abort() {
 	rt.mu.Lock()
 	last := rt.last
 	rt.last, rt.done = nil, true
 	rt.holdLocked(last)
+	end := rt.releaseLocked()
 	rt.mu.Unlock()
+	if end {
+		rt.call.cancel()
+	}
 	if last != nil {
 		last.discard()
 	}
@@ -365,7 +416,11 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 	last := rt.last
 	rt.last, rt.done = nil, true
 	rt.holdLocked(last)
+	end := rt.releaseLocked()
 	rt.mu.Unlock()
+	if end {
+		rt.call.cancel()
+	}
 	if rt.hasBody() && rt.sent.CompareAndSwap(false, true) {
 		_ = rt.first.Close() // nothing was sent
 	}
@@ -388,7 +443,7 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 		}
 		return nil, err
 	case last != nil && ans == last.ans && !res.FromCache && !res.Replayed:
-		return last.response(rt.req), nil
+		return last.response(rt), nil
 	}
 	if last != nil {
 		last.discard()
@@ -405,15 +460,17 @@ func (rt *roundTrip) finish(res pipeline.Result[*answer]) (*http.Response, error
 }
 
 // response hands the response received to the caller.
-func (r *received) response(req *http.Request) *http.Response {
+func (r *received) response(rt *roundTrip) *http.Response {
 	resp := r.resp
 	if r.live != nil {
 		resp.Body = r.live
 	} else {
-		r.body.Reset(r.buf)
-		r.body.err = r.err
+		r.body.buf = r.buf
+		if r.body.box != nil {
+			r.body.pool = &rt.t.bufs
+		}
 		resp.Body = &r.body
 	}
-	resp.Request = req
+	resp.Request = rt.req
 	return resp
 }

@@ -3,8 +3,11 @@ package bulwarkhttp
 import (
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -51,7 +54,9 @@ const drainLimit = 64 << 10
 //
 // Set the fields before the first request and do not change them
 // afterwards; the Transport is then safe for concurrent use by any number
-// of goroutines, as http.RoundTripper requires. Only Stack is required.
+// of goroutines, as http.RoundTripper requires. Only Stack is required. A
+// Transport must not be copied after first use (it keeps a pool of the
+// buffers that response bodies are read into).
 //
 // Bounded executors: each executor is made on demand, from the Stack's
 // defaults, the first time a request names it. With the default Executor
@@ -110,7 +115,8 @@ type Transport struct {
 	// MaxBodyBytes is the largest response body, in bytes, read inside
 	// the attempt: such a body is retried when its reading fails, can be
 	// kept by the idempotency and fallback layers, and reaches the caller
-	// from memory, with its connection already back in the pool. A
+	// from memory, with its connection already back in the pool (its
+	// buffer is lent by the Transport, and Close gives it back). A
 	// larger body is streamed to the caller: a failure while reading it
 	// reaches the caller, and it is never kept (a duplicate of an
 	// idempotent request gets the status and headers with an empty body
@@ -122,6 +128,30 @@ type Transport struct {
 	// DefaultMaxBodyBytes (1 MiB). Negative: every response body is
 	// streamed and nothing is kept.
 	MaxBodyBytes int64
+
+	// KeepPrivate makes each executor's fallback cache a private cache
+	// for each set of credentials, for programs that know their
+	// requests' credentials tell their users apart. false (the zero
+	// value): the cache is shared by every request to the executor and
+	// follows RFC 9111's rules for shared caches: a 200 to a GET is not
+	// kept when the request carries Authorization or Cookie (unless the
+	// response says public), nor when the response says private or
+	// no-store, sets a cookie, or varies on a header the key does not
+	// tell apart. true: responses to requests with credentials, and
+	// private ones, are kept under a key that holds the SHA-256 of the
+	// request's Authorization and Cookie values, and are served only to
+	// requests with the same values; Set-Cookie fields are dropped from
+	// the kept copy; no-store is still honoured. See docs/http.md.
+	KeepPrivate bool
+
+	// bufs keeps the buffers response bodies are read into; closing a
+	// buffered body gives its buffer back.
+	bufs bufferPool
+
+	// chains are the executors' bound chains (see chains.go); chainsMu
+	// serializes their additions.
+	chains   atomic.Pointer[chains]
+	chainsMu sync.Mutex
 }
 
 // NewClient returns an http.Client whose Transport runs every request
@@ -190,21 +220,40 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			rt.abort()
 			return nil, err
 		}
+		fp = scopedFingerprint(fp, req.Header) // private.go
 		rt.keep = true
 		opts = append(opts,
 			pipeline.IdempotencyKeyParts(req.Method, req.URL.String(), key),
 			pipeline.Fingerprint(fp))
 	}
+	if _, _, ok := idempotency.AttachedKey(req.Context()); ok {
+		// A key on the request's context (idempotency.WithKey) instead
+		// of the header: the idempotency layer keeps the answers too.
+		rt.keep = true
+	}
 	if rt.fallback {
-		opts = append(opts, pipeline.FallbackKey(req.Method+" "+req.URL.String()))
+		opts = append(opts, pipeline.FallbackKey(rt.fallbackKey())) // private.go
 	}
 	if !rt.replayable() || (!explicit && !t.retryable(req)) {
 		opts = append(opts, pipeline.NoRetry())
 	}
 
-	res := pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+	var res pipeline.Result[*answer]
+	if run := t.chainOf(executor); run != nil && len(opts) == 0 {
+		res.Value, res.Err = run(rt)
+		res.Attempts = int(rt.attempts.Load())
+		res.FromCache, res.Replayed, res.Rejected = rt.report.FromCache(), rt.report.Replayed(), rt.report.Rejected()
+	} else {
+		res = pipeline.Execute(rt, t.Stack, executor, attempt, opts...)
+		if run == nil {
+			t.bindChain(executor, res.Err)
+		}
+	}
 	completed = true
 	resp, err := rt.finish(res)
+	if err != nil && rt.keep {
+		err = explainKeyReuse(err) // private.go
+	}
 	if r := bulwark.ReportFrom(req.Context()); r != nil {
 		if res.Attempts > 0 {
 			r.SetAttempts(res.Attempts)

@@ -37,10 +37,23 @@ func runDo(b *testing.B, s *pipeline.Stack) {
 }
 
 // BenchmarkDo measures a closed breaker's success through pipeline.Do:
-// with nobody listening, with a subscriber that does nothing (the cost of
-// the breaker's listener path: it reads the clock and builds an event),
-// and with the OTel instrumentation recording into the SDK.
+// with nobody listening; with a subscriber that does nothing (the cost of
+// the breaker's listener path: it reads the clock and builds an event);
+// with a sampled subscriber that does nothing (the breaker keeps its fast
+// path; one call in 64 builds an event); and with the OTel
+// instrumentation recording into the SDK: by default (a sampled
+// subscription), with AllDurations (every call) and with NoEvents.
 func BenchmarkDo(b *testing.B) {
+	instrumented := func(b *testing.B, cfg Config) {
+		s := breakerOnly(b)
+		cfg.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		in, err := Instrument(s, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer in.Close()
+		runDo(b, s)
+	}
 	b.Run("breaker-only/no-listener", func(b *testing.B) {
 		runDo(b, breakerOnly(b))
 	})
@@ -49,25 +62,19 @@ func BenchmarkDo(b *testing.B) {
 		defer s.Subscribe(func(bulwark.Event) {})()
 		runDo(b, s)
 	})
-	b.Run("breaker-only/otel-metrics", func(b *testing.B) {
+	b.Run("breaker-only/noop-sampled-subscriber", func(b *testing.B) {
 		s := breakerOnly(b)
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		in, err := Instrument(s, Config{MeterProvider: mp})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.Close()
+		defer s.SubscribeSampled(func(bulwark.Event) {})()
 		runDo(b, s)
 	})
+	b.Run("breaker-only/otel-metrics", func(b *testing.B) {
+		instrumented(b, Config{})
+	})
+	b.Run("breaker-only/otel-all-durations", func(b *testing.B) {
+		instrumented(b, Config{AllDurations: true})
+	})
 	b.Run("breaker-only/otel-no-events", func(b *testing.B) {
-		s := breakerOnly(b)
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		in, err := Instrument(s, Config{MeterProvider: mp, NoEvents: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.Close()
-		runDo(b, s)
+		instrumented(b, Config{NoEvents: true})
 	})
 }
 

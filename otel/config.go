@@ -39,6 +39,18 @@ type Config struct {
 	// default): span events on.
 	NoSpanEvents bool
 
+	// AllDurations makes the instrumentation subscribe to every event
+	// (pipeline.Stack.Subscribe) and record the duration of every call in
+	// bulwark.call.duration. It costs every call: the breaker leaves its
+	// fast path (two clock reads and an event per call) and the SDK's
+	// Histogram.Record runs per call, about +300 ns per call on the
+	// machine of docs/operations.md. false (the default): the histogram
+	// holds the breaker's latency sample, about one call in 64 (see
+	// pipeline.Stack.SubscribeSampled), and a CLOSED success keeps the
+	// breaker's allocation-free fast path; the counters are exact either
+	// way. Ignored with NoEvents.
+	AllDurations bool
+
 	// NoEvents makes the instrumentation read everything from
 	// Stack.Stats() when the MeterProvider collects, and not subscribe to
 	// the Stack: calls then cost nothing more than without metrics (the
@@ -47,7 +59,9 @@ type Config struct {
 	// bulwark.fallback.served, bulwark.idempotency.replays and the
 	// circuit series, counted since each executor's layers were made —
 	// and there is no duration histogram, no retry or compensation
-	// counter and no span event. false (the default): every series, from
+	// counter and no span event. false (the default): every series;
+	// bulwark.calls, the breaker's rejections and the circuit series are
+	// read from Stats, the other counters and the histogram come from
 	// the events.
 	NoEvents bool
 }

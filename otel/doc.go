@@ -1,29 +1,42 @@
 // Package otel records the events of a [pipeline.Stack] as OpenTelemetry
 // metrics and span events.
 //
-// [Instrument] subscribes to the Stack's events ([pipeline.Stack.Subscribe])
-// and registers these instruments with a Meter named after this package
-// (the instrumentation scope "github.com/bulwark-go/bulwark/otel"):
+// [Instrument] subscribes to the Stack's events
+// ([pipeline.Stack.SubscribeSampled]) and registers these instruments with
+// a Meter named after this package (the instrumentation scope
+// "github.com/bulwark-go/bulwark/otel"):
 //
 //	name                         instrument  unit            attributes          from
-//	bulwark.calls                counter     {call}          executor, outcome   request:success, request:failure, request:rejected
-//	bulwark.call.duration        histogram   s               executor, outcome   request:success, request:failure (Event.Duration)
+//	bulwark.calls                counter     {call}          executor, outcome   Stack.Stats() (breaker Successes, Failures, Rejections), read at collection
+//	bulwark.call.duration        histogram   s               executor, outcome   sampled request:success, request:failure (Event.Duration): about 1 call in 64
 //	bulwark.circuit.state        gauge       {state}         executor            Stack.Stats(), read at collection
 //	bulwark.circuit.opens        counter     {transition}    executor            Stack.Stats() (TimesOpened), read at collection
 //	bulwark.retry.attempts       counter     {attempt}       executor            retry:attempt
 //	bulwark.retry.exhausted      counter     {call}          executor            retry:exhausted
-//	bulwark.rejections           counter     {call}          executor, layer     request:rejected, bulkhead:rejected, ratelimit:rejected
+//	bulwark.rejections           counter     {call}          executor, layer     Stack.Stats() (breaker), bulkhead:rejected, ratelimit:rejected
 //	bulwark.fallback.served      counter     {call}          executor            fallback:used
 //	bulwark.idempotency.replays  counter     {call}          executor            idempotency:replayed
 //	bulwark.compensations        counter     {compensation}  executor, result    rollback:compensated, rollback:failed
 //
-// The histogram is a Float64Histogram, recorded on every call with the
-// call's context (so an exemplar can point at its trace). The counters
-// are Int64ObservableCounters and the gauge an Int64ObservableGauge: an
-// event adds to an atomic count of its executor, and one callback reports
-// the counts, and reads Stack.Stats() for the circuit, when the
-// MeterProvider collects. A counter's series appears with its first
-// event.
+// The histogram is a Float64Histogram, recorded with the call's context
+// (so an exemplar can point at its trace) for a sample of the calls: the
+// calls the breaker measures for Stats.MeanLatency, about 1 call in 64 per
+// stripe (see breaker.Config.OnSample and bulwark.Event.Sampled). Its
+// count is not the call count: use bulwark.calls for rates; its quantiles
+// and mean estimate those of all calls. Timing every call would cost every
+// call (the breaker's listener path and the SDK's Record: about +300 ns
+// per call on the machine of docs/operations.md); Config.AllDurations
+// does that, subscribing with [pipeline.Stack.Subscribe]. The default
+// keeps the breaker's allocation-free fast path, so a CLOSED success
+// costs a few nanoseconds more than without metrics.
+//
+// The counters are Int64ObservableCounters and the gauge an
+// Int64ObservableGauge, reported by one callback when the MeterProvider
+// collects: bulwark.calls, the breaker's rejections and the circuit
+// series are read from Stack.Stats() then (exact, counted since the
+// executor's breaker was made); the other counters are atomic counts of
+// their executor that the events add to (counted from Instrument). A
+// counter's series appears with its first count.
 //
 // Attribute values: executor is the executor's name; outcome is "success",
 // "failure" or "rejected" (bulwark.call.duration has no "rejected": a
@@ -50,7 +63,8 @@
 // cache counts as the failure or rejection it was, and again in
 // bulwark.fallback.served, so the fallback ratio is
 // bulwark.fallback.served / bulwark.calls. Only events that happen while
-// instrumented count: the counters start at zero at Instrument.
+// instrumented count in the event counters (retries, fallbacks, ...):
+// they start at zero at Instrument.
 //
 // Span events. For every event but request:success and request:failure
 // (the call's own span reports its outcome), Instrument adds an event to
@@ -67,18 +81,22 @@
 // and error.message, each where the event sets it. A span event may hold
 // a key or an error message: it belongs to one trace. Circuit changes that
 // no call caused (Reset, ForceOpen) have no span to go to. No
-// TracerProvider is needed: the spans are the caller's.
+// TracerProvider is needed: the spans are the caller's. The breaker's own
+// rejections (bulwark.request.rejected) are span events only with
+// Config.AllDurations: the sampled subscription does not get them, so that
+// a rejection stays as cheap as without metrics (a fallback's
+// bulwark.fallback.used event still carries the rejection's error).
 //
 // Config.NoEvents reports only what Stack.Stats() can give (calls,
 // breaker rejections, fallbacks, replays, the circuit), read at
 // collection, without subscribing: no cost per call, but no histogram,
 // retry or compensation series and no span events.
 //
-// Cost. Subscribing makes every layer build its events, and the breaker
-// read the clock twice on every call (see pipeline.Stack.Subscribe).
-// Recording a success is one atomic add and one histogram Record with an
-// attribute set made once per executor; the other counters are one atomic
-// add; nothing is allocated by this package. The histogram Record is most
-// of the cost (the SDK's aggregation); see the benchmarks in
-// bench_test.go and docs/operations.md.
+// Cost. The default subscription leaves the breaker's fast path as it is;
+// one call in 64 builds an event and records it (one histogram Record
+// with an attribute set made once per executor, most of it the SDK's
+// aggregation). With AllDurations every call takes the breaker's listener
+// path (two clock reads and an event) and the Record. The other counters
+// are one atomic add per event; nothing is allocated by this package. See
+// the benchmarks in bench_test.go and docs/operations.md.
 package otel

@@ -20,9 +20,12 @@ import (
 // Instrumentation is the OpenTelemetry instrumentation of one Stack, made
 // by [Instrument]. It is safe for concurrent use.
 //
-// The counters are observable: an event adds to an atomic counter of its
-// executor, and the MeterProvider reads them when it collects, with the
-// circuit state. Only the duration histogram is recorded per call.
+// The counters are observable: bulwark.calls and the breaker's
+// rejections are read from Stack.Stats() when the MeterProvider collects,
+// with the circuit state; the other counters are atomic counts of their
+// executor that an event adds to. Only the duration histogram is recorded
+// on the call's goroutine, for the breaker's sample of the calls (every
+// call with Config.AllDurations).
 type Instrumentation struct {
 	stack      *pipeline.Stack
 	spanEvents bool
@@ -48,9 +51,8 @@ type Instrumentation struct {
 // exec holds the counts of one executor and its measurement options, made
 // once: recording passes a ready slice, so it allocates nothing.
 type exec struct {
-	success, failure, rejected  atomic.Int64
 	retries, exhausted          atomic.Int64
-	breaker, bulkhead, limiter  atomic.Int64
+	bulkhead, limiter           atomic.Int64
 	fallback, replays           atomic.Int64
 	compensated, failed         atomic.Int64
 	durSuccess, durFailure      []metric.RecordOption
@@ -85,11 +87,13 @@ func newExec(executor string) *exec {
 	}
 }
 
-// Instrument records the events of stack as metrics, and as span events
-// on the calls' spans unless cfg.NoSpanEvents (see the package
-// documentation for the instruments and events). It subscribes to stack
-// at once and registers a callback that reads stack.Stats() when the
-// MeterProvider collects; [Instrumentation.Close] undoes both.
+// Instrument records the events and statistics of stack as metrics, and
+// events as span events on the calls' spans unless cfg.NoSpanEvents (see
+// the package documentation for the instruments and events). It
+// subscribes to stack at once (with pipeline.Stack.SubscribeSampled, or
+// Subscribe with cfg.AllDurations, or not at all with cfg.NoEvents) and
+// registers a callback that reads stack.Stats() when the MeterProvider
+// collects; [Instrumentation.Close] undoes both.
 //
 // Errors wrap [ErrInvalid] for a nil stack or DurationBuckets that are not
 // increasing, or are the MeterProvider's when it refuses an instrument.
@@ -134,7 +138,7 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	var err error
 	in.duration, err = m.Float64Histogram("bulwark.call.duration",
 		metric.WithUnit("s"),
-		metric.WithDescription("Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure)."),
+		metric.WithDescription(durationDescription(cfg.AllDurations)),
 		metric.WithExplicitBucketBoundaries(buckets...))
 	errs = append(errs, err)
 	in.state, err = m.Int64ObservableGauge("bulwark.circuit.state",
@@ -153,11 +157,26 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.stop = func() {}
-	if !cfg.NoEvents {
+	switch {
+	case cfg.NoEvents:
+		in.stop = func() {}
+	case cfg.AllDurations:
 		in.stop = stack.Subscribe(in.handle)
+	default:
+		in.stop = stack.SubscribeSampled(in.handle)
 	}
 	return in, nil
+}
+
+// durationDescription is the description of bulwark.call.duration: of
+// the breaker's sample of the calls, or of every call (all, for
+// Config.AllDurations). The prometheus module's histogram has the same
+// help.
+func durationDescription(all bool) string {
+	if all {
+		return "Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure)."
+	}
+	return "Duration of a sample of the calls through an executor's circuit breaker (about 1 call in 64), retries included, by outcome (success, failure); its count is not the call count: use bulwark.calls for rates."
 }
 
 // Close cancels the subscription and unregisters the callback: from then
@@ -189,9 +208,11 @@ func StateValue(s breaker.State) int64 {
 }
 
 // observe reports the counters of every executor that has counted
-// something (a series appears with its first event), and the circuit
-// state and opens of every executor with a breaker. With NoEvents, the
-// counters are read from Stats instead.
+// something (a series appears with its first count), and the circuit
+// state and opens of every executor with a breaker. bulwark.calls and the
+// breaker's rejections are read from Stats, exact whatever the events
+// sampled; with NoEvents, so are the fallbacks and replays, and the
+// other counters are not reported.
 func (in *Instrumentation) observe(_ context.Context, o metric.Observer) error {
 	type count struct {
 		inst metric.Int64ObservableCounter
@@ -208,12 +229,8 @@ func (in *Instrumentation) observe(_ context.Context, o metric.Observer) error {
 	if !in.noEvents {
 		for _, e := range *in.execs.Load() {
 			report(
-				count{in.calls, e.success.Load(), e.oSuccess},
-				count{in.calls, e.failure.Load(), e.oFailure},
-				count{in.calls, e.rejected.Load(), e.oReject},
 				count{in.retries, e.retries.Load(), e.oExec},
 				count{in.exhausted, e.exhausted.Load(), e.oExec},
-				count{in.rejections, e.breaker.Load(), e.oBreaker},
 				count{in.rejections, e.bulkhead.Load(), e.oBulkhead},
 				count{in.rejections, e.limiter.Load(), e.oLimit},
 				count{in.fallback, e.fallback.Load(), e.oExec},
@@ -235,14 +252,12 @@ func (in *Instrumentation) observe(_ context.Context, o metric.Observer) error {
 		if b == nil {
 			continue
 		}
-		if in.noEvents {
-			report(
-				count{in.calls, b.Successes, e.oSuccess},
-				count{in.calls, b.Failures, e.oFailure},
-				count{in.calls, b.Rejections, e.oReject},
-				count{in.rejections, b.Rejections, e.oBreaker},
-			)
-		}
+		report(
+			count{in.calls, b.Successes, e.oSuccess},
+			count{in.calls, b.Failures, e.oFailure},
+			count{in.calls, b.Rejections, e.oReject},
+			count{in.rejections, b.Rejections, e.oBreaker},
+		)
 		o.ObserveInt64(in.state, StateValue(b.State), e.oExec...)
 		o.ObserveInt64(in.opens, b.TimesOpened, e.oExec...)
 	}
@@ -269,21 +284,20 @@ func (in *Instrumentation) execOf(executor string) *exec {
 	return e
 }
 
-// handle records one event.
+// handle records one event. The breaker's request events give only the
+// duration (of the sampled calls, or of every call with AllDurations):
+// their counts are read from Stats. Its rejections are counted from Stats
+// too; the event, which a sampled subscription does not get, gives only
+// the span event.
 func (in *Instrumentation) handle(ev bulwark.Event) {
 	e := in.execOf(ev.Executor)
 	switch ev.Kind {
 	case bulwark.RequestSuccess:
-		e.success.Add(1)
 		in.duration.Record(ctxOf(ev), ev.Duration.Seconds(), e.durSuccess...)
 		return // no span event: the span reports its own outcome
 	case bulwark.RequestFailure:
-		e.failure.Add(1)
 		in.duration.Record(ctxOf(ev), ev.Duration.Seconds(), e.durFailure...)
 		return
-	case bulwark.RequestRejected:
-		e.rejected.Add(1)
-		e.breaker.Add(1)
 	case bulwark.BulkheadRejected:
 		e.bulkhead.Add(1)
 	case bulwark.RateLimitRejected:

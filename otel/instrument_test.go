@@ -35,12 +35,20 @@ func outageStack(t *testing.T) *pipeline.Stack {
 // A scripted outage (a success, three calls that fail twice each with a
 // 503, two calls rejected while the circuit is open and answered from the
 // fallback, then recovery through two probes) gives exactly these series.
+// With AllDurations the histogram has every call; by default it has the
+// breaker's sample, which these few calls do not reach (no stripe counts
+// 63 successes), and every counter is the same.
 func TestOutageMetrics(t *testing.T) {
+	t.Run("AllDurations", func(t *testing.T) { testOutageMetrics(t, true) })
+	t.Run("sampled", func(t *testing.T) { testOutageMetrics(t, false) })
+}
+
+func testOutageMetrics(t *testing.T, all bool) {
 	synctest.Test(t, func(t *testing.T) {
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		s := outageStack(t)
-		in, err := Instrument(s, Config{MeterProvider: mp, NoSpanEvents: true})
+		in, err := Instrument(s, Config{MeterProvider: mp, NoSpanEvents: true, AllDurations: all})
 		require.NoError(t, err)
 		defer func() { assert.NoError(t, in.Close()) }()
 
@@ -74,6 +82,7 @@ func TestOutageMetrics(t *testing.T) {
 		}
 		down = false
 		time.Sleep(30 * time.Second)
+		synctest.Wait()                // the reset timer fires at this instant: let it run (see the breaker package doc)
 		require.NoError(t, call().Err) // first probe
 		m = collect(t, reader)
 		assert.Equal(t, map[string]int64{ex: 1}, ints(t, m["bulwark.circuit.state"]), "half-open")
@@ -88,12 +97,16 @@ func TestOutageMetrics(t *testing.T) {
 			ex + ",outcome=failure":  3,
 			ex + ",outcome=rejected": 2,
 		}, ints(t, m["bulwark.calls"]))
-		assert.Equal(t, map[string]hist{
-			// 10ms each.
-			ex + ",outcome=success": {Count: 3, Sum: 0.030},
-			// 10ms, the 100ms wait, 10ms: 120ms each.
-			ex + ",outcome=failure": {Count: 3, Sum: 0.360},
-		}, hists(t, m["bulwark.call.duration"]))
+		if all {
+			assert.Equal(t, map[string]hist{
+				// 10ms each.
+				ex + ",outcome=success": {Count: 3, Sum: 0.030},
+				// 10ms, the 100ms wait, 10ms: 120ms each.
+				ex + ",outcome=failure": {Count: 3, Sum: 0.360},
+			}, hists(t, m["bulwark.call.duration"]))
+		} else {
+			assert.NotContains(t, m, "bulwark.call.duration", "no call in the sample")
+		}
 		assert.Equal(t, map[string]int64{ex: 3}, ints(t, m["bulwark.retry.attempts"]))
 		assert.Equal(t, map[string]int64{ex: 3}, ints(t, m["bulwark.retry.exhausted"]))
 		assert.Equal(t, map[string]int64{ex + ",layer=breaker": 2}, ints(t, m["bulwark.rejections"]))
@@ -101,10 +114,44 @@ func TestOutageMetrics(t *testing.T) {
 		assert.NotContains(t, m, "bulwark.idempotency.replays", "no replay happened")
 		assert.NotContains(t, m, "bulwark.compensations", "no compensation ran")
 
-		d := m["bulwark.call.duration"].Data.(metricdata.Histogram[float64])
-		assert.Equal(t, DefaultDurationBuckets(), d.DataPoints[0].Bounds, "advised buckets")
-		assert.Equal(t, "s", m["bulwark.call.duration"].Unit)
+		if all {
+			d := m["bulwark.call.duration"].Data.(metricdata.Histogram[float64])
+			assert.Equal(t, DefaultDurationBuckets(), d.DataPoints[0].Bounds, "advised buckets")
+			assert.Equal(t, "s", m["bulwark.call.duration"].Unit)
+			assert.Equal(t, durationDescription(true), m["bulwark.call.duration"].Description)
+		}
 		assert.Equal(t, "{call}", m["bulwark.calls"].Unit)
+	})
+}
+
+// 10,000 successes of 10ms each, on one goroutine (one stripe, unless its
+// stack moves): bulwark.calls counts every one, and the default histogram
+// holds the breaker's sample, one call in 64 (156, or a few fewer), each
+// with its own 10ms, described as a sample.
+func TestSampledDurations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		s := outageStack(t)
+		in, err := Instrument(s, Config{MeterProvider: mp})
+		require.NoError(t, err)
+		defer in.Close()
+		ctx := t.Context()
+		for range 10_000 {
+			_, err := pipeline.Do(ctx, s, "notion", serve(new(bool), 10*time.Millisecond))
+			require.NoError(t, err)
+		}
+		m := collect(t, reader)
+		const ex = "executor=notion"
+		assert.Equal(t, map[string]int64{ex + ",outcome=success": 10_000}, ints(t, m["bulwark.calls"]), "exact")
+		h := hists(t, m["bulwark.call.duration"])
+		require.Len(t, h, 1)
+		got := h[ex+",outcome=success"]
+		assert.GreaterOrEqual(t, got.Count, uint64(150))
+		assert.LessOrEqual(t, got.Count, uint64(10_000/64))
+		assert.InDelta(t, float64(got.Count)*0.010, got.Sum, 1e-6, "each sample is a call's 10ms")
+		assert.Equal(t, durationDescription(false), m["bulwark.call.duration"].Description)
+		assert.Contains(t, m["bulwark.call.duration"].Description, "about 1 call in 64")
 	})
 }
 
@@ -151,7 +198,7 @@ func TestClose(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	s := outageStack(t)
-	in, err := Instrument(s, Config{MeterProvider: mp})
+	in, err := Instrument(s, Config{MeterProvider: mp, AllDurations: true})
 	require.NoError(t, err)
 	_, err = pipeline.Do(t.Context(), s, "notion", serve(new(bool), 0))
 	require.NoError(t, err)

@@ -53,7 +53,7 @@ func (e *executor) buildLocked(cfg Config, rewire bool) error {
 // instead of waiting for it.
 func (e *executor) buildIdempotency(l, prev *layers, rewire bool) error {
 	if rewire && prev.idem != nil {
-		l.idem, l.forgetName = prev.idem, prev.forgetName
+		l.idem, l.forgetName, l.executor, l.forget = prev.idem, prev.forgetName, prev.executor, prev.forget
 		return nil
 	}
 	c := l.cfg.Idempotency
@@ -79,6 +79,7 @@ func (e *executor) buildIdempotency(l, prev *layers, rewire bool) error {
 	}
 	l.idem = m
 	l.forgetName = "forget " + e.name + " idempotency key"
+	l.executor, l.forget = e.name, e.stack.forget
 	return nil
 }
 

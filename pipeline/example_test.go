@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -101,6 +102,35 @@ func ExampleStack_Subscribe() {
 	// slack retry:attempt 1 timeout
 	// slack retry:attempt 2 timeout
 	// slack retry:exhausted 3 retry "slack": gave up after 3 attempts: attempts exhausted; last error: timeout
+}
+
+// A sampled subscriber, such as a duration histogram, gets about one
+// success in 64 (each marked Sampled, with its Duration); the exact counts
+// are in Stats.
+func ExampleStack_SubscribeSampled() {
+	stack, err := pipeline.New(pipeline.Config{Breaker: &breaker.Config{RequestTimeout: -1}})
+	if err != nil {
+		panic(err)
+	}
+	sampled, unmarked := 0, 0 // one goroutine calls: no lock needed here
+	cancel := stack.SubscribeSampled(func(e bulwark.Event) {
+		if e.Kind == bulwark.RequestSuccess {
+			sampled++
+			if !e.Sampled {
+				unmarked++
+			}
+		}
+	})
+	defer cancel()
+
+	for range 6400 {
+		_, _ = pipeline.Do(context.Background(), stack, "slack", func(context.Context) (int, error) { return 1, nil })
+	}
+	fmt.Println("successes:", stack.Stats()["slack"].Breaker.Successes)
+	fmt.Println("about 1 in 64 sampled:", sampled >= 90 && sampled <= 100, "unmarked:", unmarked)
+	// Output:
+	// successes: 6400
+	// about 1 in 64 sampled: true unmarked: 0
 }
 
 func ExampleMiddleware() {

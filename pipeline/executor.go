@@ -39,6 +39,8 @@ type layers struct {
 	cfg         Config
 	idem        *idempotency.Manager
 	forgetName  string // the name of the compensation that forgets a key
+	executor    string // the executor's name
+	forget      rollback.Guard[forgetArgs]
 	cache       *cache.Cache[string, any]
 	cacheCfg    cache.Config
 	fallbackCfg cache.FallbackConfig
@@ -91,14 +93,25 @@ func (e *executor) optionalListener(own bulwark.Listener, logger *slog.Logger, l
 }
 
 // breakerConfig is cfg.Breaker with the stack's logger and listeners.
-// The breaker gets a listener only when someone listens: a breaker with a
-// listener reads the clock on every call.
+// The breaker gets an OnEvent listener only when someone needs every
+// event (its own OnEvent, a full subscriber, or the Logger at Debug): a
+// breaker with OnEvent reads the clock on every call. While only sampled
+// subscribers listen, it gets an OnSample listener instead, which keeps
+// its fast path; its own OnSample, if any, is called first.
 func (e *executor) breakerConfig(cfg Config) breaker.Config {
 	b := *cfg.Breaker
 	if b.Logger == nil {
 		b.Logger = cfg.Logger
 	}
-	b.OnEvent = e.optionalListener(b.OnEvent, cfg.Logger, slog.LevelDebug)
+	switch {
+	case b.OnEvent != nil || e.stack.listening() == listenFull ||
+		(cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug)):
+		b.OnEvent = e.listener(b.OnEvent, cfg.Logger)
+	case e.stack.listening() == listenSampled:
+		// No logger: the breaker logs its circuit changes itself, and
+		// request events are logged at Debug, which is off.
+		b.OnSample = e.listener(b.OnSample, nil)
+	}
 	return b
 }
 

@@ -496,3 +496,34 @@ func TestConfigureSameBudgetKeepsCounts(t *testing.T) {
 	require.NoError(t, s.Configure("notion", cfg(0.2)))
 	assert.Zero(t, s.Stats()["notion"].RetryBudget.Calls, "another budget")
 }
+
+// TestRefusedRetryCountsTheFailure: a call whose first attempt reached the
+// service and failed, and whose retry the bulkhead then refused (another
+// call held its slot), is a failure for the breaker above — with the
+// service's error — not a rejection it would ignore: a failing service
+// under load still opens its circuit.
+func TestRefusedRetryCountsTheFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newStack(t, pipeline.Config{
+			Breaker:  &breaker.Config{},
+			Retry:    &retry.Config{MaxAttempts: 3, InitialInterval: 100 * time.Millisecond, NoJitter: true},
+			Bulkhead: &bulkhead.Config{MaxConcurrent: 1},
+		})
+		outage := errors.New("503")
+		release := make(chan struct{})
+		time.AfterFunc(50*time.Millisecond, func() {
+			go pipeline.Execute(t.Context(), s, "notion", func(context.Context) (int, error) { <-release; return 1, nil })
+		})
+		r := pipeline.Execute(t.Context(), s, "notion", func(context.Context) (int, error) { return 0, outage })
+		close(release)
+		synctest.Wait()
+		assert.ErrorIs(t, r.Err, outage)
+		assert.ErrorIs(t, r.Err, retry.ErrRetryRefused)
+		assert.NotErrorIs(t, r.Err, bulwark.ErrRejected)
+		assert.False(t, r.Rejected)
+		assert.Equal(t, 1, r.Attempts)
+		st := s.Stats()["notion"]
+		assert.Equal(t, int64(1), st.Breaker.Failures, "the service's failure is counted")
+		assert.Equal(t, int64(1), st.Bulkhead.Rejected)
+	})
+}

@@ -36,6 +36,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/rollback"
 )
 
 // ErrInvalid is wrapped by the errors of calls that cannot run as asked:
@@ -71,6 +72,7 @@ type Stack struct {
 	nextSub   uint64                               // under mu
 	maxDemand int                                  // under mu: executors made on demand, at most
 	onDemand  int                                  // under mu: executors made on demand so far
+	forget    rollback.Guard[forgetArgs]           // forgets keys in journaled workflows
 }
 
 // New returns a Stack whose executors use defaults unless configured
@@ -81,7 +83,9 @@ func New(defaults Config) (*Stack, error) {
 	if layer, err := defaults.validate(); err != nil {
 		return nil, fmt.Errorf("%w: defaults: %s: %w", ErrInvalid, layer, err)
 	}
-	return &Stack{defaults: clone(defaults), maxDemand: DefaultMaxOnDemand}, nil
+	s := &Stack{defaults: clone(defaults), maxDemand: DefaultMaxOnDemand}
+	s.forget = newForgetGuard(s)
+	return s, nil
 }
 
 // SetMaxOnDemand sets how many executors the Stack makes on demand: the

@@ -32,6 +32,11 @@ import (
 // fallback cache, a failed call, and a call outside any rollback scope
 // register nothing.
 //
+// undo is a closure: in a journaled workflow it is not durable. If the
+// process dies it is lost, the step's effect stays, and a recoverer keeps
+// the step's key (see Stack.RegisterForgetting); register a
+// rollback.Compensation inside the function for a durable undo.
+//
 // T must be the call's result type: a call of another result type fails
 // with an error wrapping [ErrInvalid], as does an empty name or a nil undo,
 // and runs nothing.
@@ -83,7 +88,10 @@ func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 // executed, or it was replayed and an Undo option or the enclosing saga
 // step's Undo (rollback.StepHasUndo) compensates it. A replayed step that
 // nothing compensates keeps its key, so a rerun replays the effect that
-// still exists instead of repeating it.
+// still exists instead of repeating it. In a journaled workflow
+// (rollback.Journaled) the forgetting is a durable rollback.Guard, armed
+// with Confirm or dropped with Discard, so that a recoverer in another
+// process forgets the key too (see Stack.RegisterForgetting).
 type step[T any] struct {
 	scope    context.Context // the caller's: its scope is the workflow's
 	l        *layers
@@ -110,18 +118,38 @@ func newStep[T any](ctx, keyCtx context.Context, l *layers, keyOf idempotency.Ke
 
 // run registers the forgetting of the step's key, runs call, and then
 // registers its Undo compensation and arms the forgetting as the outcome
-// says. report is the call's.
+// says. report is the call's. In a journaled workflow the forgetting is
+// a durable guard (see Stack.RegisterForgetting), so that a recoverer in
+// another process forgets the key too; otherwise an in-memory one.
 func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error) {
-	var f *forgetter
+	var (
+		f       *forgetter
+		p       rollback.Pending
+		durable bool
+	)
 	if st.key != "" {
-		f = &forgetter{m: st.l.idem, key: st.key}
-		if rollback.OnRollbackGuard(st.scope, st.l.forgetName, f.forget) != nil {
-			f = nil // the scope ended or is full: nothing to forget later
+		if rollback.Journaled(st.scope) {
+			var err error
+			if p, durable, err = st.durableGuard(); err != nil {
+				var zero T
+				return zero, err
+			}
+		} else {
+			f = &forgetter{m: st.l.idem, key: st.key}
+			if rollback.OnRollbackGuard(st.scope, st.l.forgetName, f.forget) != nil {
+				f = nil // the scope ended or is full: nothing to forget later
+			}
 		}
 	}
 	v, err := call()
 	if err != nil || report.FromCache() {
-		return v, err // nothing happened that a rollback could undo
+		// Nothing happened that a rollback could undo.
+		if durable {
+			if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil && err == nil {
+				err = fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
+			}
+		}
+		return v, err
 	}
 	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
 	if st.undo != nil {
@@ -130,11 +158,23 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			// The step's effect cannot be undone by this workflow: say so,
 			// so that the caller fails the step and the scope rolls back
 			// what it holds.
+			if durable {
+				_ = p.Discard(context.WithoutCancel(st.scope)) // the step fails: its key is kept
+			}
 			return v, fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
 		}
 		undone = true
 	}
-	if f != nil && undone {
+	switch {
+	case durable && undone:
+		if cerr := p.Confirm(st.scope); cerr != nil {
+			return v, fmt.Errorf("pipeline: executor %q: arming the forgetting of key %q: %w", st.l.executor, st.key, cerr)
+		}
+	case durable:
+		if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
+			return v, fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
+		}
+	case f != nil && undone:
 		f.armed.Store(true)
 	}
 	return v, nil

@@ -32,7 +32,8 @@ func runDo(b *testing.B, s *pipeline.Stack) {
 
 // BenchmarkDo measures a closed breaker's success through pipeline.Do
 // with nobody listening, with a subscriber that does nothing, and with the
-// Collector subscribed.
+// Collector: by default (a sampled subscription), with AllDurations
+// (every call) and with NoEvents.
 func BenchmarkDo(b *testing.B) {
 	b.Run("breaker-only/no-listener", func(b *testing.B) {
 		runDo(b, breakerOnly(b))
@@ -45,6 +46,15 @@ func BenchmarkDo(b *testing.B) {
 	b.Run("breaker-only/prometheus", func(b *testing.B) {
 		s := breakerOnly(b)
 		c, err := NewCollector(s, Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		runDo(b, s)
+	})
+	b.Run("breaker-only/prometheus-all-durations", func(b *testing.B) {
+		s := breakerOnly(b)
+		c, err := NewCollector(s, Config{AllDurations: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -34,6 +34,18 @@ type Config struct {
 	// increasing are an error.
 	DurationBuckets []float64
 
+	// AllDurations makes the Collector subscribe to every event
+	// (pipeline.Stack.Subscribe) and observe the duration of every call in
+	// bulwark_call_duration_seconds. It costs every call: the breaker
+	// leaves its fast path (two clock reads and an event per call) and the
+	// histogram is observed per call. false (the default): the histogram
+	// holds the breaker's latency sample, about one call in 64 (see
+	// pipeline.Stack.SubscribeSampled), and a CLOSED success keeps the
+	// breaker's allocation-free fast path; the counters are exact either
+	// way. The otel module's option of the same name does the same.
+	// Ignored with NoEvents.
+	AllDurations bool
+
 	// NoEvents makes the Collector read everything from Stack.Stats() at
 	// scrape and not subscribe to the Stack: calls then cost nothing
 	// more than without metrics (the breaker keeps its fast path), but
@@ -42,7 +54,9 @@ type Config struct {
 	// bulwark_fallback_served_total, bulwark_idempotency_replays_total and
 	// the circuit series, counted since each executor's layers were made
 	// — and there is no duration histogram and no retry or compensation
-	// counter. false (the default): every series, from the events.
+	// counter. false (the default): every series; bulwark_calls_total,
+	// the breaker's rejections and the circuit series are read from Stats,
+	// the other counters and the histogram come from the events.
 	NoEvents bool
 }
 
@@ -53,7 +67,6 @@ type Config struct {
 type Collector struct {
 	stack *pipeline.Stack
 
-	calls        *prom.CounterVec
 	duration     *prom.HistogramVec
 	retries      *prom.CounterVec
 	exhausted    *prom.CounterVec
@@ -64,7 +77,9 @@ type Collector struct {
 	state        *prom.Desc
 	opens        *prom.Desc
 	noEvents     bool
-	// With NoEvents, the descriptors of the series read from Stats.
+	// The descriptors of the series read from Stats: calls and the
+	// breaker's rejections always (rejectionsDesc is the rejections
+	// vector's own), fallbacks and replays with NoEvents.
 	callsDesc, rejectionsDesc, fallbackDesc, replaysDesc *prom.Desc
 
 	mu    sync.Mutex                         // serializes adding executors and Close
@@ -75,12 +90,11 @@ type Collector struct {
 // series are the children of one executor, each made on its first use so
 // that, as with OpenTelemetry, a series appears with its first event.
 type series struct {
-	success, failure, rejected lazy[prom.Counter]
-	durSuccess, durFailure     lazy[prom.Observer]
-	retries, exhausted         lazy[prom.Counter]
-	breaker, bulkhead, limiter lazy[prom.Counter]
-	fallback, replays          lazy[prom.Counter]
-	compensated, failed        lazy[prom.Counter]
+	durSuccess, durFailure lazy[prom.Observer]
+	retries, exhausted     lazy[prom.Counter]
+	bulkhead, limiter      lazy[prom.Counter]
+	fallback, replays      lazy[prom.Counter]
+	compensated, failed    lazy[prom.Counter]
 }
 
 // lazy is a child of a vector, looked up on first use only: later uses
@@ -111,8 +125,9 @@ const (
 	helpReplays    = "Calls answered with the stored result of an idempotent operation instead of running again."
 )
 
-// NewCollector returns a Collector over stack, subscribed to its events.
-// Errors wrap [ErrInvalid]: a nil stack, DurationBuckets not finite or
+// NewCollector returns a Collector over stack, subscribed to its events
+// (with pipeline.Stack.SubscribeSampled, or Subscribe with
+// cfg.AllDurations, or not at all with cfg.NoEvents). Errors wrap [ErrInvalid]: a nil stack, DurationBuckets not finite or
 // not increasing.
 func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	if stack == nil {
@@ -135,7 +150,6 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	}
 	c := &Collector{
 		stack:        stack,
-		calls:        counter("bulwark_calls_total", helpCalls, "outcome"),
 		retries:      counter("bulwark_retry_attempts_total", "Failed attempts that were followed, after a wait, by another attempt."),
 		exhausted:    counter("bulwark_retry_exhausted_total", "Calls whose retries gave up."),
 		rejections:   counter("bulwark_rejections_total", helpRejections, "layer"),
@@ -144,30 +158,46 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 		compensation: counter("bulwark_compensations_total", "Compensations (undo actions) run, by result (compensated, failed).", "result"),
 		duration: prom.NewHistogramVec(prom.HistogramOpts{
 			Name:    "bulwark_call_duration_seconds",
-			Help:    "Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure).",
+			Help:    durationHelp(cfg.AllDurations),
 			Buckets: buckets,
 		}, []string{"executor", "outcome"}),
-		state: prom.NewDesc("bulwark_circuit_state", "State of the executor's circuit: 0 closed, 1 half-open, 2 open.", []string{"executor"}, nil),
-		opens: prom.NewDesc("bulwark_circuit_opens_total", "Times the executor's circuit opened since its breaker was made.", []string{"executor"}, nil),
+		state:          prom.NewDesc("bulwark_circuit_state", "State of the executor's circuit: 0 closed, 1 half-open, 2 open.", []string{"executor"}, nil),
+		opens:          prom.NewDesc("bulwark_circuit_opens_total", "Times the executor's circuit opened since its breaker was made.", []string{"executor"}, nil),
+		callsDesc:      prom.NewDesc("bulwark_calls_total", helpCalls, []string{"executor", "outcome"}, nil),
+		rejectionsDesc: prom.NewDesc("bulwark_rejections_total", helpRejections, []string{"executor", "layer"}, nil),
 	}
 	empty := map[string]*series{}
 	c.execs.Store(&empty)
-	if cfg.NoEvents {
+	switch {
+	case cfg.NoEvents:
 		c.noEvents = true
-		c.callsDesc = prom.NewDesc("bulwark_calls_total", helpCalls, []string{"executor", "outcome"}, nil)
-		c.rejectionsDesc = prom.NewDesc("bulwark_rejections_total", helpRejections, []string{"executor", "layer"}, nil)
 		c.fallbackDesc = prom.NewDesc("bulwark_fallback_served_total", helpFallback, []string{"executor"}, nil)
 		c.replaysDesc = prom.NewDesc("bulwark_idempotency_replays_total", helpReplays, []string{"executor"}, nil)
 		c.stop = func() {}
-		return c, nil
+	case cfg.AllDurations:
+		c.stop = stack.Subscribe(c.handle)
+	default:
+		c.stop = stack.SubscribeSampled(c.handle)
 	}
-	c.stop = stack.Subscribe(c.handle)
 	return c, nil
 }
 
-// Close cancels the Collector's subscription to the Stack: its counters
-// stop counting (they keep their values, and the circuit series are still
-// read at every scrape). Calling it again does nothing.
+// durationHelp is the help of bulwark_call_duration_seconds: of the
+// breaker's sample of the calls, or of every call (all, for
+// Config.AllDurations); the otel module's description.
+func durationHelp(all bool) string {
+	if all {
+		return "Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure)."
+	}
+	return "Duration of a sample of the calls through an executor's circuit breaker (about 1 call in 64), retries included, by outcome (success, failure); its count is not the call count: use bulwark.calls for rates."
+}
+
+// Close cancels the Collector's subscription to the Stack: the counters
+// and the histogram that come from events stop counting (they keep their
+// values). The series read from Stack.Stats() — calls, the breaker's
+// rejections, the circuit — are still read at every scrape while the
+// Collector is registered: unregister it to drop them. Calling Close
+// again does nothing.
 func (c *Collector) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -181,7 +211,7 @@ func (c *Collector) vecs() []prom.Collector {
 	if c.noEvents {
 		return nil
 	}
-	return []prom.Collector{c.calls, c.duration, c.retries, c.exhausted, c.rejections, c.fallback, c.replays, c.compensation}
+	return []prom.Collector{c.duration, c.retries, c.exhausted, c.rejections, c.fallback, c.replays, c.compensation}
 }
 
 // Describe sends the descriptors of every series the Collector may report.
@@ -189,9 +219,9 @@ func (c *Collector) Describe(ch chan<- *prom.Desc) {
 	for _, v := range c.vecs() {
 		v.Describe(ch)
 	}
+	ch <- c.callsDesc
+	ch <- c.rejectionsDesc // the same as the vector's, if it was sent: allowed
 	if c.noEvents {
-		ch <- c.callsDesc
-		ch <- c.rejectionsDesc
 		ch <- c.fallbackDesc
 		ch <- c.replaysDesc
 	}
@@ -200,16 +230,14 @@ func (c *Collector) Describe(ch chan<- *prom.Desc) {
 }
 
 // Collect sends the counters and histograms recorded so far, and the
-// circuit state and opens of every executor with a breaker, read from
-// Stack.Stats() now.
+// calls, breaker rejections, circuit state and opens of every executor
+// with a breaker, read from Stack.Stats() now.
 func (c *Collector) Collect(ch chan<- prom.Metric) {
 	for _, v := range c.vecs() {
 		v.Collect(ch)
 	}
 	for name, st := range c.stack.Stats() {
-		if c.noEvents {
-			c.collectStats(ch, name, st)
-		}
+		c.collectStats(ch, name, st)
 		if b := st.Breaker; b != nil {
 			ch <- prom.MustNewConstMetric(c.state, prom.GaugeValue, float64(stateValue(b.State)), name)
 			ch <- prom.MustNewConstMetric(c.opens, prom.CounterValue, float64(b.TimesOpened), name)
@@ -217,18 +245,21 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	}
 }
 
-// collectStats sends the counters NoEvents reads from an executor's
-// Stats, those that have counted something (as with events, a series
-// appears with its first count).
+// collectStats sends the counters read from an executor's Stats, those
+// that have counted something (as with events, a series appears with its
+// first count): calls and the breaker's rejections, exact whatever the
+// events sampled, and with NoEvents the fallbacks and replays.
 func (c *Collector) collectStats(ch chan<- prom.Metric, name string, st pipeline.Stats) {
 	counter := func(d *prom.Desc, n int64, labels ...string) {
 		if n > 0 {
 			ch <- prom.MustNewConstMetric(d, prom.CounterValue, float64(n), append([]string{name}, labels...)...)
 		}
 	}
-	counter(c.replaysDesc, st.Replays)
-	if f := st.Fallback; f != nil {
-		counter(c.fallbackDesc, int64(f.Hits))
+	if c.noEvents {
+		counter(c.replaysDesc, st.Replays)
+		if f := st.Fallback; f != nil {
+			counter(c.fallbackDesc, int64(f.Hits))
+		}
 	}
 	if b := st.Breaker; b != nil {
 		counter(c.callsDesc, b.Successes, "success")
@@ -264,14 +295,10 @@ func (c *Collector) seriesOf(executor string) *series {
 		return s
 	}
 	s := &series{
-		success:     counterOf(c.calls, executor, "success"),
-		failure:     counterOf(c.calls, executor, "failure"),
-		rejected:    counterOf(c.calls, executor, "rejected"),
 		durSuccess:  observerOf(c.duration, executor, "success"),
 		durFailure:  observerOf(c.duration, executor, "failure"),
 		retries:     counterOf(c.retries, executor),
 		exhausted:   counterOf(c.exhausted, executor),
-		breaker:     counterOf(c.rejections, executor, "breaker"),
 		bulkhead:    counterOf(c.rejections, executor, "bulkhead"),
 		limiter:     counterOf(c.rejections, executor, "ratelimit"),
 		fallback:    counterOf(c.fallback, executor),
@@ -285,21 +312,15 @@ func (c *Collector) seriesOf(executor string) *series {
 	return s
 }
 
-// handle records one event.
+// handle records one event. The breaker's request events give only the
+// duration (of the sampled calls, or of every call with AllDurations):
+// their counts, and the breaker's rejections, are read from Stats.
 func (c *Collector) handle(ev bulwark.Event) {
 	switch ev.Kind {
 	case bulwark.RequestSuccess:
-		s := c.seriesOf(ev.Executor)
-		s.success.get().Inc()
-		s.durSuccess.get().Observe(ev.Duration.Seconds())
+		c.seriesOf(ev.Executor).durSuccess.get().Observe(ev.Duration.Seconds())
 	case bulwark.RequestFailure:
-		s := c.seriesOf(ev.Executor)
-		s.failure.get().Inc()
-		s.durFailure.get().Observe(ev.Duration.Seconds())
-	case bulwark.RequestRejected:
-		s := c.seriesOf(ev.Executor)
-		s.rejected.get().Inc()
-		s.breaker.get().Inc()
+		c.seriesOf(ev.Executor).durFailure.get().Observe(ev.Duration.Seconds())
 	case bulwark.BulkheadRejected:
 		c.seriesOf(ev.Executor).bulkhead.get().Inc()
 	case bulwark.RateLimitRejected:

@@ -3,6 +3,7 @@ package prometheus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -67,10 +68,19 @@ func circuit(state int) string {
 // A scripted outage (a success, three calls that fail twice each with a
 // 503, two calls rejected while the circuit is open and answered from the
 // fallback, then recovery through two probes) gives exactly these series.
+// With AllDurations the histogram has every call; by default it has the
+// breaker's sample, which these few calls do not reach (no stripe counts
+// 63 successes), so there is no histogram series, and every counter is
+// the same.
 func TestOutageSeries(t *testing.T) {
+	t.Run("AllDurations", func(t *testing.T) { testOutageSeries(t, true) })
+	t.Run("sampled", func(t *testing.T) { testOutageSeries(t, false) })
+}
+
+func testOutageSeries(t *testing.T, all bool) {
 	synctest.Test(t, func(t *testing.T) {
 		s := outageStack(t)
-		c, err := NewCollector(s, Config{DurationBuckets: []float64{0.05, 0.2}})
+		c, err := NewCollector(s, Config{DurationBuckets: []float64{0.05, 0.2}, AllDurations: all})
 		require.NoError(t, err)
 		defer c.Close()
 
@@ -97,12 +107,13 @@ func TestOutageSeries(t *testing.T) {
 		}
 		down = false
 		time.Sleep(30 * time.Second)
+		synctest.Wait() // the reset timer fires at this instant: let it run (see the breaker package doc)
 		require.NoError(t, call().Err)
 		require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(circuit(1)), "bulwark_circuit_state"))
 		require.NoError(t, call().Err)
 		synctest.Wait()
 
-		want := `
+		histogram := `
 # HELP bulwark_call_duration_seconds Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure).
 # TYPE bulwark_call_duration_seconds histogram
 bulwark_call_duration_seconds_bucket{executor="notion",outcome="failure",le="0.05"} 0
@@ -115,6 +126,8 @@ bulwark_call_duration_seconds_bucket{executor="notion",outcome="success",le="0.2
 bulwark_call_duration_seconds_bucket{executor="notion",outcome="success",le="+Inf"} 3
 bulwark_call_duration_seconds_sum{executor="notion",outcome="success"} 0.03
 bulwark_call_duration_seconds_count{executor="notion",outcome="success"} 3
+`
+		want := `
 # HELP bulwark_calls_total Calls through an executor's circuit breaker, by outcome (success, failure, rejected).
 # TYPE bulwark_calls_total counter
 bulwark_calls_total{executor="notion",outcome="failure"} 3
@@ -139,6 +152,13 @@ bulwark_retry_attempts_total{executor="notion"} 3
 # TYPE bulwark_retry_exhausted_total counter
 bulwark_retry_exhausted_total{executor="notion"} 3
 `
+		if all {
+			want = histogram + want
+		} else {
+			n, err := testutil.GatherAndCount(registry(t, c), "bulwark_call_duration_seconds")
+			require.NoError(t, err)
+			assert.Zero(t, n, "no call in the sample")
+		}
 		require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want),
 			"bulwark_call_duration_seconds", "bulwark_calls_total", "bulwark_circuit_opens_total", "bulwark_circuit_state",
 			"bulwark_fallback_served_total", "bulwark_rejections_total", "bulwark_retry_attempts_total", "bulwark_retry_exhausted_total"))
@@ -188,7 +208,8 @@ func registry(t *testing.T, c prom.Collector) *prom.Registry {
 }
 
 // A real scrape: the Collector registered with a Registry, served by
-// promhttp on a loopback server, read over HTTP in the text format.
+// promhttp on a loopback server, read over HTTP in the text format. 640
+// successes give the exact count and a histogram of their sample.
 func TestScrape(t *testing.T) {
 	s := outageStack(t)
 	c, err := NewCollector(s, Config{})
@@ -197,8 +218,10 @@ func TestScrape(t *testing.T) {
 	srv := httptest.NewServer(promhttp.HandlerFor(registry(t, c), promhttp.HandlerOpts{}))
 	defer srv.Close()
 
-	_, err = pipeline.Do(t.Context(), s, "notion", serve(new(bool), 0))
-	require.NoError(t, err)
+	for range 640 {
+		_, err = pipeline.Do(t.Context(), s, "notion", serve(new(bool), 0))
+		require.NoError(t, err)
+	}
 	s.Breaker("notion").ForceOpen()
 	_, err = pipeline.Do(t.Context(), s, "notion", serve(new(bool), 0))
 	require.ErrorIs(t, err, breaker.ErrOpen)
@@ -213,22 +236,30 @@ func TestScrape(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
 	for _, line := range []string{
-		`bulwark_calls_total{executor="notion",outcome="success"} 1`,
+		`bulwark_calls_total{executor="notion",outcome="success"} 640`,
 		`bulwark_calls_total{executor="notion",outcome="rejected"} 1`,
 		`bulwark_rejections_total{executor="notion",layer="breaker"} 1`,
-		`bulwark_call_duration_seconds_count{executor="notion",outcome="success"} 1`,
 		`bulwark_circuit_state{executor="notion"} 2`,
 		`bulwark_circuit_opens_total{executor="notion"} 1`,
 		`# TYPE bulwark_call_duration_seconds histogram`,
 	} {
 		assert.Contains(t, string(body), line+"\n")
 	}
+	// One goroutine keeps one stripe (unless its stack moves): 10 calls
+	// in the sample, or a few fewer.
+	var n int
+	_, err = fmt.Sscanf(string(body[strings.Index(string(body), `bulwark_call_duration_seconds_count{executor="notion",outcome="success"}`):]),
+		`bulwark_call_duration_seconds_count{executor="notion",outcome="success"} %d`, &n)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, 7)
+	assert.LessOrEqual(t, n, 10)
 }
 
-// Close stops the counting; the circuit series are still read.
+// Close stops what comes from events (here the histogram); the series
+// read from Stats (calls, circuit) still follow the Stack.
 func TestClose(t *testing.T) {
 	s := outageStack(t)
-	c, err := NewCollector(s, Config{})
+	c, err := NewCollector(s, Config{AllDurations: true})
 	require.NoError(t, err)
 	_, err = pipeline.Do(t.Context(), s, "notion", serve(new(bool), 0))
 	require.NoError(t, err)
@@ -236,10 +267,39 @@ func TestClose(t *testing.T) {
 	c.Close()
 	_, err = pipeline.Do(t.Context(), s, "notion", serve(new(bool), 0))
 	require.NoError(t, err)
-	assert.Equal(t, 1.0, testutil.ToFloat64(c.calls.WithLabelValues("notion", "success")))
+	assert.Equal(t, 1, testutil.CollectAndCount(c.duration), "the call after Close is not observed")
+	assert.Equal(t, 2.0, gatheredValue(t, registry(t, c), "bulwark_calls_total", "notion", "success"))
 	n, err := testutil.GatherAndCount(registry(t, c), "bulwark_circuit_state")
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
+}
+
+// gatheredValue is the value of the counter name with the label values
+// labels (in label-name order), gathered from g; it fails the test if
+// there is no such series.
+func gatheredValue(t *testing.T, g prom.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for i, l := range m.GetLabel() {
+				if l.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
 }
 
 func TestNewCollectorInvalid(t *testing.T) {

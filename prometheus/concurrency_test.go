@@ -42,7 +42,7 @@ func TestConcurrentCalls(t *testing.T) {
 	wg.Wait()
 
 	for e := range executors {
-		assert.Equal(t, float64(goroutines*calls/executors), testutil.ToFloat64(c.calls.WithLabelValues(fmt.Sprint("exec-", e), "success")))
+		assert.Equal(t, float64(goroutines*calls/executors), gatheredValue(t, reg, "bulwark_calls_total", fmt.Sprint("exec-", e), "success"))
 	}
 	n, err := testutil.GatherAndCount(reg, "bulwark_circuit_state")
 	require.NoError(t, err)

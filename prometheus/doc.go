@@ -9,13 +9,13 @@
 // types, labels and values against that exporter):
 //
 //	name                                 type       labels              from
-//	bulwark_calls_total                  counter    executor, outcome   request:success, request:failure, request:rejected
-//	bulwark_call_duration_seconds        histogram  executor, outcome   request:success, request:failure (Event.Duration)
+//	bulwark_calls_total                  counter    executor, outcome   Stack.Stats() (breaker Successes, Failures, Rejections), read at scrape
+//	bulwark_call_duration_seconds        histogram  executor, outcome   sampled request:success, request:failure (Event.Duration): about 1 call in 64
 //	bulwark_circuit_state                gauge      executor            Stack.Stats(), read at scrape
 //	bulwark_circuit_opens_total          counter    executor            Stack.Stats() (TimesOpened), read at scrape
 //	bulwark_retry_attempts_total         counter    executor            retry:attempt
 //	bulwark_retry_exhausted_total        counter    executor            retry:exhausted
-//	bulwark_rejections_total             counter    executor, layer     request:rejected, bulkhead:rejected, ratelimit:rejected
+//	bulwark_rejections_total             counter    executor, layer     Stack.Stats() (breaker), bulkhead:rejected, ratelimit:rejected
 //	bulwark_fallback_served_total        counter    executor            fallback:used
 //	bulwark_idempotency_replays_total    counter    executor            idempotency:replayed
 //	bulwark_compensations_total          counter    executor, result    rollback:compensated, rollback:failed
@@ -28,9 +28,14 @@
 // circuit series. No label holds a key, an operation or an error message.
 //
 // The counters that come from events count from [NewCollector] on, through
-// a subscription to the Stack ([pipeline.Stack.Subscribe]); a series
-// appears with its first event. The circuit series are read from
-// Stack.Stats() at every scrape. What a call is: the calls, outcomes and
+// a subscription to the Stack ([pipeline.Stack.SubscribeSampled]); a
+// series appears with its first count. The calls, the breaker's
+// rejections and the circuit series are read from Stack.Stats() at every
+// scrape: exact, counted since the executor's breaker was made. The
+// histogram holds a sample of the calls, about 1 in 64 (the breaker's
+// latency sample, see breaker.Config.OnSample): its count is not the call
+// count, use bulwark_calls_total for rates; Config.AllDurations observes
+// every call instead, at a cost on every call. What a call is: the calls, outcomes and
 // durations come from the circuit breaker, which sees each logical call
 // once (retries happen inside it), so only executors with a breaker have
 // them; see the otel package for the details.
@@ -40,8 +45,9 @@
 // without subscribing: no cost per call, but no histogram and no retry or
 // compensation series.
 //
-// Cost: subscribing makes every layer build its events and the breaker
-// read the clock on every call; recording a success is one counter
-// increment and one histogram observation on series looked up once per
-// executor, with no allocation.
+// Cost: the default subscription leaves the breaker's allocation-free fast
+// path as it is; one call in 64 builds an event and is observed in the
+// histogram (series looked up once per executor, no allocation). With
+// AllDurations every call takes the breaker's listener path (two clock
+// reads and an event) and an observation.
 package prometheus

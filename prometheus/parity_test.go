@@ -21,12 +21,19 @@ import (
 
 // The otel module's metrics, exported by the OpenTelemetry Prometheus
 // exporter with its default name translation, are the Collector's series:
-// the same names, types, label sets and values after the scripted outage
-// (the exporter's own labels and target_info aside).
+// the same names, types, label sets and values after 640 successes and
+// the scripted outage (the exporter's own labels and target_info aside),
+// whether both record the breaker's sample of the durations (the
+// default: the same sampled events reach both) or every duration.
 func TestSameSeriesAsOTel(t *testing.T) {
+	t.Run("sampled", func(t *testing.T) { testSameSeriesAsOTel(t, false) })
+	t.Run("AllDurations", func(t *testing.T) { testSameSeriesAsOTel(t, true) })
+}
+
+func testSameSeriesAsOTel(t *testing.T, all bool) {
 	synctest.Test(t, func(t *testing.T) {
 		s := outageStack(t)
-		coll, err := NewCollector(s, Config{})
+		coll, err := NewCollector(s, Config{AllDurations: all})
 		require.NoError(t, err)
 		defer coll.Close()
 		ours := prom.NewPedanticRegistry()
@@ -36,7 +43,7 @@ func TestSameSeriesAsOTel(t *testing.T) {
 		exp, err := otelprom.New(otelprom.WithRegisterer(theirs), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
 		require.NoError(t, err)
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
-		inst, err := bulwarkotel.Instrument(s, bulwarkotel.Config{MeterProvider: mp, NoSpanEvents: true})
+		inst, err := bulwarkotel.Instrument(s, bulwarkotel.Config{MeterProvider: mp, NoSpanEvents: true, AllDurations: all})
 		require.NoError(t, err)
 		defer inst.Close()
 
@@ -45,7 +52,9 @@ func TestSameSeriesAsOTel(t *testing.T) {
 		call := func() {
 			pipeline.Execute(ctx, s, "notion", serve(&down, 10*time.Millisecond), pipeline.Operation("get-page"))
 		}
-		call()
+		for range 640 {
+			call()
+		}
 		down = true
 		for range 5 { // 3 failures open the circuit, 2 rejections
 			call()
@@ -54,6 +63,15 @@ func TestSameSeriesAsOTel(t *testing.T) {
 		want := gathered(t, ours)
 		got := gathered(t, theirs)
 		require.NotEmpty(t, want)
+		calls := `bulwark_calls_total{executor=notion,outcome=success} COUNTER`
+		durations := `bulwark_call_duration_seconds{executor=notion,outcome=success} HISTOGRAM count`
+		assert.Equal(t, 640.0, want[calls])
+		if all {
+			assert.Equal(t, 640.0, want[durations])
+		} else {
+			assert.Positive(t, want[durations], "a sample")
+			assert.LessOrEqual(t, want[durations], 10.0, "at most one call in 64")
+		}
 		assert.Equal(t, slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got)), "series names and labels")
 		assert.Equal(t, want, got, "series values")
 	})

@@ -212,6 +212,7 @@ func (l *Limiter) waitSlow(ctx context.Context, now time.Time) error {
 	if err := l.waitPause(ctx, &now, budget, &waited); err != nil {
 		return err
 	}
+	var giveBack func() // the token's Cancel, once the call holds one
 	for {
 		budget = max(end-now.Sub(l.epoch), 0)
 		r := l.set.backend.Reserve(ctx, now, budget)
@@ -219,6 +220,7 @@ func (l *Limiter) waitSlow(ctx context.Context, now time.Time) error {
 			return r.Err
 		}
 		if r.OK {
+			giveBack = r.Cancel
 			if r.Delay > 0 {
 				if ctx.Err() != nil {
 					return l.giveUp(ctx, r.Cancel)
@@ -244,6 +246,11 @@ func (l *Limiter) waitSlow(ctx context.Context, now time.Time) error {
 		now = time.Now()
 	}
 	if err := l.waitPause(ctx, &now, max(end-now.Sub(l.epoch), 0), &waited); err != nil {
+		// A pause began while the call waited for its token, and the call
+		// will not run: its token goes back, as when its context ends.
+		if giveBack != nil {
+			giveBack()
+		}
 		return err
 	}
 	l.admitted.Add(1)

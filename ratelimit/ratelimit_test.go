@@ -256,6 +256,29 @@ func TestPauseDuringWait(t *testing.T) {
 	})
 }
 
+// TestPauseAfterTokenGivesItBack: a call that got its token after a wait
+// and then meets a pause it may not wait for is refused, and its token
+// goes back to the bucket: nothing is spent on a call that did not run.
+// (A call whose context ends during a pause it waits out cannot give its
+// token back: x/time/rate's Reservation.CancelAt restores nothing once
+// the token's time has passed; the bucket refills from then on.)
+func TestPauseAfterTokenGivesItBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb, err := ratelimit.NewTokenBucket(1, 1)
+		require.NoError(t, err)
+		l := newLimiter(t, "svc", ratelimit.Config{Backend: tb, MaxWait: 3 * time.Second})
+		require.NoError(t, l.Wait(t.Context())) // the burst's token
+		// The next token comes at 1s; a pause longer than MaxWait begins
+		// just before.
+		time.AfterFunc(999*time.Millisecond, func() { l.PauseFor(10 * time.Second) })
+		assert.ErrorIs(t, l.Wait(t.Context()), ratelimit.ErrPaused)
+		assert.Equal(t, int64(1), l.Stats().Admitted, "the refused call was not admitted")
+		l.Resume()
+		r := tb.Reserve(t.Context(), time.Now(), 0)
+		assert.True(t, r.OK, "the token the call reserved is back in the bucket")
+	})
+}
+
 // TestPauseSaturates: PauseFor(math.MaxInt64) pauses "forever" without
 // overflowing: a call with a deadline is refused at once, a call without
 // waits until its context ends.

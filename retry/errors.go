@@ -24,7 +24,21 @@ var (
 	// ErrMaxElapsedTime: the next wait would end more than MaxElapsedTime
 	// after the first attempt started.
 	ErrMaxElapsedTime = errors.New("retry: wait would end after MaxElapsedTime")
+	// ErrRetryRefused: a retry was refused without running — its attempt
+	// returned an error wrapping bulwark.ErrRejected (a bulkhead full, a
+	// rate limit, an open circuit below) — after an attempt that ran and
+	// failed. The call did run, so the give-up is a failure whose last
+	// error is that attempt's, not a rejection: the Reason carries the
+	// refusal's message but does not unwrap to bulwark.ErrRejected, so a
+	// circuit breaker above counts the service's failure.
+	ErrRetryRefused = errors.New("retry: retry refused")
 )
+
+// refused is the Reason of a give-up on a refused retry: ErrRetryRefused
+// with the refusal's message.
+func refused(rejection error) error {
+	return fmt.Errorf("%w (%s)", ErrRetryRefused, rejection.Error())
+}
 
 // ErrInvalid is wrapped by every error this package returns for nil or
 // invalid input: a nil *Retrier or function given to [Do] or to a

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/retry"
 )
 
@@ -109,4 +110,39 @@ func TestErrorNamesTheRetrier(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, "notion", e.Name)
 	assert.EqualError(t, err, `retry "notion": gave up after 2 attempts: attempts exhausted; last error: EOF`)
+}
+
+// A retry refused without running, after an attempt that ran and failed,
+// is a failure with that attempt's error — not a rejection, which a
+// breaker would ignore. A first attempt refused stays a rejection.
+func TestRefusedRetryIsAFailure(t *testing.T) {
+	full := fmt.Errorf("bulkhead %q: full: %w", "notion", bulwark.ErrRejected)
+	outage := errors.New("503")
+	var attempts int
+	var events []bulwark.EventKind
+	r, err := retry.New(retry.Config{Name: "notion", MaxAttempts: 3, NoWait: true,
+		OnEvent: func(ev bulwark.Event) { events = append(events, ev.Kind) }})
+	require.NoError(t, err)
+	ctx, report := bulwark.WithReport(context.Background())
+	v, err := retry.Do(ctx, r, func(context.Context) (int, error) {
+		attempts++
+		if attempts == 1 {
+			return 7, outage
+		}
+		return 0, full
+	})
+	assert.Equal(t, 7, v, "the value of the attempt that ran")
+	assert.ErrorIs(t, err, retry.ErrRetryRefused)
+	assert.ErrorIs(t, err, outage)
+	assert.NotErrorIs(t, err, bulwark.ErrRejected, "the call ran: not a rejection")
+	assert.EqualError(t, err, `retry "notion": gave up after 1 attempt: retry refused (bulkhead "notion": full: bulwark: rejected); last error: 503`)
+	var re *retry.Error
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 1, re.Attempts)
+	assert.Equal(t, 1, report.Attempts())
+	assert.Equal(t, []bulwark.EventKind{bulwark.RetryAttempt, bulwark.RetryExhausted}, events)
+
+	// The first attempt refused: the rejection as it is.
+	_, err = retry.Do(context.Background(), r, func(context.Context) (int, error) { return 0, full })
+	assert.Same(t, full, err)
 }

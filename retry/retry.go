@@ -103,13 +103,15 @@ func (r *Retrier) Reconfigure(cfg Config) (*Retrier, error) {
 //
 //   - nil when an attempt succeeded;
 //   - the attempt's error as it is when the error is not worth retrying:
-//     marked with [Permanent] (the marker removed), wrapping
-//     [bulwark.ErrRejected], or refused by Config.IsRetryable (by default,
-//     the service's final answer);
+//     marked with [Permanent] (the marker removed), a first attempt
+//     refused without running (wrapping [bulwark.ErrRejected]), or refused
+//     by Config.IsRetryable (by default, the service's final answer);
 //   - otherwise an [*Error] that reports the attempts made and why Do
 //     stopped (the attempts ran out, a wait was refused, the retry
-//     [Budget] was spent, or ctx is done), and that unwraps to the last
-//     attempt's error.
+//     [Budget] was spent, a retry was refused without running —
+//     [ErrRetryRefused] — or ctx is done), and that unwraps to the last
+//     error of an attempt that ran. A refused retry does not make the call
+//     a rejection: the service failed the attempts before it.
 //
 // The first attempt always runs, with ctx as given; fn is expected to
 // honour ctx. Waits end the moment ctx is done, and Do then returns an
@@ -202,6 +204,8 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 		}
 	}()
 
+	var prevV T // the result of the attempt before, once there was one
+	var prevErr error
 	for attempt := 1; ; {
 		// The errors retry never retries, returned as they are.
 		if pe, ok := findInChain[*permanentError](err); ok {
@@ -212,6 +216,13 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 			return v, err
 		}
 		if errors.Is(err, bulwark.ErrRejected) {
+			if attempt > 1 {
+				// A retry refused without running, after attempts that
+				// ran: the call failed with the last of those; it was not
+				// refused.
+				report.ClearRejected()
+				return prevV, r.giveUp(ctx, report, attempt-1, refused(err), 0, prevErr)
+			}
 			report.SetAttempts(attempt)
 			return v, err
 		}
@@ -272,6 +283,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 		}
 
 		attempt++
+		prevV, prevErr = v, err
 		v, err = fn(ctx)
 		if err == nil {
 			report.SetAttempts(attempt)

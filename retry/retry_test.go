@@ -331,6 +331,9 @@ func TestRejectedIsNeverRetried(t *testing.T) {
 	})
 }
 
+// TestRejectedAfterAFailureStops: a retry refused without running stops
+// the retries, and the call fails with the error of the attempt that ran
+// (ErrRetryRefused as the reason), not with the rejection.
 func TestRejectedAfterAFailureStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errFull := fmt.Errorf("bulkhead full: %w", bulwark.ErrRejected)
@@ -338,7 +341,9 @@ func TestRejectedAfterAFailureStops(t *testing.T) {
 		s := &script{errs: []error{errBoom, errFull, nil}}
 		_, err := retry.Do(context.Background(), r, s.fn)
 		assert.Len(t, s.starts, 2)
-		assert.Same(t, errFull, err)
+		assert.ErrorIs(t, err, retry.ErrRetryRefused)
+		assert.ErrorIs(t, err, errBoom)
+		assert.NotErrorIs(t, err, bulwark.ErrRejected)
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 	if s.wf != nil {
 		s.wf.take(s) // its entries are settled as they run
+		s.wf.dropGroups(s)
 	}
 	if len(entries) == 0 {
 		if s.wf.ownedBy(s) {

@@ -101,7 +101,8 @@ type Config struct {
 	OnEvent bulwark.Listener
 
 	// Journal, when set, makes the compensations registered through a
-	// [Compensation] (Before and OnRollback) durable: each is written to
+	// [Compensation] (Before and OnRollback), and the guards registered
+	// through a [Guard], durable: each is written to
 	// the journal, so that if the process dies before the workflow ends,
 	// [Recover] in another process runs them. A workflow is a top-level
 	// scope ([Do], [Begin], a [Saga], a [Middleware] call); nested scopes

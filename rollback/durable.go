@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -25,7 +26,8 @@ type workflow struct {
 	begun   bool
 	ended   bool               // finished or released: nothing more to settle
 	byScope map[*Scope][]int64 // unsettled entries, by the scope holding them
-	err     error              // the first failed journal write of a compensation
+	groups  map[*Scope]*groupInfo
+	err     error // the first failed journal write of a compensation
 }
 
 // newWorkflow returns the workflow of the new top-level scope root.
@@ -103,14 +105,17 @@ func (w *workflow) settle(ctx context.Context, seq int64, st Status) error {
 }
 
 // settled records that the compensation seq ran, keeping the first error.
-func (w *workflow) settled(ctx context.Context, seq int64) {
+func (w *workflow) settled(ctx context.Context, seq int64) { w.settledAs(ctx, seq, StatusDone) }
+
+// settledAs records the outcome st of entry seq, keeping the first error.
+func (w *workflow) settledAs(ctx context.Context, seq int64, st Status) {
 	w.mu.Lock()
 	ended := w.ended
 	w.mu.Unlock()
 	if ended {
 		return // handed to a scope without a journal after the workflow ended
 	}
-	if err := w.settle(context.WithoutCancel(ctx), seq, StatusDone); err != nil {
+	if err := w.settle(context.WithoutCancel(ctx), seq, st); err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.err == nil {
@@ -141,29 +146,53 @@ func (w *workflow) finish(ctx context.Context, leftover bool) error {
 	return nil
 }
 
-// Pending is a compensation recorded by [Compensation.Before] whose step
-// has not been confirmed yet. The zero Pending is valid: its Confirm does
-// nothing.
+// Pending is a registration made by [Compensation.Before] or
+// [Guard.Before] before its step runs: end it with [Pending.Confirm] once
+// the step completed, or [Pending.Discard] when nothing is left to undo.
+// The zero Pending is valid: its methods do nothing.
 type Pending struct {
 	wf  *workflow
 	seq int64
+	st  *pendingState
 }
 
-// Confirm records that the step guarded by the compensation completed.
-// It is one journal write; without a journal it does nothing and returns
-// nil. An error (wrapping [ErrJournal], and [ErrLeaseLost] when a
-// recoverer has taken the workflow over) should fail the call: the scope
-// then rolls back, this compensation included. Confirm is safe for
-// concurrent use.
+// Confirm records that the step guarded by the registration completed:
+// for a compensation, that its effect may exist; for a [Guard], that the
+// guard is armed (see [Guard.Before]). With a journal it is one journal
+// write (none for a guard already dropped from the journal because its
+// group holds a closure); without one it only arms a guard and returns
+// nil. An error
+// (wrapping [ErrJournal], and [ErrLeaseLost] when a recoverer has taken
+// the workflow over) should fail the call: the scope then rolls back,
+// this registration included (an armed guard still runs in process).
+// Confirm is safe for concurrent use.
 func (p Pending) Confirm(ctx context.Context) error {
+	if p.st != nil {
+		p.st.armed.Store(true)
+	}
 	w := p.wf
-	if w == nil {
-		return nil
+	if w == nil || p.st != nil && p.st.tainted.Load() {
+		return nil // nothing to journal: a tainted guard is settled discarded
 	}
 	if err := w.cfg.journal.Confirm(ctx, w.cfg.owner, w.id, p.seq, w.cfg.lease); err != nil {
 		return fmt.Errorf("%w: confirming compensation %d of workflow %s: %w", ErrJournal, p.seq, w.id, err)
 	}
 	return nil
+}
+
+// Discard drops the registration: its step failed before it took effect,
+// or (for a [Guard]) there is nothing the guard should follow, so that it
+// never runs, in process or at recovery. It wins over an earlier or later
+// Confirm. With a journal it is one journal write (the entry is settled
+// discarded), made at most once; an error wraps [ErrJournal] (and
+// [ErrLeaseLost] when a recoverer has taken the workflow over): a
+// recoverer may then still see the registration. Discard is safe for
+// concurrent use.
+func (p Pending) Discard(ctx context.Context) error {
+	if p.st == nil || !p.st.dropped.CompareAndSwap(false, true) || p.wf == nil || p.st.tainted.Load() {
+		return nil
+	}
+	return p.wf.settle(ctx, p.seq, StatusDiscarded)
 }
 
 // Before registers the compensation with args, as pending, with the
@@ -172,12 +201,14 @@ func (p Pending) Confirm(ctx context.Context) error {
 // the journal: if the process dies during or after the step, a recoverer
 // runs it, whether or not the step took effect (handlers tolerate an
 // effect that never happened by returning [ErrNoEffect]). Call
-// [Pending.Confirm] once the step completed. Without a journal the
-// compensation is kept in memory, as [OnRollback] keeps a closure.
+// [Pending.Confirm] once the step completed, or [Pending.Discard] if it
+// failed without any effect. Without a journal the compensation is kept
+// in memory, as [OnRollback] keeps a closure.
 //
 // If the scope rolls back, the compensation runs like any other, confirmed
-// or not, in reverse order of registration, with fn receiving args (the
-// value given here in process; decoded from JSON at recovery).
+// or not (unless discarded), in reverse order of registration, with fn
+// receiving args (the value given here in process; decoded from JSON at
+// recovery).
 //
 // Before returns an error, and registers nothing, when ctx carries no
 // scope ([ErrNoScope]), the scope has ended ([ErrScopeEnded]) or is full
@@ -206,46 +237,83 @@ func (c Compensation[A]) register(ctx context.Context, args A, confirmed bool) (
 	if c.fn == nil {
 		return Pending{}, fmt.Errorf("%w Compensation: zero value (use Register)", ErrInvalid)
 	}
+	fn := c.fn
+	var st *pendingState
+	if !confirmed {
+		st = new(pendingState)
+	}
+	r := registration{name: c.name, key: c.name, what: "Compensation", args: args, st: st, kind: kindJournaled,
+		entry: func(w *workflow, seq int64) entry {
+			return entry{name: c.name, undo: func(ctx context.Context) error {
+				if st != nil && st.dropped.Load() {
+					return ErrNoEffect // settled discarded by Discard
+				}
+				// In process, the journal learns the outcome from the
+				// handler: a compensation that ran is settled at once; one
+				// that failed, panicked or was skipped stays unsettled,
+				// for a recoverer.
+				err := fn(ctx, args)
+				if w != nil && (err == nil || errors.Is(err, ErrNoEffect)) {
+					w.settled(ctx, seq)
+				}
+				return err
+			}}
+		}}
+	return r.register(ctx, confirmed)
+}
+
+// registration is one registration of a registered handler (a
+// compensation or a guard) with a scope, journaled when the scope's
+// workflow has a journal.
+type registration struct {
+	name  string // in events and errors
+	key   string // in the Registry and the journal
+	what  string // "Compensation" or "Guard", in errors
+	args  any
+	st    *pendingState // nil for a confirmed registration
+	kind  addKind
+	entry func(w *workflow, seq int64) entry // w nil without a journal
+}
+
+func (r *registration) register(ctx context.Context, confirmed bool) (Pending, error) {
 	s, _ := ctx.Value(scopeKey{}).(*Scope)
 	if s == nil {
 		return Pending{}, ErrNoScope
 	}
-	fn := c.fn
-	undo := func(ctx context.Context) error { return fn(ctx, args) }
 	w := s.wf
 	if w == nil {
-		return Pending{}, s.add(entry{name: c.name, undo: undo}, false)
+		if err := s.add(r.entry(nil, 0), false, r.kind, nil); err != nil {
+			return Pending{}, err
+		}
+		return Pending{st: r.st}, nil
 	}
-	if !w.cfg.registry.Has(c.name) {
-		return Pending{}, fmt.Errorf("%w Compensation %q: not registered in Config.Registry", ErrInvalid, c.name)
+	if !w.cfg.registry.Has(r.key) {
+		return Pending{}, fmt.Errorf("%w %s %q: not registered in Config.Registry", ErrInvalid, r.what, r.name)
 	}
 	if s.Len() >= int(s.cfg.maxEntries) {
 		return Pending{}, ErrTooManyCompensations // before writing anything
 	}
-	raw, err := json.Marshal(args)
+	raw, err := json.Marshal(r.args)
 	if err != nil {
-		return Pending{}, fmt.Errorf("%w Compensation %q args: %w", ErrInvalid, c.name, err)
+		return Pending{}, fmt.Errorf("%w %s %q args: %w", ErrInvalid, r.what, r.name, err)
 	}
 	if err := w.ensure(ctx); err != nil {
 		return Pending{}, err
 	}
 	seq := w.seq.Add(1)
-	e := Entry{Seq: seq, Name: c.name, Args: raw, Confirmed: confirmed}
+	e := Entry{Seq: seq, Name: r.key, Args: raw, Confirmed: confirmed}
 	if err := w.cfg.journal.Record(ctx, w.cfg.owner, w.id, e, w.cfg.lease); err != nil {
-		return Pending{}, fmt.Errorf("%w: recording compensation %q of workflow %s: %w", ErrJournal, c.name, w.id, err)
+		return Pending{}, fmt.Errorf("%w: recording %s %q of workflow %s: %w", ErrJournal, strings.ToLower(r.what), r.name, w.id, err)
 	}
-	// In process, the journal learns the outcome from the handler: a
-	// compensation that ran is settled at once; one that failed, panicked
-	// or was skipped stays unsettled, for a recoverer.
-	durable := func(ctx context.Context) error {
-		err := fn(ctx, args)
-		if err == nil || errors.Is(err, ErrNoEffect) {
-			w.settled(ctx, seq)
+	var g *pendingState
+	if r.st != nil {
+		r.st.wf, r.st.seq = w, seq
+		if r.kind == kindGuard {
+			g = r.st
 		}
-		return err
 	}
 	w.track(s, seq) // before add: the scope may end as soon as it holds it
-	if err := s.add(entry{name: c.name, undo: durable}, false); err != nil {
+	if err := s.add(r.entry(w, seq), false, r.kind, g); err != nil {
 		w.untrack(s, seq)
 		_ = w.settle(context.WithoutCancel(ctx), seq, StatusDiscarded) // best effort: it never runs here
 		return Pending{}, err
@@ -253,7 +321,7 @@ func (c Compensation[A]) register(ctx context.Context, args A, confirmed bool) (
 	if confirmed {
 		return Pending{}, nil
 	}
-	return Pending{wf: w, seq: seq}, nil
+	return Pending{wf: w, seq: seq, st: r.st}, nil
 }
 
 // NewOwnerID returns a name for this process as a journal owner or

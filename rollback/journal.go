@@ -149,5 +149,5 @@ var ErrLeaseLost = errors.New("rollback: journal lease lost")
 var ErrJournal = errors.New("rollback: journal")
 
 // ErrNotRegistered is the failure recorded for a journaled compensation
-// whose name the [Registry] of the recoverer does not know.
+// or guard whose name the [Registry] of the recoverer does not know.
 var ErrNotRegistered = errors.New("rollback: compensation not registered")

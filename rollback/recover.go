@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bulwark-go/bulwark/internal/sat"
@@ -63,6 +64,10 @@ type RecoveredWorkflow struct {
 	// with its last error; ErrNotRegistered when the Registry does not
 	// know the name.
 	Failures []StepError
+	// Held names the guards (see [Guard.Before]) that did not run because
+	// a compensation of their group failed: they stay in the journal for
+	// the recovery that retries it.
+	Held []string
 	// Finished says that the workflow was removed from the journal:
 	// nothing is left to do.
 	Finished bool
@@ -87,6 +92,11 @@ type RecoveredWorkflow struct {
 // Owner names the recoverer ([NewOwnerID] when empty), Lease is the
 // recoverer's lease on a claimed workflow (renewed by each outcome it
 // records). Config.Journal and Config.Registry are ignored.
+//
+// Durable guards ([Guard.Before]) run after the compensations of their
+// group, by the rules given there: held (RecoveredWorkflow.Held) when one
+// of those failed, dropped when never armed and nothing of their step was
+// undone.
 //
 // Compensations of steps that never confirmed run too: a handler returns
 // [ErrNoEffect] when the effect never happened. A compensation that was
@@ -185,6 +195,8 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 			panic(lp.value)
 		}
 	}()
+	// Guards follow their group, as in process (see Guard.Before).
+	groupFailed, groupRan := false, false
 	for i := len(cl.Entries) - 1; i >= 0; i-- {
 		if ctx.Err() != nil {
 			out.Err = context.Cause(ctx)
@@ -192,6 +204,23 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 			return out
 		}
 		je := cl.Entries[i]
+		name, guard := strings.CutPrefix(je.Name, GuardPrefix)
+		if guard {
+			failed, ran := groupFailed, groupRan
+			groupFailed, groupRan = false, false
+			if failed {
+				out.Held = append(out.Held, name) // left for the recovery that retries its group
+				continue
+			}
+			if !je.Confirmed && !ran {
+				// Never armed, and nothing of its step was undone here.
+				if serr := w.settle(c, je.Seq, StatusDone); serr != nil {
+					out.Err = serr
+					return out
+				}
+				continue
+			}
+		}
 		detail := Recovered{Workflow: cl.ID, PreviousOwner: cl.PreviousOwner, Seq: je.Seq, Confirmed: je.Confirmed}
 		h := cfg.durable.registry.lookup(je.Name)
 		undo := func(ctx context.Context) error {
@@ -200,16 +229,27 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 			}
 			return h(ctx, je.Args)
 		}
-		err := s.runOne(unscoped{c}, entry{name: je.Name, undo: undo}, &lp, detail)
+		err := s.runOne(unscoped{c}, entry{name: name, undo: undo}, &lp, detail)
 		st := StatusDone
 		switch {
 		case err == nil:
-			out.Compensated = append(out.Compensated, je.Name)
+			out.Compensated = append(out.Compensated, name)
+			groupRan = true
 		case errors.Is(err, ErrNoEffect):
-			out.NoEffect = append(out.NoEffect, je.Name)
+			out.NoEffect = append(out.NoEffect, name)
+			groupRan = true
 		default:
 			st = StatusFailed
-			out.Failures = append(out.Failures, StepError{Step: je.Name, Err: err})
+			groupFailed = true
+			out.Failures = append(out.Failures, StepError{Step: name, Err: err})
+		}
+		if guard && st == StatusFailed && !je.Confirmed {
+			// Decided to run: arm it, so that the recovery that retries
+			// it runs it whatever its group left in the journal.
+			if serr := cfg.durable.journal.Confirm(c, w.cfg.owner, w.id, je.Seq, w.cfg.lease); serr != nil {
+				out.Err = fmt.Errorf("%w: confirming guard %d of workflow %s: %w", ErrJournal, je.Seq, w.id, serr)
+				return out
+			}
 		}
 		if serr := w.settle(c, je.Seq, st); serr != nil {
 			out.Err = serr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -53,7 +54,8 @@ func (c Compensation[A]) Name() string { return c.name }
 // idempotent: a handler interrupted by a crash runs again.
 //
 // Register returns an error wrapping [ErrInvalid] naming the argument
-// when r or fn is nil, name is empty, or name is already registered in r.
+// when r or fn is nil, name is empty or starts with [GuardPrefix], or
+// name is already registered in r.
 // It is safe for concurrent use.
 func Register[A any](r *Registry, name string, fn func(ctx context.Context, args A) error) (Compensation[A], error) {
 	switch {
@@ -63,24 +65,40 @@ func Register[A any](r *Registry, name string, fn func(ctx context.Context, args
 		return Compensation[A]{}, fmt.Errorf("%w Register name: empty", ErrInvalid)
 	case fn == nil:
 		return Compensation[A]{}, fmt.Errorf("%w Register fn: nil (for %q)", ErrInvalid, name)
+	case strings.HasPrefix(name, GuardPrefix):
+		return Compensation[A]{}, fmt.Errorf("%w Register name: %q starts with %q, reserved for guards (see RegisterGuard)", ErrInvalid, name, GuardPrefix)
 	}
-	h := func(ctx context.Context, raw []byte) error {
+	if err := r.add("Register", name, decoded(name, fn)); err != nil {
+		return Compensation[A]{}, err
+	}
+	return Compensation[A]{name: name, reg: r, fn: fn}, nil
+}
+
+// decoded returns the handler that decodes the JSON arguments of the
+// handler name into an A and calls fn.
+func decoded[A any](name string, fn func(ctx context.Context, args A) error) handler {
+	return func(ctx context.Context, raw []byte) error {
 		var args A
 		if err := json.Unmarshal(raw, &args); err != nil {
-			return Permanent(fmt.Errorf("rollback: compensation %q: decoding its arguments: %w", name, err))
+			return Permanent(fmt.Errorf("rollback: handler %q: decoding its arguments: %w", name, err))
 		}
 		return fn(ctx, args)
 	}
+}
+
+// add registers h under key, refusing a key already registered; caller
+// names the function in the error.
+func (r *Registry) add(caller, key string, h handler) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, dup := r.handlers[name]; dup {
-		return Compensation[A]{}, fmt.Errorf("%w Register name: %q already registered", ErrInvalid, name)
+	if _, dup := r.handlers[key]; dup {
+		return fmt.Errorf("%w %s name: %q already registered", ErrInvalid, caller, key)
 	}
 	if r.handlers == nil {
 		r.handlers = make(map[string]handler)
 	}
-	r.handlers[name] = h
-	return Compensation[A]{name: name, reg: r, fn: fn}, nil
+	r.handlers[key] = h
+	return nil
 }
 
 // lookup returns the handler registered under name, nil if none.

@@ -42,7 +42,13 @@ type Step[S any] struct {
 	// at recovery if the process dies, whether or not Do took effect (its
 	// handler returns ErrNoEffect when there was nothing to undo). Unlike
 	// Undo, it survives a crash. Compensations registered with
-	// OnRollback inside Do run before it (they were registered after it).
+	// OnRollback inside Do run before it (they were registered after it),
+	// unless Do registered a guard (a keyed pipeline call does, to forget
+	// its key once the step is undone): then, after Do succeeded, the
+	// Compensation is registered again, confirmed, after everything Do
+	// registered (and the pending registration discarded: one more
+	// journal write), so that it runs first, as an Undo would, and the
+	// guards learn whether it failed.
 	// A step has an Undo or a Compensation, not both. The zero value
 	// means none.
 	Compensation StepCompensation[S]
@@ -154,20 +160,24 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 		if st.Undo != nil || st.Compensation.before != nil {
 			stepCtx = undoneStep{c}
 		}
-		var pending Pending
+		var (
+			pending Pending
+			again   func(context.Context) error
+			mark    int
+		)
 		if st.Compensation.before != nil {
-			p, err := st.Compensation.before(c, state)
+			p, a, err := st.Compensation.before(c, state)
 			if err != nil {
 				returned = true
 				return s.Rollback(&StepError{Step: st.Name, Err: err})
 			}
-			pending = p
+			pending, again, mark = p, a, s.Len()
 		}
 		current = i
 		err := st.Do(stepCtx, state)
 		current = -1
 		if err == nil {
-			err = pending.Confirm(c)
+			err = confirmStep(c, s, pending, again, mark)
 		}
 		if err != nil {
 			g.partial(s, i, state)
@@ -181,18 +191,50 @@ func (g *Saga[S]) Run(ctx context.Context, state *S) error {
 			}
 		}
 		if st.Undo != nil {
-			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
+			_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true, kindClosure, nil)
 		}
 	}
 	returned = true
 	return s.Commit()
 }
 
+// confirmStep confirms the Compensation of a step whose Do succeeded. If
+// Do registered guards (the pipeline's forgetting of the keys of the calls
+// it made), the Compensation must run before them, as the step's Undo
+// would: they follow the undo of the whole step. So it is registered
+// again, confirmed, after them (again), and the pending registration,
+// made before Do, is discarded.
+func confirmStep(ctx context.Context, s *Scope, p Pending, again func(context.Context) error, mark int) error {
+	if again == nil || !s.guardsAfter(mark) {
+		return p.Confirm(ctx)
+	}
+	if err := again(ctx); err != nil {
+		return err
+	}
+	return p.Discard(ctx)
+}
+
+// guardsAfter reports whether the scope holds a guard registered after
+// its first mark entries.
+func (s *Scope) guardsAfter(mark int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mark > len(s.entries) {
+		return false
+	}
+	for _, e := range s.entries[mark:] {
+		if e.guard != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // partial registers the Undo of failed step i when it may have partly
 // applied.
 func (g *Saga[S]) partial(s *Scope, i int, state *S) {
 	if st := &g.steps[i]; st.MayPartiallyApply {
-		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true)
+		_ = s.add(entry{name: st.Name, undo: undoer(st.Undo, state)}, true, kindClosure, nil)
 	}
 }
 
@@ -228,7 +270,9 @@ func StepHasUndo(ctx context.Context) bool {
 // StepCompensation is the durable compensation of a [Step], made by
 // [UndoWith]. The zero value is none.
 type StepCompensation[S any] struct {
-	before func(ctx context.Context, state *S) (Pending, error)
+	// before registers the compensation, pending, and returns the
+	// function that registers it again, confirmed (see confirmStep).
+	before func(ctx context.Context, state *S) (Pending, func(context.Context) error, error)
 }
 
 // UndoWith returns the durable compensation c for a step of a saga over
@@ -239,10 +283,12 @@ type StepCompensation[S any] struct {
 // registration fails with an error wrapping [ErrInvalid], failing the
 // step before its Do runs.
 func UndoWith[S, A any](c Compensation[A], args func(state *S) A) StepCompensation[S] {
-	return StepCompensation[S]{before: func(ctx context.Context, state *S) (Pending, error) {
+	return StepCompensation[S]{before: func(ctx context.Context, state *S) (Pending, func(context.Context) error, error) {
 		if args == nil {
-			return Pending{}, fmt.Errorf("%w UndoWith args: nil (for %q)", ErrInvalid, c.name)
+			return Pending{}, nil, fmt.Errorf("%w UndoWith args: nil (for %q)", ErrInvalid, c.name)
 		}
-		return c.Before(ctx, args(state))
+		a := args(state)
+		p, err := c.Before(ctx, a)
+		return p, func(ctx context.Context) error { return c.OnRollback(ctx, a) }, err
 	}}
 }

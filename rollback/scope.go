@@ -158,7 +158,7 @@ func OnRollback(ctx context.Context, name string, undo func(ctx context.Context)
 	if s == nil {
 		return ErrNoScope
 	}
-	return s.add(entry{name: name, undo: undo}, false)
+	return s.add(entry{name: name, undo: undo}, false, kindClosure, nil)
 }
 
 // OnRollbackGuard registers a guard with the rollback scope of ctx, as
@@ -177,6 +177,9 @@ func OnRollback(ctx context.Context, name string, undo func(ctx context.Context)
 // and a rerun must replay it rather than make a second one). A guard
 // returns the errors of OnRollback: [ErrInvalid] for an empty name or a
 // nil fn, [ErrNoScope], [ErrScopeEnded], [ErrTooManyCompensations].
+//
+// Like an OnRollback closure, fn lives in memory: it is lost if the
+// process dies. [Guard] is its durable form, run at recovery too.
 func OnRollbackGuard(ctx context.Context, name string, fn func(ctx context.Context, failed bool) error) error {
 	if name == "" {
 		return fmt.Errorf("%w OnRollbackGuard name: empty", ErrInvalid)
@@ -188,12 +191,24 @@ func OnRollbackGuard(ctx context.Context, name string, fn func(ctx context.Conte
 	if s == nil {
 		return ErrNoScope
 	}
-	return s.add(entry{name: name, guard: fn}, false)
+	return s.add(entry{name: name, guard: fn}, false, kindGuard, nil)
 }
 
-// add registers e, unless the scope has ended or, without force, holds
-// its maximum.
-func (s *Scope) add(e entry, force bool) error {
+// add registers e, of kind k (g: the state of a durable guard), unless
+// the scope has ended or, without force, holds its maximum.
+func (s *Scope) add(e entry, force bool, k addKind, g *pendingState) error {
+	if err := s.append(e, force); err != nil {
+		return err
+	}
+	if s.wf != nil {
+		s.wf.taint(s.ctx, s.wf.noteAdd(s, k, g))
+	}
+	return nil
+}
+
+// append appends e to the scope's entries, unless the scope has ended or,
+// without force, holds its maximum.
+func (s *Scope) append(e entry, force bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state != scopeOpen {
@@ -233,6 +248,9 @@ func (s *Scope) discard() error {
 		}
 		clear(s.entries)
 		s.entries = s.entries[:0]
+		if s.wf != nil {
+			s.wf.dropGroups(s)
+		}
 	}
 	s.mu.Unlock()
 	for _, seq := range dropped {
@@ -299,6 +317,7 @@ func (s *Scope) Commit() error {
 	}
 	if s.wf != nil {
 		s.wf.move(s, s.parent)
+		s.wf.taint(s.ctx, s.wf.noteMove(s, s.parent))
 	}
 	return nil
 }

@@ -5,7 +5,9 @@
 // write, in a batch by Renew), an abandoned workflow is claimed by exactly
 // one of many concurrent recoverers with the entries left to run, and a
 // stale owner is fenced off with rollback.ErrLeaseLost. It also holds
-// [Memory], the in-memory reference journal.
+// [Memory], the in-memory reference journal, and [Crash], the crash tests
+// (SIGKILLed child processes, recovery in the parent) that a journal's
+// tests run on a real journal.
 //
 // A journal's tests call [Run]:
 //

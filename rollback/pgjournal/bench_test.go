@@ -16,7 +16,7 @@ import (
 // and Finish, two more statements, are spread over its steps).
 func BenchmarkDurableStep(b *testing.B) {
 	pool := open(b)
-	reg, comp := registry("")
+	reg, comp := benchRegistry(b)
 	cfg := rollback.Config{Journal: pgjournal.New(pool), Registry: reg, Owner: "bench"}
 	var (
 		ctx context.Context
@@ -34,7 +34,7 @@ func BenchmarkDurableStep(b *testing.B) {
 			require.NoError(b, err)
 		}
 		i++
-		p, err := comp.Before(ctx, undoArgs{Log: "x", Step: i})
+		p, err := comp.Before(ctx, benchArgs{Log: "x", Step: i})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -60,4 +60,20 @@ func BenchmarkBareInsert(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchArgs are the arguments of the benchmarks' compensation, the size
+// of the crash tests' (a log path and a step).
+type benchArgs struct {
+	Log  string `json:"log"`
+	Step int    `json:"step"`
+}
+
+// benchRegistry returns a registry holding a compensation that does
+// nothing.
+func benchRegistry(b *testing.B) (*rollback.Registry, rollback.Compensation[benchArgs]) {
+	reg := rollback.NewRegistry()
+	comp, err := rollback.Register(reg, "undo", func(context.Context, benchArgs) error { return nil })
+	require.NoError(b, err)
+	return reg, comp
 }

@@ -10,10 +10,7 @@ import (
 var srv *server
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashEnv) != "" {
-		crashChild()
-		return
-	}
+	crash.Child() // returns unless this process is a crash test's child
 	var err error
 	srv, err = startServer()
 	if err != nil {

@@ -13,8 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark/rollback"
+	"github.com/bulwark-go/bulwark/rollback/journaltest"
 	"github.com/bulwark-go/bulwark/rollback/pgjournal"
 )
+
+// undoArgs are the arguments of the restart test's compensation.
+type undoArgs struct {
+	Log  string `json:"log"`
+	Step int    `json:"step"`
+}
 
 // PostgreSQL stops in the middle of a workflow: the owner's next journal
 // write fails and the owner sees it (the call fails with ErrJournal, its
@@ -36,7 +43,7 @@ func TestServerRestartMidWorkflow(t *testing.T) {
 		if !strings.Contains(string(b), fmt.Sprintf("do %d\n", a.Step)) || strings.Contains(string(b), fmt.Sprintf("undo %d\n", a.Step)) {
 			return rollback.ErrNoEffect // never done, or undone already
 		}
-		appendLine(a.Log, fmt.Sprint("undo ", a.Step))
+		journaltest.AppendLine(a.Log, fmt.Sprint("undo ", a.Step))
 		return nil
 	})
 	require.NoError(t, err)
@@ -54,7 +61,7 @@ func TestServerRestartMidWorkflow(t *testing.T) {
 			if err != nil {
 				return 0, err
 			}
-			appendLine(logPath, fmt.Sprint("do ", i))
+			journaltest.AppendLine(logPath, fmt.Sprint("do ", i))
 			if i == 2 {
 				require.NoError(t, s.stop()) // PostgreSQL goes down mid-step
 			}
@@ -69,7 +76,7 @@ func TestServerRestartMidWorkflow(t *testing.T) {
 	var rbErr *rollback.Error
 	require.ErrorAs(t, err, &rbErr)
 	assert.ErrorIs(t, rbErr.Journal, rollback.ErrJournal, "and that its rollback could not be recorded")
-	assert.Equal(t, map[string]int{"do 1": 1, "do 2": 1, "undo 2": 1, "undo 1": 1}, readLog(t, logPath), "undone in process")
+	assert.Equal(t, map[string]int{"do 1": 1, "do 2": 1, "undo 2": 1, "undo 1": 1}, journaltest.ReadLog(t, logPath), "undone in process")
 
 	require.NoError(t, s.start())
 	restarted = true
@@ -84,7 +91,7 @@ func TestServerRestartMidWorkflow(t *testing.T) {
 	assert.Equal(t, "owner", w.PreviousOwner)
 	assert.Equal(t, []string{"undo", "undo"}, w.NoEffect, "both unsettled compensations ran again, idempotently")
 	assert.True(t, w.Finished)
-	assert.Equal(t, map[string]int{"do 1": 1, "do 2": 1, "undo 2": 1, "undo 1": 1}, readLog(t, logPath))
+	assert.Equal(t, map[string]int{"do 1": 1, "do 2": 1, "undo 2": 1, "undo 1": 1}, journaltest.ReadLog(t, logPath))
 	var left int
 	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM bulwark_workflows`).Scan(&left))
 	assert.Zero(t, left)

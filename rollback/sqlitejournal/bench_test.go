@@ -23,14 +23,14 @@ func BenchmarkDurableStep(b *testing.B) {
 			j, err := sqlitejournal.Open(filepath.Join(b.TempDir(), "j.db"), c.cfg)
 			require.NoError(b, err)
 			defer j.Close()
-			reg, comp := registry("")
+			reg, comp := benchRegistry(b)
 			ctx, sc, err := rollback.Begin(context.Background(), rollback.WithConfig(rollback.Config{
 				Journal: j, Registry: reg, Owner: "bench", MaxCompensations: 1 << 30,
 			}))
 			require.NoError(b, err)
 			b.ReportAllocs()
 			for b.Loop() {
-				p, err := comp.Before(ctx, undoArgs{Log: "x", Step: 1})
+				p, err := comp.Before(ctx, benchArgs{Log: "x", Step: 1})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -67,4 +67,20 @@ func BenchmarkBareInsert(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchArgs are the arguments of the benchmarks' compensation, the size
+// of the crash tests' (a log path and a step).
+type benchArgs struct {
+	Log  string `json:"log"`
+	Step int    `json:"step"`
+}
+
+// benchRegistry returns a registry holding a compensation that does
+// nothing.
+func benchRegistry(b *testing.B) (*rollback.Registry, rollback.Compensation[benchArgs]) {
+	reg := rollback.NewRegistry()
+	comp, err := rollback.Register(reg, "undo", func(context.Context, benchArgs) error { return nil })
+	require.NoError(b, err)
+	return reg, comp
 }
