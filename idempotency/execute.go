@@ -97,7 +97,8 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 //     waiters), and a late error releases the claim (the waiters start
 //     over) unless CacheErrors stores it. This comes before the fallback
 //     rule above. The goroutine ends once fn has ended and its result is
-//     written; it is recorded in ctx's Report in turn with Abandon.
+//     written; it is recorded in ctx's Report in turn with Abandon, with
+//     a wait that returns fn's late outcome.
 //
 // A replay marks bulwark.ReportFrom(ctx) as replayed and emits
 // idempotency:replayed; a conflict emits idempotency:conflict. Events are
@@ -382,10 +383,13 @@ func answeredFromCache[T any](ctx, storeCtx context.Context, m *Manager, key str
 // a panic in it (the store, its codec, IsPermanent) releases the claim,
 // frees the waiters and crashes the program, as a panic in any goroutine
 // does. The caller's Report records the goroutine with
-// bulwark.Report.Abandon in turn, for the layers above.
+// bulwark.Report.Abandon in turn, for the layers above: its wait returns
+// the operation's late value and error once they are recorded.
 func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, v T, err error, wait func() (any, error)) Result[T] {
 	done := make(chan struct{})
-	f.outlived = true // the leader no longer lands f: the goroutine does
+	var lateVal any
+	lateErr := ErrPanicked // unless settleLate returns
+	f.outlived = true      // the leader no longer lands f: the goroutine does
 	go func() {
 		defer close(done)
 		landed := false
@@ -396,19 +400,20 @@ func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *fl
 				f.claimed.Store(false)
 			}
 		}()
-		landed = settleLate[T](storeCtx, m, key, f, wait)
+		val, err := wait()
+		lateVal, lateErr = val, err
+		landed = settleLate[T](storeCtx, m, key, f, val, err)
 	}()
 	bulwark.ReportFrom(ctx).Abandon(func() (any, error) {
 		<-done
-		return nil, nil
+		return lateVal, lateErr
 	})
 	return Result[T]{Value: v, Err: err}
 }
 
-// settleLate waits for an abandoned operation's outcome and records it
+// settleLate records the outcome of an abandoned operation, val and err,
 // for f's claim; see outlive. It reports true once f landed.
-func settleLate[T any](storeCtx context.Context, m *Manager, key string, f *flight, wait func() (any, error)) bool {
-	val, err := wait()
+func settleLate[T any](storeCtx context.Context, m *Manager, key string, f *flight, val any, err error) bool {
 	if err == nil {
 		if _, ok := val.(T); !ok && val != nil {
 			err = fmt.Errorf("idempotency: the abandoned operation of key %q returned a %T, not a %s", key, val, reflect.TypeFor[T]())
