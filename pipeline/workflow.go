@@ -202,7 +202,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 // Without it the workflow rolled back while the step's effect happened
 // afterwards, never undone.
 func (st *step[T]) undoLate(wait func() (any, error)) error {
-	undo := st.undo
+	undo, name := st.undo, st.undoName // st stays off the heap: runCall's is on the stack
 	late := func(ctx context.Context) error {
 		type outcome struct {
 			v   any
@@ -217,7 +217,7 @@ func (st *step[T]) undoLate(wait func() (any, error)) error {
 		select {
 		case o = <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("pipeline: Undo %q: the abandoned call is still running: %w", st.undoName, context.Cause(ctx))
+			return fmt.Errorf("pipeline: Undo %q: the abandoned call is still running: %w", name, context.Cause(ctx))
 		}
 		if o.err != nil {
 			return rollback.ErrNoEffect
