@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -194,7 +195,11 @@ func (t *Transport) CloseIdleConnections() {
 // If req's context carries a bulwark.Report (bulwark.WithReport),
 // RoundTrip records in it what the layers did: the attempts made, and
 // whether the response was replayed, served from the fallback cache or
-// refused.
+// refused. When that Report is the one of a pipeline call whose function
+// sends req (pipeline.Do or Execute around code that uses the client),
+// only FromCache is recorded: the enclosing call ran its function, so it
+// was neither replayed nor refused because this request was, but its
+// value is made of a cached response.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	explicit, err := t.check(req)
 	if err != nil {
@@ -255,11 +260,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		err = explainKeyReuse(err) // private.go
 	}
 	if r := bulwark.ReportFrom(req.Context()); r != nil {
-		if res.Attempts > 0 {
-			r.SetAttempts(res.Attempts)
-		}
 		if res.FromCache {
 			r.SetFromCache()
+		}
+		if enclosing, _ := req.Context().Value(callvalue.CallReport{}).(*bulwark.Report); enclosing == r {
+			// The Report of a pipeline call whose function sent req: that
+			// call ran; only its value's coming from a cache is its too.
+			return resp, err
+		}
+		if res.Attempts > 0 {
+			r.SetAttempts(res.Attempts)
 		}
 		if res.Replayed {
 			r.SetReplayed()

@@ -110,7 +110,7 @@ func BenchmarkFallbackSuccess(b *testing.B) {
 	b.Run("ctxkey", func(b *testing.B) {
 		c := newCache[string, page](b, Config{})
 		ctx := WithKey(context.Background(), "dashboard")
-		call := FallbackFunc[page](c, KeyFrom[string], FallbackConfig{})(okPage)
+		call := FallbackFunc[page](c, AttachedKey[string], FallbackConfig{})(okPage)
 		benchCall(b, ctx, call)
 	})
 }

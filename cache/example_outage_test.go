@@ -86,7 +86,7 @@ func Example_outage() {
 		return
 	}
 	get := bulwark.Chain(
-		cache.FallbackFunc[Page](c, cache.KeyFrom[string], cache.FallbackConfig{
+		cache.FallbackFunc[Page](c, cache.AttachedKey[string], cache.FallbackConfig{
 			When:   cache.OnlyRejections,
 			MaxAge: 10 * time.Minute,
 			OnEvent: func(e bulwark.Event) {

@@ -86,7 +86,7 @@ func ExampleFallbackFunc() {
 		item, _ := cache.KeyFrom[string](ctx)
 		return item + ": 10 EUR", nil
 	}
-	call := cache.FallbackFunc[string](c, cache.KeyFrom[string], cache.FallbackConfig{})(price)
+	call := cache.FallbackFunc[string](c, cache.AttachedKey[string], cache.FallbackConfig{})(price)
 
 	book := cache.WithKey(context.Background(), "book")
 	fmt.Println(call(book))

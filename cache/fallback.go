@@ -106,8 +106,11 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 // the wrapped call in c and answers a failed call with the stored value
 // when it can. The key of each call comes from key(ctx), asked only once
 // the call has returned; when key returns false the call goes through
-// untouched (nothing stored, nothing served). [KeyFrom] is such a
-// function, reading the key that [WithKey] attached to the context.
+// untouched (nothing stored, nothing served). [AttachedKey] is such a
+// function, reading the key that [WithKey] attached to the context for
+// this call. The wrapped call runs with a context on which AttachedKey
+// finds no key, so that a call made inside it is not stored or served
+// under this call's key.
 //
 // A call that fails with an error matching cfg.When is answered with the
 // value cached under its key, if there is one younger than cfg.MaxAge that
@@ -115,7 +118,11 @@ func Fallback[T any, K comparable, V any](c *Cache[K, V], key K, cfg FallbackCon
 // [bulwark.ReportFrom](ctx).FromCache reports true, and cfg.OnEvent
 // receives a fallback:used event. In every other case the call returns
 // exactly what the wrapped call returned. A call whose context was made by
-// [SkipFallback] is not touched at all.
+// [SkipFallback] is not touched at all. A success is not stored when
+// bulwark.ReportFrom(ctx).FromCache reports true: a call made inside it
+// was answered from a cache, and its value is not fresh (a call whose
+// context carries no Report cannot be told so: attach one with
+// bulwark.WithReport where nested calls may be answered from a cache).
 //
 // V must be T or an interface type that T implements; a value of another
 // dynamic type found under a key (when several result types share one
@@ -161,7 +168,7 @@ func fallback[T any, K comparable, V any](c *Cache[K, V], key func(ctx context.C
 			}
 		}
 		return func(ctx context.Context) (T, error) {
-			v, err := next(ctx)
+			v, err := next(withoutKey(ctx))
 			if skipped(ctx) {
 				return v, err
 			}
@@ -195,7 +202,7 @@ func DoFallback[T any, K comparable, V any](ctx context.Context, c *Cache[K, V],
 		var zero T
 		return zero, err
 	}
-	v, err := fn(ctx)
+	v, err := fn(withoutKey(ctx))
 	if skipped(ctx) || (err != nil && !p.matches(err)) {
 		return v, err
 	}
@@ -279,11 +286,19 @@ func toT[T, V any](v V) (T, bool) {
 }
 
 // complete finishes a call that is not skipped and whose failure, if any,
-// matches the policy: a success is stored under key, a failure is answered
-// from the cache if the value there is fresh enough. s is key's shard, or
+// matches the policy: a success is stored under key, unless the call's
+// Report says a value in it came from a cache (a call made inside it was
+// answered by a fallback), and a failure is answered from the cache if the
+// value there is fresh enough. s is key's shard, or
 // nil to find it from key; a key with a known shard is equal to itself.
 func complete[T any, K comparable, V any](ctx context.Context, c *Cache[K, V], s *shard[K, V], key K, p *policy, v T, err error) (T, error) {
 	if err == nil {
+		if bulwark.ReportFrom(ctx).FromCache() {
+			// The value is made of one a call inside served from a
+			// cache: stored, it would be served as fresh, older than
+			// MaxAge.
+			return v, nil
+		}
 		if s != nil {
 			c.setIn(s, key, toV[T, V](v), c.ttl)
 		} else {

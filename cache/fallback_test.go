@@ -235,7 +235,7 @@ func TestSkipFallback(t *testing.T) {
 func TestFallbackFuncPerCallKeys(t *testing.T) {
 	c := newCache[string, page](t, Config{})
 	svc := &service{}
-	call := FallbackFunc[page](c, KeyFrom[string], FallbackConfig{})(svc.call)
+	call := FallbackFunc[page](c, AttachedKey[string], FallbackConfig{})(svc.call)
 
 	for _, k := range []string{"a", "b"} {
 		svc.value = page{k, 1}
@@ -383,7 +383,7 @@ func TestFallbackAllocations(t *testing.T) {
 		}
 	}), "serve path without listener")
 
-	keyed := FallbackFunc[page](c, KeyFrom[string], FallbackConfig{})(ok)
+	keyed := FallbackFunc[page](c, AttachedKey[string], FallbackConfig{})(ok)
 	kctx := WithKey(ctx, "k")
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = keyed(kctx) }), "per-call key from the context")
 }
@@ -465,7 +465,7 @@ func TestFallbackConcurrent(t *testing.T) {
 	c := newCache[string, any](t, Config{MaxEntries: 64})
 	var events atomic.Int64
 	cfg := FallbackConfig{OnEvent: func(bulwark.Event) { events.Add(1) }}
-	call := FallbackFunc[int](c, KeyFrom[string], cfg)(func(ctx context.Context) (int, error) {
+	call := FallbackFunc[int](c, AttachedKey[string], cfg)(func(ctx context.Context) (int, error) {
 		k, _ := KeyFrom[string](ctx)
 		n, _ := strconv.Atoi(k)
 		if n%2 == 1 {

@@ -213,7 +213,7 @@ func TestNilFunctionsWrapErrInvalid(t *testing.T) {
 
 	for name, call := range map[string]func() (int, error){
 		"Fallback nil next":     func() (int, error) { return Fallback[int](c, "k", cfg)(nil)(ctx) },
-		"FallbackFunc nil next": func() (int, error) { return FallbackFunc[int](c, KeyFrom[string], cfg)(nil)(WithKey(ctx, "k")) },
+		"FallbackFunc nil next": func() (int, error) { return FallbackFunc[int](c, AttachedKey[string], cfg)(nil)(WithKey(ctx, "k")) },
 		"FallbackFunc nil key": func() (int, error) {
 			return FallbackFunc[int](c, nil, cfg)(func(context.Context) (int, error) { return 2, nil })(ctx)
 		},

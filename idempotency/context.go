@@ -1,6 +1,10 @@
 package idempotency
 
-import "context"
+import (
+	"context"
+
+	"github.com/bulwark-go/bulwark/internal/callvalue"
+)
 
 // KeyFunc returns the idempotency key of a call, and optionally its
 // payload fingerprint, from the call's context. ok false means the call
@@ -18,15 +22,30 @@ type keyContext struct {
 }
 
 func (c *keyContext) Value(k any) any {
-	if k == (keyContextKey{}) {
+	switch k.(type) {
+	case keyContextKey, attachedKeyKey, callvalue.Marker:
 		return c
 	}
 	return c.Context.Value(k)
 }
 
+// attachedKeyKey is the context key under which AttachedKey finds the key
+// attached for a call. A flight answers it with itself, and a pipeline
+// call's function runs with a context that answers it with nil (see
+// internal/callvalue), so that a key attached for a call never keys the
+// calls made inside it.
+type attachedKeyKey struct{}
+
+func (attachedKeyKey) PerCallKey() {}
+
 // WithKey returns a copy of ctx that carries key as the idempotency key of
-// the calls made with it, for [Middleware] to read with [KeyFrom]. It is
+// the call made with it, for [Middleware] to read with [AttachedKey]. It is
 // shorthand for WithKeyPayload(ctx, key, ""). It costs one allocation.
+//
+// The key applies to this call only, not to calls made inside it: inside a
+// keyed operation, and inside the function of a pipeline call (whatever
+// its layers), AttachedKey finds no key, so a nested call is keyed only by
+// a key attached for it.
 func WithKey(ctx context.Context, key string) context.Context {
 	return &keyContext{Context: ctx, key: key}
 }
@@ -73,11 +92,12 @@ func KeyFrom(ctx context.Context) (key, fingerprint string, ok bool) {
 // or [WithKeyPayload] for the call about to be made with it, and ok false
 // if there is none. Unlike [KeyFrom], it never returns the key of an
 // operation that is running with ctx (nor a key attached outside that
-// operation): a call made from inside a keyed operation is not keyed
-// unless a key is attached for it. It is the default KeyFunc of
-// [Middleware].
+// operation, nor one attached for a pipeline call whose function is
+// running with ctx): a call made from inside a keyed operation or a
+// pipeline call is not keyed unless a key is attached for it. It is the
+// default KeyFunc of [Middleware].
 func AttachedKey(ctx context.Context) (key, fingerprint string, ok bool) {
-	c, ok := ctx.Value(keyContextKey{}).(*keyContext)
+	c, ok := ctx.Value(attachedKeyKey{}).(*keyContext)
 	if !ok {
 		return "", "", false
 	}

@@ -62,13 +62,13 @@ type flight struct {
 // flightContextKey is the context key under which a flight finds itself.
 type flightContextKey struct{}
 
-// Value returns the flight itself for flightContextKey and for
-// keyContextKey (so that KeyFrom finds the key the operation runs under,
-// and AttachedKey finds no key attached for a nested call), and the
-// leader's context's value otherwise.
+// Value returns the flight itself for flightContextKey, for
+// keyContextKey (so that KeyFrom finds the key the operation runs under)
+// and for attachedKeyKey (so that AttachedKey finds no key attached for a
+// nested call), and the leader's context's value otherwise.
 func (f *flight) Value(k any) any {
 	switch k {
-	case flightContextKey{}, keyContextKey{}:
+	case flightContextKey{}, keyContextKey{}, attachedKeyKey{}:
 		return f
 	}
 	return f.Context.Value(k)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 )
 
 // call is the context of one call through the stack. It carries the call's
@@ -17,14 +18,15 @@ type call struct {
 	report   bulwark.Report
 	attempts atomic.Int32
 	opts     callOptions
-	fn       any // bulwark.Func[T]
+	fn       any       // bulwark.Func[T]
+	exec     *executor // the call's executor: its events only get its Operation
 }
 
 type callKey struct{}
 
 func (c *call) Value(key any) any {
 	switch key.(type) {
-	case bulwark.ReportKey:
+	case bulwark.ReportKey, callvalue.CallReport:
 		return &c.report
 	case callKey:
 		return c
@@ -51,6 +53,13 @@ func callFrom(ctx context.Context) *call {
 // runs. A panic in fn propagates after each layer has released what it
 // holds.
 //
+// Per-call values (opts, and the keys and number of attempts attached to
+// ctx for this call) apply to this call only: fn runs without them, so a
+// call made inside fn is keyed and retried as its own options say. When
+// the call's value came from a cache (Result.FromCache), the caller's
+// bulwark.Report, if ctx carries one, is marked FromCache too, so that an
+// enclosing call does not record or store it as a fresh result.
+//
 // Execute is safe for concurrent use. Its cost over fn is one allocation
 // plus what the enabled layers cost; [Do] saves the two clock reads of
 // Result.Duration.
@@ -61,6 +70,7 @@ func Execute[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		return Result[T]{Err: err, Duration: time.Since(start)}
 	}
 	v, err := runCall(c, l, run)
+	c.passOnFromCache()
 	return Result[T]{
 		Value:      v,
 		Err:        err,
@@ -81,19 +91,38 @@ func Do[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T
 		var zero T
 		return zero, err
 	}
-	return runCall(c, l, run)
+	v, err := runCall(c, l, run)
+	c.passOnFromCache()
+	return v, err
+}
+
+// passOnFromCache marks the caller's Report (if ctx had one) FromCache
+// when the call's value came from a cache, as Middleware does: the
+// caller's own result is then made of a cached value, and must not be
+// recorded as an idempotent result, nor stored by a fallback as fresh.
+func (c *call) passOnFromCache() {
+	if c.report.FromCache() {
+		bulwark.ReportFrom(c.Context).SetFromCache()
+	}
 }
 
 // Middleware returns a middleware that runs every call of the wrapped
 // function through executor's layers, as [Do] does, with opts. A key that
 // differs per call can come from the context: an idempotency key attached
 // with idempotency.WithKey, a fallback key attached with cache.WithKey,
-// and cache.SkipFallback are honoured when opts do not set them.
+// and cache.SkipFallback are honoured when opts do not set them. As with
+// Do, the per-call values apply to this call only: the wrapped function
+// runs without them (see [Attempts]).
 //
 // Middleware is the form for hot paths: it finds the executor and builds
 // the layers around the wrapped function once (again after the executor is
 // configured anew), and a call then costs only what its layers cost, with
-// no context or allocation of the pipeline's own. An invalid option or
+// no context or allocation of the pipeline's own (but one Report, when the
+// call is made inside a Do or Execute call's function: the layers record
+// this call's outcome there, and only FromCache is passed on to the
+// enclosing call, which was not replayed or rejected because this call
+// was; a Report attached with bulwark.WithReport by the caller gets all
+// of it). An invalid option or
 // executor name is reported by every call. The returned middleware, and
 // the Funcs it builds, are safe for concurrent use.
 func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Middleware[T] {
@@ -115,7 +144,10 @@ func Middleware[T any](s *Stack, executor string, opts ...CallOption) bulwark.Mi
 				}
 				bound.Store(b)
 			}
-			return b.run(o.withAttempts(ctx))
+			if b.layers.retry != nil {
+				ctx = o.withAttempts(ctx)
+			}
+			return b.run(ctx)
 		}
 	}
 }
@@ -149,34 +181,55 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 	if err != nil {
 		return nil, err
 	}
-	run := build[T](l, o.idempotencyKey, o.fallbackKeyOf, next)
-	if l.idem != nil || undo != nil {
-		chained := run
-		run = func(ctx context.Context) (T, error) {
-			st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, undoName)
-			if !ok {
-				return chained(ctx)
-			}
-			outer := bulwark.ReportFrom(ctx)
-			rctx, report := bulwark.WithReport(ctx) // to see whether it replayed
-			defer passOn(report, outer)
-			return st.run(func() (T, error) { return chained(rctx) }, report)
+	inner := func(ctx context.Context) (T, error) { return next(callvalue.Hide(ctx)) }
+	chained := build[T](l, o.idempotencyKey, o.fallbackKeyOf, inner)
+	run := func(ctx context.Context) (T, error) {
+		outer := bulwark.ReportFrom(ctx)
+		enclosing := outer != nil && ofEnclosingCall(ctx, outer)
+		if l.idem == nil && undo == nil && !enclosing {
+			return chained(ctx) // the layers annotate the caller's Report
 		}
+		st, ok := newStep(ctx, ctx, l, o.idempotencyKey, undo, undoName)
+		if !ok && !enclosing {
+			return chained(ctx)
+		}
+		// A Report of the call's own: to see whether it replayed, and to
+		// keep an enclosing call's Report from this call's outcome.
+		rctx, report := bulwark.WithReport(ctx)
+		defer passOn(report, outer, enclosing)
+		if !ok {
+			return chained(rctx)
+		}
+		return st.run(func() (T, error) { return chained(rctx) }, report)
 	}
 	return &boundChain[T]{exec: e, layers: l, run: run}, nil
 }
 
+// ofEnclosingCall reports whether r, the Report of ctx, is that of a
+// pipeline call that ctx was made inside of (a Do or Execute whose
+// function is running): a call made with ctx is then nested in it.
+func ofEnclosingCall(ctx context.Context, r *bulwark.Report) bool {
+	c := callFrom(ctx)
+	return c != nil && &c.report == r
+}
+
 // passOn records what r recorded in outer, the caller's Report (which may
-// be nil).
-func passOn(r, outer *bulwark.Report) {
+// be nil). When outer is an enclosing call's (enclosing), only FromCache
+// is passed on: that call ran its function, so it was not replayed,
+// rejected or rolled back because a call inside it was, but its value is
+// made of the cached one.
+func passOn(r, outer *bulwark.Report, enclosing bool) {
 	if outer == nil {
+		return
+	}
+	if r.FromCache() {
+		outer.SetFromCache()
+	}
+	if enclosing {
 		return
 	}
 	if n := r.Attempts(); n > 0 {
 		outer.SetAttempts(n)
-	}
-	if r.FromCache() {
-		outer.SetFromCache()
 	}
 	if r.Replayed() {
 		outer.SetReplayed()
@@ -206,7 +259,7 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c := &call{Context: ctx, fn: fn}
+	c := &call{Context: ctx, fn: fn, exec: e}
 	if len(opts) > 0 {
 		if err := c.opts.apply(executor, opts); err != nil {
 			return nil, nil, nil, err
@@ -214,8 +267,10 @@ func prepare[T any](ctx context.Context, s *Stack, executor string, fn bulwark.F
 		if _, _, err := undoOf[T](executor, &c.opts); err != nil {
 			return nil, nil, nil, err
 		}
-		c.Context = c.opts.withAttempts(ctx)
 	}
 	l := e.layers.Load()
+	if l.retry != nil {
+		c.Context = c.opts.withAttempts(ctx)
+	}
 	return c, l, chain[T](l), nil
 }

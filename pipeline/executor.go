@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-go/bulwark/bulkhead"
 	"github.com/bulwark-go/bulwark/cache"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 	"github.com/bulwark-go/bulwark/ratelimit"
 	"github.com/bulwark-go/bulwark/retry"
 	"github.com/bulwark-go/bulwark/rollback"
@@ -132,7 +133,10 @@ func (e *executor) listener(own bulwark.Listener, logger *slog.Logger) bulwark.L
 func (e *executor) report(ev bulwark.Event, own bulwark.Listener, logger *slog.Logger) {
 	ev.Executor = e.name
 	if ev.Operation == "" && ev.Context != nil {
-		if c := callFrom(ev.Context); c != nil {
+		// The call found may be one that this event's call was made
+		// inside of (a Middleware call in a Do's function): its
+		// Operation is not this call's.
+		if c := callFrom(ev.Context); c != nil && c.exec == e {
 			ev.Operation = c.opts.operation()
 		}
 	}
@@ -185,11 +189,13 @@ func chain[T any](l *layers) bulwark.Func[T] {
 }
 
 // invoke is the innermost Func of every chain: it runs the call's own
-// function, counting the attempt.
+// function, counting the attempt. The function runs without the per-call
+// values attached for the call (see callvalue.Hide): they applied to this
+// call, not to the calls the function makes.
 func invoke[T any](ctx context.Context) (T, error) {
 	c := callFrom(ctx)
 	c.attempts.Add(1)
-	return c.fn.(bulwark.Func[T])(ctx)
+	return c.fn.(bulwark.Func[T])(callvalue.Hide(ctx))
 }
 
 // idempotencyKey is the idempotency layer's KeyFunc for Do and Execute:
@@ -207,7 +213,7 @@ func fallbackKey(ctx context.Context) (string, bool) {
 	if c := callFrom(ctx); c != nil {
 		return c.opts.fallbackKeyOf(ctx)
 	}
-	return cache.KeyFrom[string](ctx)
+	return cache.AttachedKey[string](ctx)
 }
 
 // stats returns the executor's statistics.

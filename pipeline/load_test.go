@@ -452,7 +452,7 @@ func TestHTTP429PausesExecutorLimiter(t *testing.T) {
 }
 
 // sliceBackend is a Backend whose values cannot be compared with ==.
-type sliceBackend struct{ calls []int }
+type sliceBackend struct{ _ []int }
 
 func (sliceBackend) Reserve(context.Context, time.Time, time.Duration) ratelimit.Reservation {
 	return ratelimit.Reservation{OK: true}

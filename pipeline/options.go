@@ -41,6 +41,10 @@ const (
 // namespace it yourself if executors share a Store, or use
 // [IdempotencyKeyParts]. Without the executor's Idempotency layer the
 // option has no effect.
+//
+// Like every call option, it applies to this call only, not to calls made
+// inside it; so does a key attached with idempotency.WithKey, which fn
+// does not see as attached (idempotency.AttachedKey finds none).
 func IdempotencyKey(key string) CallOption {
 	return CallOption{kind: optIdempotencyKey, s: key}
 }
@@ -68,8 +72,10 @@ func Fingerprint(fingerprint string) CallOption {
 // otherwise. A call that names no key (no Operation, no FallbackKey, no
 // cache.WithKey on its context) passes the fallback untouched: nothing is
 // stored, nothing is served, so one call can never be answered with
-// another call's data. Give calls that return different data different
-// operations. An empty name is an error wrapping [ErrInvalid].
+// another call's data. The name and a cache.WithKey key apply to this
+// call only, not to calls made inside it: fn runs with a context on which
+// cache.AttachedKey finds no key. Give calls that return different data
+// different operations. An empty name is an error wrapping [ErrInvalid].
 func Operation(name string) CallOption {
 	return CallOption{kind: optOperation, s: name}
 }
@@ -93,7 +99,8 @@ func SkipFallback() CallOption {
 // NoRetry makes the call run at most once: the executor's retry layer
 // does not retry it, whatever its Config says. Use it for a request that
 // is not safe to repeat (a POST without an idempotency key). It is
-// Attempts(1).
+// Attempts(1), and like it applies to this call only, not to calls made
+// inside it.
 func NoRetry() CallOption {
 	return CallOption{kind: optAttempts, n: 1}
 }
@@ -101,9 +108,12 @@ func NoRetry() CallOption {
 // Attempts makes the executor's retry layer run the call at most n times,
 // the first included, instead of its Config.MaxAttempts (see
 // retry.WithMaxAttempts, which carries it). Without a Retry layer the
-// call runs once whatever n is. An n below 1 is an error wrapping
-// [ErrInvalid], and nothing runs. A call with either option costs one
-// more allocation.
+// call runs once whatever n is. It applies to this call only, not to
+// calls made inside it: fn runs with a context without it (nor a
+// retry.WithMaxAttempts of the caller's), so a nested call is retried as
+// its own executor says. An n below 1 is an error wrapping [ErrInvalid],
+// and nothing runs. A call with either option costs one more allocation
+// (two with a Retry layer: the number, and fn's context without it).
 func Attempts(n int) CallOption {
 	return CallOption{kind: optAttempts, n: n}
 }
@@ -177,7 +187,9 @@ func (o *callOptions) idempotencyKey(ctx context.Context) (key, fingerprint stri
 }
 
 // fallbackKeyOf is the call's fallback key: FallbackKey, or a key attached
-// to ctx with cache.WithKey, or else the operation's name. A call with
+// to ctx with cache.WithKey for this call (cache.AttachedKey: never one
+// attached for a call this one is made inside), or else the operation's
+// name. A call with
 // SkipFallback has none, and neither has a call that names no key: the
 // fallback then leaves it alone.
 func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
@@ -187,7 +199,7 @@ func (o *callOptions) fallbackKeyOf(ctx context.Context) (string, bool) {
 	case o.hasFallbackKey:
 		return o.fallbackKey, true
 	}
-	if k, ok := cache.KeyFrom[string](ctx); ok {
+	if k, ok := cache.AttachedKey[string](ctx); ok {
 		return k, true
 	}
 	return o.fallbackKey, o.hasOperation

@@ -12,7 +12,9 @@ type Result[T any] struct {
 	// Err is the call's error; nil on success.
 	Err error
 	// FromCache reports that a failed call was answered from the fallback
-	// cache (Err is then nil).
+	// cache (Err is then nil), or that fn's value is made of one that a
+	// call made inside fn got from a cache (that call marked this one's
+	// Report).
 	FromCache bool
 	// Replayed reports that Value is a stored result of an earlier call
 	// with the same idempotency key; fn did not run.

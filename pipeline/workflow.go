@@ -27,7 +27,13 @@ import (
 // when the function runs, undo is registered whether the call executed or
 // its result was replayed by the idempotency layer: a workflow rerun after
 // a crash replays its completed steps without running them, and still
-// undoes them when a later step fails. Use Undo for keyed steps of a
+// undoes them when a later step fails. Within one workflow (the
+// top-level scope and the scopes nested in it) a keyed step is one
+// effect: undo (and the forgetting of the key) is registered by the
+// first success of its executor and key only, not again when the
+// workflow calls the step once more and it replays (see rollback.Once);
+// once the scope that registered it rolled back, the key was forgotten,
+// and the next success registers anew. Use Undo for keyed steps of a
 // workflow; keep OnRollback inside the function for partial effects of an
 // attempt that must be undone before a retry. A call answered from the
 // fallback cache, a failed call, and a call outside any rollback scope
@@ -148,7 +154,13 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			// A layer gave up on the call while it still runs (the
 			// breaker's AbandonOnTimeout): its effect may yet happen.
 			report.Abandon(wait) // still there for the layers above
-			if st.undo != nil {
+			first := true // once per key in a workflow, as below
+			if st.key != "" && st.undo != nil {
+				if fst, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil {
+					first = fst
+				}
+			}
+			if st.undo != nil && first {
 				if rerr := st.undoLate(wait); rerr != nil {
 					err = errors.Join(err, rerr)
 				} else if f != nil {
@@ -166,6 +178,19 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 		return v, err
 	}
 	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
+	if st.key != "" && (undone || st.undo != nil) {
+		// Within one workflow, the same key is one effect, undone once:
+		// a second success that would register something (a retry loop
+		// of the workflow replaying the step) registers nothing more.
+		if first, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil && !first {
+			if durable {
+				if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
+					return v, fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
+				}
+			}
+			return v, nil // an in-memory guard stays unarmed: it does nothing
+		}
+	}
 	if st.undo != nil {
 		undo := st.undo
 		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
@@ -230,6 +255,11 @@ func (st *step[T]) undoLate(wait func() (any, error)) error {
 	}
 	return nil
 }
+
+// onceToken marks a keyed step in its workflow (see rollback.Once): its
+// Undo and the forgetting of its key are registered once per executor
+// and key.
+type onceToken struct{ executor, key string }
 
 // forgetter deletes an idempotency key's stored result when a workflow
 // rolls back, if the step it belongs to was undone: it is registered as a

@@ -113,8 +113,10 @@ func (r *Retrier) Reconfigure(cfg Config) (*Retrier, error) {
 //     error of an attempt that ran. A refused retry does not make the call
 //     a rejection: the service failed the attempts before it.
 //
-// The first attempt always runs, with ctx as given; fn is expected to
-// honour ctx. Waits end the moment ctx is done, and Do then returns an
+// The first attempt always runs; fn is expected to honour ctx. fn gets
+// ctx as given, except that a number of attempts attached with
+// [WithMaxAttempts] is taken by Do and hidden from fn, so that the calls
+// fn makes are not retried as this one is. Waits end the moment ctx is done, and Do then returns an
 // *Error whose Reason is ctx's error (and cause), so that errors.Is works
 // for both the context's error and the last attempt's error.
 //
@@ -142,12 +144,13 @@ func Do[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T]) (T, error) {
 	if r.budget != nil {
 		r.budget.calls.Add(1)
 	}
-	v, err := fn(ctx)
+	n, set, fnCtx := consume(ctx)
+	v, err := fn(fnCtx)
 	if err == nil {
 		bulwark.ReportFrom(ctx).SetAttempts(1)
 		return v, nil
 	}
-	return again(ctx, r, fn, start, v, err)
+	return again(ctx, fnCtx, r, fn, start, n, set, v, err)
 }
 
 // Middleware returns a middleware that runs the next layer through [Do]
@@ -169,12 +172,13 @@ func Middleware[T any](r *Retrier) bulwark.Middleware[T] {
 const maxBackoffInterval = time.Duration(1 << 61)
 
 // again is the retry loop, entered after the first attempt failed with
-// (v, err). start is when the first attempt began, zero unless
-// MaxElapsedTime is set.
-func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start time.Time, v T, err error) (T, error) {
+// (v, err). fn runs with fnCtx (ctx without WithMaxAttempts's n; set says
+// whether there was one). start is when the first attempt began, zero
+// unless MaxElapsedTime is set.
+func again[T any](ctx, fnCtx context.Context, r *Retrier, fn bulwark.Func[T], start time.Time, n int, set bool, v T, err error) (T, error) {
 	p := r.cfg.resolve()
 	report := bulwark.ReportFrom(ctx)
-	maxAttempts, invalid := p.maxAttemptsOf(ctx)
+	maxAttempts, invalid := p.maxAttemptsOf(n, set)
 	if invalid != nil {
 		return v, r.giveUp(ctx, report, 1, invalid, 0, err)
 	}
@@ -284,7 +288,7 @@ func again[T any](ctx context.Context, r *Retrier, fn bulwark.Func[T], start tim
 
 		attempt++
 		prevV, prevErr = v, err
-		v, err = fn(ctx)
+		v, err = fn(fnCtx)
 		if err == nil {
 			report.SetAttempts(attempt)
 			return v, nil

@@ -42,6 +42,7 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 	var (
 		failures []StepError
 		skipped  []string
+		left     []string // journaled compensations handed over to a recoverer
 		lp       callbackPanic
 	)
 	report := bulwark.ReportFrom(s.ctx)
@@ -53,7 +54,22 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 			failedSinceGuard = false
 			e.undo = func(ctx context.Context) error { return guard(ctx, failed) }
 		}
+		stop := func() {}
+		if s.wf != nil {
+			stop = s.wf.keepAlive(base)
+		}
 		err := s.runOne(base, e, &lp, nil)
+		stop()
+		if isHandedOver(err) {
+			// The workflow is no longer provably this owner's: its
+			// journaled compensations are the recoverer's, which runs
+			// each once. Closures still run: nothing else can.
+			if e.guard == nil {
+				left = append(left, e.name)
+			}
+			failedSinceGuard = true // undone elsewhere, or not at all: an in-memory guard must not follow
+			continue
+		}
 		if errors.Is(err, ErrNoEffect) {
 			continue // nothing was undone: not a compensation
 		}
@@ -71,11 +87,23 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 		}
 	}
 	var jerr error
-	if s.wf.ownedBy(s) {
-		// Failed or skipped compensations are left to a recoverer.
-		jerr = s.wf.finish(base, failures != nil || skipped != nil)
+	switch {
+	case s.wf.ownedBy(s):
+		// Failed, skipped and handed-over compensations, here or in a
+		// nested scope, are left to a recoverer.
+		jerr = s.wf.finish(base, failures != nil || skipped != nil || left != nil || s.wf.leftAny())
 		if first := s.wf.firstErr(); first != nil {
 			jerr = first
+		}
+		if lost := s.wf.lostErr(); lost != nil {
+			jerr = lost // why compensations were handed over
+		}
+	case s.wf != nil:
+		if failures != nil || skipped != nil || left != nil {
+			s.wf.leave()
+		}
+		if left != nil {
+			jerr = s.wf.lostErr()
 		}
 	}
 	if lp.raised && !unwinding {
@@ -84,7 +112,7 @@ func (s *Scope) compensate(entries []entry, cause error, unwinding bool) error {
 	if failures == nil && jerr == nil {
 		return cause
 	}
-	return &Error{Cause: cause, Failures: failures, Skipped: skipped, Journal: jerr}
+	return &Error{Cause: cause, Failures: failures, Skipped: append(left, skipped...), Journal: jerr}
 }
 
 // unscoped hides every rollback scope from a compensation: OnRollback in a
@@ -132,8 +160,8 @@ func (s *Scope) runOne(base context.Context, e entry, lp *callbackPanic, detail 
 	if pe != nil {
 		lp.record(pe.Value)
 	}
-	if pe == nil && errors.Is(err, ErrNoEffect) {
-		return err // nothing to undo, nothing to report
+	if pe == nil && (errors.Is(err, ErrNoEffect) || isHandedOver(err)) {
+		return err // nothing undone here, nothing to report
 	}
 	if s.cfg.onEvent != nil {
 		ev := bulwark.Event{
@@ -188,7 +216,7 @@ func (s *Scope) attempt(ctx context.Context, undo func(context.Context) error) (
 		if pe != nil {
 			return n, pe, err
 		}
-		if errors.Is(err, ErrNoEffect) {
+		if errors.Is(err, ErrNoEffect) || isHandedOver(err) {
 			return n, nil, err
 		}
 		var perm *backoff.PermanentError

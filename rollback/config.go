@@ -130,7 +130,12 @@ type Config struct {
 	// owner's last journal write or renewal: once it has expired without
 	// the workflow ending, the workflow counts as abandoned and a
 	// recoverer may claim it. Keep it well above the longest step, or run
-	// [KeepAlive]. 0 means DefaultLease (30s); negative is invalid.
+	// [KeepAlive]. A rollback renews it itself: before each journaled
+	// compensation (a fenced write: an owner that lost the workflow stops
+	// there, see [Error].Skipped) and every Lease/3 while a compensation
+	// runs, so Timeout may exceed it: only an owner that stalls (a pause,
+	// a partition from the journal) for a whole Lease loses the workflow.
+	// 0 means DefaultLease (30s); negative is invalid.
 	Lease time.Duration
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // workflow is the journal record of a top-level journaled scope, shared
@@ -28,6 +29,8 @@ type workflow struct {
 	byScope map[*Scope][]int64 // unsettled entries, by the scope holding them
 	groups  map[*Scope]*groupInfo
 	err     error // the first failed journal write of a compensation
+	lost    error // the first failed lease check (see hold): the journaled compensations are the recoverer's
+	left    bool  // a rollback left compensations in the journal (failed, skipped or handed over)
 }
 
 // newWorkflow returns the workflow of the new top-level scope root.
@@ -96,6 +99,127 @@ func (w *workflow) firstErr() error {
 	return w.err
 }
 
+// hold checks, right before a journaled compensation of the workflow
+// runs in process, that the workflow is still its owner's, and extends
+// its lease: one fenced write ([Journal.Release] with the lease, which
+// keeps the owner). It returns nil when the workflow has no journal
+// record (never begun, or ended and handed to a scope without a journal:
+// the compensation is then in memory only). Once a check failed, every
+// later one fails with the same error, without a write: the lease was
+// lost (a recoverer claimed the workflow) or could not be proved, and
+// the journaled compensations left are the recoverer's, which runs each
+// of them once. The error wraps ErrJournal, and ErrLeaseLost when a
+// recoverer took the workflow over; it is kept as the workflow's first
+// journal error.
+func (w *workflow) hold(ctx context.Context) error {
+	w.mu.Lock()
+	lost, live := w.lost, w.begun && !w.ended
+	w.mu.Unlock()
+	if lost != nil || !live {
+		return lost
+	}
+	if err := w.cfg.journal.Release(ctx, w.cfg.owner, w.id, w.cfg.lease); err != nil {
+		return w.lose(fmt.Errorf("%w: renewing the lease of workflow %s before a compensation: %w", ErrJournal, w.id, err))
+	}
+	return nil
+}
+
+// lose records err as the failed lease check that hands the workflow's
+// journaled compensations to a recoverer, and returns the first such
+// error.
+func (w *workflow) lose(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lost == nil {
+		w.lost = err
+	}
+	if w.err == nil {
+		w.err = err
+	}
+	return w.lost
+}
+
+// lostErr returns the failed lease check that handed the workflow's
+// journaled compensations to a recoverer, nil if none.
+func (w *workflow) lostErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost
+}
+
+// leftAny reports whether a rollback of a scope of the workflow left
+// compensations in the journal.
+func (w *workflow) leftAny() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.left
+}
+
+// leave notes that a rollback left compensations in the journal, so
+// that the rollback of the top-level scope releases the workflow to a
+// recoverer instead of removing it.
+func (w *workflow) leave() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.left = true
+}
+
+// keepAlive renews the workflow's lease every lease/3 while a
+// compensation runs in process, so that an owner that is alive keeps its
+// workflow however long a compensation takes: only an owner that stalls
+// (a pause, a partition from the journal) loses it. It renews with the
+// fenced write of hold; a renewal that finds the lease lost ends the
+// renewals and makes the next check fail, one that fails otherwise is
+// tried again at the next period. stop ends the renewals and waits for
+// the goroutine to return. Without a journal record it starts nothing.
+func (w *workflow) keepAlive(ctx context.Context) (stop func()) {
+	w.mu.Lock()
+	live := w.begun && !w.ended && w.lost == nil
+	w.mu.Unlock()
+	if !live {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(w.cfg.lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := w.cfg.journal.Release(ctx, w.cfg.owner, w.id, w.cfg.lease)
+			if errors.Is(err, ErrLeaseLost) {
+				w.lose(fmt.Errorf("%w: renewing the lease of workflow %s during a compensation: %w", ErrJournal, w.id, err))
+				return
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// handedOver is the error of a journaled compensation that did not run in
+// process because the lease check before it failed (see hold): it is the
+// recoverer's. It is neither retried nor reported as a failure.
+type handedOver struct{ err error }
+
+func (h *handedOver) Error() string { return h.err.Error() }
+func (h *handedOver) Unwrap() error { return h.err }
+
+// isHandedOver reports whether err is a handedOver.
+func isHandedOver(err error) bool {
+	if err == nil {
+		return false
+	}
+	var h *handedOver
+	return errors.As(err, &h)
+}
+
 // settle records the outcome of entry seq.
 func (w *workflow) settle(ctx context.Context, seq int64, st Status) error {
 	if err := w.cfg.journal.Settle(ctx, w.cfg.owner, w.id, seq, st, w.cfg.lease); err != nil {
@@ -116,6 +240,10 @@ func (w *workflow) settledAs(ctx context.Context, seq int64, st Status) {
 		return // handed to a scope without a journal after the workflow ended
 	}
 	if err := w.settle(context.WithoutCancel(ctx), seq, st); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			w.lose(err) // a recoverer owns the rest
+			return
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.err == nil {
@@ -128,11 +256,11 @@ func (w *workflow) settledAs(ctx context.Context, seq int64, st Status) {
 // to do, released for recovery otherwise.
 func (w *workflow) finish(ctx context.Context, leftover bool) error {
 	w.mu.Lock()
-	begun := w.begun
+	begun, ended := w.begun, w.ended
 	w.ended = true
 	w.mu.Unlock()
-	if !begun {
-		return nil
+	if !begun || ended {
+		return nil // ended already: a Commit that found the lease lost rolls back
 	}
 	var err error
 	if leftover {
@@ -247,6 +375,11 @@ func (c Compensation[A]) register(ctx context.Context, args A, confirmed bool) (
 			return entry{name: c.name, undo: func(ctx context.Context) error {
 				if st != nil && st.dropped.Load() {
 					return ErrNoEffect // settled discarded by Discard
+				}
+				if w != nil {
+					if err := w.hold(ctx); err != nil {
+						return &handedOver{err} // the recoverer's now
+					}
 				}
 				// In process, the journal learns the outcome from the
 				// handler: a compensation that ran is settled at once; one

@@ -79,13 +79,19 @@ type Error struct {
 	// ran (reverse registration order), each with its last error.
 	Failures []StepError
 	// Skipped names, in the order they would have run, the compensations
-	// that never ran because Config.StopOnFailure stopped the rollback at
-	// the first failure. Empty unless StopOnFailure is set.
+	// that never ran: those that Config.StopOnFailure stopped the
+	// rollback before, and, with a Journal, the journaled compensations
+	// the owner left to a recoverer because it could not prove it still
+	// held the workflow's lease (Journal says why). Empty otherwise.
 	Skipped []string
-	// Journal is the first journal write of the rollback that failed
-	// (wrapping [ErrJournal]), nil if none or without a journal. The
-	// compensations ran; a recoverer may run them again, since the
-	// journal could not record it.
+	// Journal is the journal error of the rollback, wrapping
+	// [ErrJournal], nil if none or without a journal. When the check of
+	// the lease before a journaled compensation failed (wrapping
+	// [ErrLeaseLost] when a recoverer claimed the workflow), it is that
+	// error: the compensations from there on, listed in Skipped, are the
+	// recoverer's, which runs each once. Otherwise it is the first journal
+	// write that failed: the compensations ran, and a recoverer may run
+	// them again, since the journal could not record it.
 	Journal error
 }
 

@@ -121,6 +121,11 @@ func (g Guard[A]) Before(ctx context.Context, args A) (Pending, error) {
 					// compensation, then decides.
 					return ErrNoEffect
 				}
+				if w != nil && !st.tainted.Load() { // a tainted guard is not the recoverer's
+					if err := w.hold(ctx); err != nil {
+						return &handedOver{err}
+					}
+				}
 				err := fn(ctx, args)
 				if w != nil && (err == nil || errors.Is(err, ErrNoEffect)) {
 					w.settled(ctx, seq)

@@ -19,7 +19,10 @@ import (
 // running it, Config.Owner) and a lease: it belongs to its owner until
 // the lease expires. Every write of the owner renews the lease; [KeepAlive]
 // renews all of an owner's workflows in one call per period, for steps
-// longer than the lease. A workflow whose lease expired before it was
+// longer than the lease. A rollback in process renews the lease itself:
+// before each journaled compensation it runs (a fenced write that also
+// checks the workflow is still the owner's) and every Lease/3 while one
+// runs. A workflow whose lease expired before it was
 // finished is abandoned: [Journal.Claim] hands it to exactly one
 // recoverer, which becomes its owner under a new lease.
 //
@@ -60,7 +63,11 @@ type Journal interface {
 	Finish(ctx context.Context, owner, id string) error
 
 	// Release gives the workflow up: its lease expires after the given
-	// delay (0: at once), after which Claim can hand it out.
+	// delay (0: at once), after which Claim can hand it out. Until then
+	// the workflow stays the owner's: its writes succeed, and a later
+	// Release sets the delay anew. With the lease as the delay it is a
+	// fenced renewal of one workflow, which an owner makes before each
+	// compensation it runs in process, and every Lease/3 while one runs.
 	Release(ctx context.Context, owner, id string, after time.Duration) error
 
 	// Renew extends the lease of every workflow the owner holds to lease

@@ -105,6 +105,13 @@ type RecoveredWorkflow struct {
 // failed compensation is released and claimable again one Lease later,
 // so a later Recover retries what failed.
 //
+// Before each compensation Recover checks that the workflow is still its
+// own with a fenced write that renews its lease, and it renews the lease
+// every Lease/3 while a compensation runs: a recoverer that is alive keeps
+// its claim however long a compensation takes; one whose check fails (it
+// stalled, and another recoverer claimed the workflow) stops that
+// workflow there (RecoveredWorkflow.Err).
+//
 // Recover returns when no workflow is left to claim, having claimed each
 // at most once, after MaxRecoveredPerCall workflows, or when ctx is done (context.Cause(ctx), with what was
 // done so far). It returns an error wrapping ErrInvalid when j or reg is
@@ -229,7 +236,15 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 			}
 			return h(ctx, je.Args)
 		}
+		// As an owner does: prove the claim still holds before acting,
+		// and keep it while the compensation runs.
+		if herr := w.hold(c); herr != nil {
+			out.Err = herr
+			return out
+		}
+		stop := w.keepAlive(c)
 		err := s.runOne(unscoped{c}, entry{name: name, undo: undo}, &lp, detail)
+		stop()
 		st := StatusDone
 		switch {
 		case err == nil:

@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -51,10 +52,10 @@ const inlineEntries = 4
 // ends it; registrations after that are refused with [ErrScopeEnded].
 // A Scope is only obtained from Begin; its zero value is not usable.
 type Scope struct {
-	ctx    *scopeCtx // the context this scope is part of
-	parent *Scope    // the enclosing scope, nil if none
-	cfg    settings
-	wf     *workflow // the journaled workflow, nil without a journal
+	ctx   *scopeCtx // the context this scope is part of; its parent's scope is the enclosing one (see parentScope)
+	marks *marks    // tokens of Once, on the outermost scope only; nil until the first
+	cfg   settings
+	wf    *workflow // the journaled workflow, nil without a journal
 
 	mu      sync.Mutex
 	state   uint8
@@ -93,10 +94,9 @@ func Begin(ctx context.Context, opts ...Option) (context.Context, *Scope, error)
 // begin allocates a scope under ctx.
 func begin(ctx context.Context, cfg *settings) *scopeCtx {
 	parent, _ := ctx.Value(scopeKey{}).(*Scope)
-	c := &scopeCtx{Context: ctx}
+	c := &scopeCtx{Context: ctx} // c.Context is never changed: parentScope finds parent there
 	s := &c.scope
 	s.ctx = c
-	s.parent = parent
 	s.cfg = *cfg
 	s.entries = s.inline[:0]
 	if parent != nil && parent.wf != nil {
@@ -289,8 +289,13 @@ func (s *Scope) end(state uint8) (entries []entry, ok bool) {
 // With a Journal, committing the top-level scope removes its workflow
 // from the journal; if that write fails, Commit returns an error wrapping
 // [ErrJournal]: the workflow is then still in the journal and will be
-// rolled back by a recoverer once its lease expires (with [ErrLeaseLost]
-// when a recoverer has already claimed it).
+// rolled back by a recoverer once its lease expires. When the write
+// fails with [ErrLeaseLost] (the owner stalled past its lease and a
+// recoverer claimed the workflow, to undo its journaled compensations),
+// Commit rolls back in process what no recoverer knows (the closures
+// registered with [OnRollback], a Saga's step Undos) and returns an
+// [*Error] whose Cause and Journal wrap ErrLeaseLost, listing the
+// journaled compensations left to the recoverer in Skipped.
 //
 // Commit is safe for concurrent use. On a nil Scope it returns an error
 // wrapping [ErrInvalid].
@@ -306,20 +311,47 @@ func (s *Scope) Commit() error {
 		// The workflow ended well. In an enclosing scope without a
 		// journal, its compensations live on in memory only.
 		if err := s.wf.finish(context.WithoutCancel(s.ctx), false); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				// A recoverer took the workflow over and undoes its
+				// journaled compensations: undo the closures too,
+				// which no recoverer knows.
+				s.setState(scopeRolledBack)
+				return s.compensate(entries, s.wf.lose(err), false)
+			}
 			return err
 		}
 	}
-	if s.parent == nil || len(entries) == 0 {
+	if len(entries) == 0 {
 		return nil
 	}
-	if err := s.parent.adopt(entries); err != nil {
+	parent := s.parentScope()
+	if parent == nil {
+		return nil
+	}
+	if err := parent.adopt(entries); err != nil {
+		s.setState(scopeRolledBack) // its work is undone, not handed over
 		return s.compensate(entries, err, false)
 	}
 	if s.wf != nil {
-		s.wf.move(s, s.parent)
-		s.wf.taint(s.ctx, s.wf.noteMove(s, s.parent))
+		s.wf.move(s, parent)
+		s.wf.taint(s.ctx, s.wf.noteMove(s, parent))
 	}
 	return nil
+}
+
+// parentScope returns the enclosing scope, nil if none: the scope of the
+// context the scope was opened under. It is not stored in the Scope,
+// which stays in its size class.
+func (s *Scope) parentScope() *Scope {
+	p, _ := s.ctx.Context.Value(scopeKey{}).(*Scope)
+	return p
+}
+
+// setState moves an ended scope to state.
+func (s *Scope) setState(state uint8) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state = state
 }
 
 // errNilScope is returned by the methods of a nil *Scope.

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) rollback.Journal, opts Options) {
 		{"WritesRenew", s.writesRenew},
 		{"RenewBatch", s.renewBatch},
 		{"Release", s.release},
+		{"ReleaseKeepsOwner", s.releaseKeepsOwner},
 		{"UnknownEntry", s.unknownEntry},
 		{"ConcurrentClaims", s.concurrentClaims},
 	} {
@@ -279,6 +280,33 @@ func (s *suite) release(t *testing.T, j rollback.Journal) {
 	if _, found := claim(t, j, "r"); !found {
 		t.Fatal("Claim after Release(0): none")
 	}
+}
+
+// releaseKeepsOwner: Release with a delay is a fenced renewal of one
+// workflow (the rollback package makes one before each compensation it
+// runs in process): the owner keeps it, even after its lease expired as
+// long as no recoverer claimed it.
+func (s *suite) releaseKeepsOwner(t *testing.T, j rollback.Journal) {
+	ctx := context.Background()
+	u := s.o.Unit
+	ok(t, j.Begin(ctx, "w1", "a", u), "Begin")
+	ok(t, j.Release(ctx, "a", "w1", long), "Release for an hour")
+	s.o.Advance(2 * u)
+	if c, found := claim(t, j, "r"); found {
+		t.Fatalf("Claim after a Release for an hour: got %+v", c)
+	}
+	ok(t, j.Record(ctx, "a", "w1", rollback.Entry{Seq: 1, Name: "n", Args: []byte(`1`)}, u), "Record after Release: the owner keeps the workflow")
+	s.o.Advance(2 * u) // expired, not claimed
+	ok(t, j.Release(ctx, "a", "w1", long), "Release after the lease expired, unclaimed")
+	if c, found := claim(t, j, "r"); found {
+		t.Fatalf("Claim after the renewing Release: got %+v", c)
+	}
+	ok(t, j.Release(ctx, "a", "w1", expired), "Release now")
+	s.wait()
+	if _, found := claim(t, j, "r"); !found {
+		t.Fatal("Claim after Release(expired): none")
+	}
+	leaseLost(t, j.Release(ctx, "a", "w1", long), "Release by the old owner after the claim")
 }
 
 func (s *suite) unknownEntry(t *testing.T, j rollback.Journal) {

@@ -1,0 +1,378 @@
+package rollback_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark/rollback"
+	"github.com/bulwark-go/bulwark/rollback/journaltest"
+)
+
+// refunds counts the runs of a refund handler per charge, outside
+// bulwark; slow lists the charges whose first refund hangs until its
+// context is done (hang) or takes the given time.
+type refunds struct {
+	mu   sync.Mutex
+	runs map[string]int
+	slow map[string]time.Duration // <0: hangs until its context is done
+}
+
+func newRefunds(slow map[string]time.Duration) *refunds {
+	return &refunds{runs: map[string]int{}, slow: slow}
+}
+
+func (r *refunds) refund(ctx context.Context, charge string) error {
+	r.mu.Lock()
+	r.runs[charge]++
+	first := r.runs[charge] == 1
+	d, slow := r.slow[charge]
+	r.mu.Unlock()
+	switch {
+	case slow && first && d < 0:
+		<-ctx.Done() // the payments API hangs; the handler honours its context
+		return ctx.Err()
+	case slow && first:
+		time.Sleep(d)
+	default:
+		time.Sleep(time.Second) // a normal refund
+	}
+	return nil
+}
+
+func (r *refunds) count() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.runs))
+	for k, v := range r.runs {
+		out[k] = v
+	}
+	return out
+}
+
+// With the defaults (Lease 30s, Timeout 30s), a refund that hangs until
+// its Timeout no longer lets the lease lapse: the owner renews it while
+// the refund runs, so a recoverer running at 30.5s (while the 1s refund
+// of ch_1 runs) finds nothing, and the
+// older refund runs once, in process. The refund that failed is left in
+// the journal, and a later recovery runs it once more (its retry).
+func TestDurableDefaultsSlowCompensationRunsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := journaltest.NewMemory()
+		reg := rollback.NewRegistry()
+		r := newRefunds(map[string]time.Duration{"ch_2": -1})
+		refund, err := rollback.Register(reg, "refund", r.refund)
+		require.NoError(t, err)
+		cfg := rollback.Config{Journal: j, Registry: reg, Owner: "proc-A"} // default Lease and Timeout
+
+		var wg sync.WaitGroup
+		wg.Go(func() { // another process's periodic recoverer
+			time.Sleep(30*time.Second + 500*time.Millisecond)
+			rep, err := rollback.Recover(context.Background(), j, reg)
+			assert.NoError(t, err)
+			assert.Empty(t, rep.Workflows, "the owner is alive: nothing to recover")
+		})
+		step3 := errors.New("step 3 failed")
+		_, err = rollback.Do(context.Background(), func(ctx context.Context) (int, error) {
+			require.NoError(t, refund.OnRollback(ctx, "ch_1"))
+			require.NoError(t, refund.OnRollback(ctx, "ch_2"))
+			return 0, step3
+		}, rollback.WithConfig(cfg))
+		wg.Wait()
+		require.ErrorIs(t, err, step3)
+		var rbErr *rollback.Error
+		require.ErrorAs(t, err, &rbErr)
+		require.Len(t, rbErr.Failures, 1, "ch_2 timed out")
+		assert.ErrorIs(t, rbErr.Failures[0].Err, context.DeadlineExceeded)
+		assert.NoError(t, rbErr.Journal)
+		assert.Equal(t, map[string]int{"ch_1": 1, "ch_2": 1}, r.count())
+
+		rep, err := rollback.Recover(context.Background(), j, reg)
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1, "the failed refund is left for a recovery")
+		assert.Equal(t, []string{"refund"}, rep.Workflows[0].Compensated)
+		assert.Equal(t, map[string]int{"ch_1": 1, "ch_2": 2}, r.count(), "ch_1 never again")
+		assert.Equal(t, 0, j.Len())
+	})
+}
+
+// A compensation slower than the lease does not lose it: the owner
+// renews the lease while it runs (every Lease/3), so a recoverer finds
+// nothing to claim and every compensation runs once.
+func TestDurableSlowCompensationKeepsLease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := journaltest.NewMemory()
+		reg := rollback.NewRegistry()
+		r := newRefunds(map[string]time.Duration{"ch_2": 5 * time.Second})
+		refund, err := rollback.Register(reg, "refund", r.refund)
+		require.NoError(t, err)
+		cfg := rollback.Config{Journal: j, Registry: reg, Owner: "proc-A", Lease: time.Second, Attempts: 1}
+
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 6 { // a recoverer every second
+				time.Sleep(time.Second)
+				rep, err := rollback.Recover(context.Background(), j, reg)
+				assert.NoError(t, err)
+				assert.Empty(t, rep.Workflows)
+			}
+		})
+		step3 := errors.New("step 3 failed")
+		_, err = rollback.Do(context.Background(), func(ctx context.Context) (int, error) {
+			require.NoError(t, refund.OnRollback(ctx, "ch_1"))
+			require.NoError(t, refund.OnRollback(ctx, "ch_2"))
+			return 0, step3
+		}, rollback.WithConfig(cfg))
+		assert.Equal(t, step3, err, "every compensation ran")
+		wg.Wait()
+		assert.Equal(t, map[string]int{"ch_1": 1, "ch_2": 1}, r.count())
+		assert.Equal(t, 0, j.Len())
+	})
+}
+
+// partitioned is a journal that the owner cannot reach while down is
+// set: its renewals and settlements fail, as in a network partition.
+type partitioned struct {
+	*journaltest.Memory
+	owner string
+	down  atomic.Bool
+}
+
+var errUnreachable = errors.New("journal unreachable")
+
+func (p *partitioned) Release(ctx context.Context, owner, id string, after time.Duration) error {
+	if owner == p.owner && p.down.Load() {
+		return errUnreachable
+	}
+	return p.Memory.Release(ctx, owner, id, after)
+}
+
+func (p *partitioned) Settle(ctx context.Context, owner, id string, seq int64, st rollback.Status, lease time.Duration) error {
+	if owner == p.owner && p.down.Load() {
+		return errUnreachable
+	}
+	return p.Memory.Settle(ctx, owner, id, seq, st, lease)
+}
+
+// An owner cut off from the journal while a compensation runs loses its
+// lease; a recoverer claims the workflow and runs its compensations. When
+// the owner reaches the journal again, its next lease check fails with
+// ErrLeaseLost and it stops: it does not start the older compensation
+// the recoverer ran (before the fix it ran it too: ch_1 refunded twice).
+// Only the compensation that was running when the lease was lost runs
+// twice, the documented at-least-once of an interrupted handler.
+func TestDurableStalledOwnerStopsAfterLeaseLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &partitioned{Memory: journaltest.NewMemory(), owner: "proc-A"}
+		reg := rollback.NewRegistry()
+		r := newRefunds(map[string]time.Duration{"ch_2": 5 * time.Second})
+		refund, err := rollback.Register(reg, "refund", r.refund)
+		require.NoError(t, err)
+		cfg := rollback.Config{Journal: j, Registry: reg, Owner: "proc-A", Lease: time.Second, Attempts: 1}
+
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			time.Sleep(100 * time.Millisecond)
+			j.down.Store(true) // partitioned while ch_2 runs
+			time.Sleep(1500 * time.Millisecond)
+			rep, err := rollback.Recover(context.Background(), j, reg, rollback.WithConfig(rollback.Config{Owner: "proc-B"}))
+			assert.NoError(t, err)
+			if assert.Len(t, rep.Workflows, 1) {
+				assert.Equal(t, []string{"refund", "refund"}, rep.Workflows[0].Compensated)
+				assert.True(t, rep.Workflows[0].Finished)
+			}
+			j.down.Store(false)
+		})
+		step3 := errors.New("step 3 failed")
+		_, err = rollback.Do(context.Background(), func(ctx context.Context) (int, error) {
+			require.NoError(t, refund.OnRollback(ctx, "ch_1"))
+			require.NoError(t, refund.OnRollback(ctx, "ch_2"))
+			return 0, step3
+		}, rollback.WithConfig(cfg))
+		wg.Wait()
+		require.ErrorIs(t, err, step3)
+		var rbErr *rollback.Error
+		require.ErrorAs(t, err, &rbErr)
+		assert.Empty(t, rbErr.Failures)
+		assert.ErrorIs(t, rbErr.Journal, rollback.ErrLeaseLost)
+		assert.ErrorIs(t, rbErr.Journal, rollback.ErrJournal)
+		assert.Equal(t, []string{"refund"}, rbErr.Skipped, "ch_1 left to the recoverer")
+		assert.Equal(t, map[string]int{"ch_1": 1, "ch_2": 2}, r.count())
+		assert.Equal(t, 0, j.Len())
+	})
+}
+
+// A nested scope whose rollback finds the lease lost hands its journaled
+// compensations over too, says so, and the enclosing rollback then runs
+// none of its own: the recoverer runs them all once. A closure, which no
+// recoverer knows, still runs in process.
+func TestDurableNestedRollbackAfterLeaseLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, sc, err := rollback.Begin(t.Context(), rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		require.NoError(t, f.step(ctx, "outer"))
+		closure := 0
+		require.NoError(t, rollback.OnRollback(ctx, "closure", func(context.Context) error { closure++; return nil }))
+		boom := errors.New("boom")
+		_, err = rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			require.NoError(t, f.step(ctx, "inner"))
+			time.Sleep(11 * time.Second) // stalled past the lease
+			rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+			require.NoError(t, err)
+			require.Len(t, rep.Workflows, 1)
+			assert.Equal(t, []string{"refund", "refund"}, rep.Workflows[0].Compensated)
+			return 0, boom
+		})
+		var rbErr *rollback.Error
+		require.ErrorAs(t, err, &rbErr)
+		assert.ErrorIs(t, rbErr.Journal, rollback.ErrLeaseLost)
+		assert.Equal(t, []string{"refund"}, rbErr.Skipped)
+
+		err = sc.Rollback(err)
+		require.ErrorAs(t, err, &rbErr)
+		assert.ErrorIs(t, rbErr.Journal, rollback.ErrLeaseLost)
+		assert.Equal(t, []string{"refund"}, rbErr.Skipped)
+		assert.Equal(t, 1, closure)
+		charges, refunded := f.l.state()
+		assert.Empty(t, charges)
+		assert.ElementsMatch(t, []string{"inner", "outer"}, refunded, "each refunded once, by the recoverer")
+	})
+}
+
+// A recoverer keeps its claim while a compensation without a timeout
+// runs longer than its lease: a second recoverer finds nothing, and the
+// compensation runs once.
+func TestDurableRecovererKeepsClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := journaltest.NewMemory()
+		reg := rollback.NewRegistry()
+		r := newRefunds(map[string]time.Duration{"ch_1": 10 * time.Second})
+		refund, err := rollback.Register(reg, "refund", r.refund)
+		require.NoError(t, err)
+		cfg := rollback.Config{Journal: j, Registry: reg, Owner: "proc-A", Lease: time.Second}
+		ctx, _, err := rollback.Begin(t.Context(), rollback.WithConfig(cfg))
+		require.NoError(t, err)
+		require.NoError(t, refund.OnRollback(ctx, "ch_1"))
+		time.Sleep(2 * time.Second) // proc-A died
+
+		opts := rollback.WithConfig(rollback.Config{Owner: "proc-B", Lease: time.Second, Timeout: -1})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			rep, err := rollback.Recover(t.Context(), j, reg, opts)
+			assert.NoError(t, err)
+			assert.Len(t, rep.Workflows, 1)
+		})
+		time.Sleep(5 * time.Second)
+		rep, err := rollback.Recover(t.Context(), j, reg, opts)
+		require.NoError(t, err)
+		assert.Empty(t, rep.Workflows, "claimed by a live recoverer")
+		wg.Wait()
+		assert.Equal(t, map[string]int{"ch_1": 1}, r.count())
+		assert.Equal(t, 0, j.Len())
+	})
+}
+
+// A top-level Commit that finds the lease lost (the owner stalled after
+// its last journal write, and a recoverer undid the journaled part) rolls
+// back the closures in process, which no recoverer knows, instead of
+// leaving their effects behind, and returns an error wrapping
+// ErrLeaseLost.
+func TestDurableCommitAfterLeaseLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, sc, err := rollback.Begin(t.Context(), rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		require.NoError(t, f.step(ctx, "c1"))
+		time.Sleep(11 * time.Second) // stalled past the lease
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		closure := 0
+		require.NoError(t, rollback.OnRollback(ctx, "closure", func(context.Context) error { closure++; return nil }))
+
+		err = sc.Commit()
+		require.ErrorIs(t, err, rollback.ErrLeaseLost)
+		var rbErr *rollback.Error
+		require.ErrorAs(t, err, &rbErr)
+		assert.ErrorIs(t, rbErr.Journal, rollback.ErrLeaseLost)
+		assert.Equal(t, []string{"refund"}, rbErr.Skipped, "c1 is the recoverer's")
+		assert.Equal(t, 1, closure)
+		charges, refunds := f.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, []string{"c1"}, refunds, "refunded once, by the recoverer")
+	})
+}
+
+// A saga whose owner stalls in a step past its lease, while a recoverer
+// undoes the journaled steps, then finishes its steps: the Undo of a
+// later step, a closure, runs in process when the saga's end finds the
+// lease lost, and each step is undone once.
+func TestDurableSagaStepAfterLeaseLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		var undone []string
+		g, err := rollback.NewSaga([]rollback.Step[chargeTrip]{
+			{Name: "flight", Do: func(_ context.Context, s *chargeTrip) error { f.l.charge(s.Flight); return nil },
+				Compensation: rollback.UndoWith(f.refund, func(s *chargeTrip) refundArgs { return refundArgs{Charge: s.Flight} })},
+			{Name: "hotel", Do: func(_ context.Context, s *chargeTrip) error {
+				time.Sleep(11 * time.Second) // stalled past the lease
+				rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+				assert.NoError(t, err)
+				assert.Len(t, rep.Workflows, 1)
+				return nil
+			}, Undo: func(_ context.Context, s *chargeTrip) error { undone = append(undone, s.Hotel); return nil }},
+		}, rollback.WithConfig(f.cfg))
+		require.NoError(t, err)
+		err = g.Run(t.Context(), &chargeTrip{Flight: "f-1", Hotel: "h-1"})
+		require.ErrorIs(t, err, rollback.ErrLeaseLost)
+		assert.Equal(t, []string{"h-1"}, undone)
+		charges, refunds := f.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, []string{"f-1"}, refunds, "refunded once, by the recoverer")
+	})
+}
+
+// A nested scope whose compensation failed leaves it in the journal; the
+// rollback of the enclosing workflow, whose own compensations succeed,
+// then releases the workflow to a recoverer instead of removing it, so
+// that the failed compensation is retried (it was lost before).
+func TestDurableNestedFailureLeftForRecovery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		boom := errors.New("boom")
+		_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+			require.NoError(t, f.step(ctx, "outer"))
+			_, err := rollback.Do(ctx, func(ctx context.Context) (int, error) {
+				require.NoError(t, f.step(ctx, "inner"))
+				f.l.mu.Lock()
+				f.l.failures = rollback.DefaultAttempts // the inner refund fails in process
+				f.l.mu.Unlock()
+				return 0, boom
+			})
+			var rbErr *rollback.Error
+			require.ErrorAs(t, err, &rbErr)
+			require.Len(t, rbErr.Failures, 1)
+			return 0, err
+		}, rollback.WithConfig(f.cfg))
+		require.ErrorIs(t, err, boom)
+		charges, _ := f.l.state()
+		assert.Equal(t, []string{"inner"}, charges)
+		assert.Equal(t, 1, f.j.Len(), "left for a recoverer")
+
+		rep, err := rollback.Recover(t.Context(), f.j, f.reg, f.recoverer()...)
+		require.NoError(t, err)
+		require.Len(t, rep.Workflows, 1)
+		assert.Equal(t, []string{"refund"}, rep.Workflows[0].Compensated)
+		charges, _ = f.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, 0, f.j.Len())
+	})
+}

@@ -1,0 +1,78 @@
+package rollback_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bulwark-go/bulwark/rollback"
+)
+
+// Once marks a token once per workflow: the outermost scope and those
+// nested in it; a mark made in a nested scope that rolled back is
+// released, one made in a nested scope that committed stands.
+func TestOnce(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+		first, err := rollback.Once(ctx, "a")
+		require.NoError(t, err)
+		assert.True(t, first)
+		first, err = rollback.Once(ctx, "a")
+		require.NoError(t, err)
+		assert.False(t, first, "marked already")
+
+		_, err = rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			first, err := rollback.Once(ctx, "a")
+			require.NoError(t, err)
+			assert.False(t, first, "marked by the enclosing scope")
+			first, err = rollback.Once(ctx, "b")
+			require.NoError(t, err)
+			assert.True(t, first)
+			return 0, boom
+		})
+		require.ErrorIs(t, err, boom)
+		first, err = rollback.Once(ctx, "b")
+		require.NoError(t, err)
+		assert.True(t, first, "released: its scope rolled back")
+
+		_, err = rollback.Do(ctx, func(ctx context.Context) (int, error) {
+			first, err := rollback.Once(ctx, "c")
+			require.NoError(t, err)
+			assert.True(t, first)
+			return 0, nil
+		})
+		require.NoError(t, err)
+		first, err = rollback.Once(ctx, "c")
+		require.NoError(t, err)
+		assert.False(t, first, "stands: its scope committed into this one")
+		return 0, nil
+	})
+	require.NoError(t, err)
+
+	// Each workflow has its own marks.
+	_, err = rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+		first, err := rollback.Once(ctx, "a")
+		require.NoError(t, err)
+		assert.True(t, first)
+		return 0, nil
+	})
+	require.NoError(t, err)
+}
+
+func TestOnceInvalid(t *testing.T) {
+	_, err := rollback.Once(t.Context(), "a")
+	assert.ErrorIs(t, err, rollback.ErrNoScope)
+	ctx, sc, err := rollback.Begin(t.Context())
+	require.NoError(t, err)
+	for _, tok := range []any{nil, []string{"a"}, map[string]int{}} {
+		_, err = rollback.Once(ctx, tok)
+		assert.ErrorIs(t, err, rollback.ErrInvalid, "%T", tok)
+		assert.ErrorContains(t, err, "Once token")
+	}
+	require.NoError(t, sc.Commit())
+	_, err = rollback.Once(ctx, "a")
+	assert.ErrorIs(t, err, rollback.ErrScopeEnded)
+}
