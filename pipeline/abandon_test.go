@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -21,10 +22,18 @@ import (
 type slowCharge struct {
 	runs, running, maxRunning atomic.Int32
 	release                   chan struct{}
-	err                       error // the late outcome
+	finish                    func() // closes release, once
+	err                       error  // the late outcome
 }
 
-func newSlowCharge() *slowCharge { return &slowCharge{release: make(chan struct{})} }
+// newSlowCharge returns a slowCharge that the test's end releases, should
+// an assertion fail first.
+func newSlowCharge(t *testing.T) *slowCharge {
+	c := &slowCharge{release: make(chan struct{})}
+	c.finish = sync.OnceFunc(func() { close(c.release) })
+	t.Cleanup(c.finish)
+	return c
+}
 
 func (c *slowCharge) fn(context.Context) (string, error) {
 	c.runs.Add(1)
@@ -68,7 +77,7 @@ func abandonStacks(t *testing.T, withFallback bool) (a, b *pipeline.Stack) {
 func TestAbandonedCallKeepsIdempotencyClaim(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, other := abandonStacks(t, false)
-		charge := newSlowCharge()
+		charge := newSlowCharge(t)
 		key := pipeline.IdempotencyKey("charge-42")
 
 		r := pipeline.Execute(t.Context(), s, "payments", charge.fn, key)
@@ -90,7 +99,7 @@ func TestAbandonedCallKeepsIdempotencyClaim(t *testing.T) {
 		r = pipeline.Execute(t.Context(), other, "payments", charge.fn, key)
 		require.ErrorIs(t, r.Err, idempotency.ErrInProgress, "the lease must be renewed while the abandoned call runs")
 
-		close(charge.release)
+		charge.finish()
 		synctest.Wait()
 		for _, st := range []*pipeline.Stack{s, other} {
 			r = pipeline.Execute(t.Context(), st, "payments", charge.fn, key)
@@ -107,13 +116,13 @@ func TestAbandonedCallKeepsIdempotencyClaim(t *testing.T) {
 func TestAbandonedCallWaiterSharesLateValue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, _ := abandonStacks(t, false)
-		charge := newSlowCharge()
+		charge := newSlowCharge(t)
 		key := pipeline.IdempotencyKey("charge-42")
 		r := pipeline.Execute(t.Context(), s, "payments", charge.fn, key)
 		require.ErrorIs(t, r.Err, breaker.ErrTimeout)
 		go func() {
 			time.Sleep(time.Second)
-			close(charge.release)
+			charge.finish()
 		}()
 		r = pipeline.Execute(t.Context(), s, "payments", charge.fn, key)
 		require.NoError(t, r.Err)
@@ -128,7 +137,7 @@ func TestAbandonedCallWaiterSharesLateValue(t *testing.T) {
 func TestAbandonedCallFailingLateReleasesClaim(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, other := abandonStacks(t, false)
-		charge := newSlowCharge()
+		charge := newSlowCharge(t)
 		charge.err = errors.New("card declined by a flaky gateway")
 		key := pipeline.IdempotencyKey("charge-42")
 		r := pipeline.Execute(t.Context(), s, "payments", charge.fn, key)
@@ -136,11 +145,9 @@ func TestAbandonedCallFailingLateReleasesClaim(t *testing.T) {
 		r = pipeline.Execute(t.Context(), other, "payments", charge.fn, key)
 		require.ErrorIs(t, r.Err, idempotency.ErrInProgress)
 
-		close(charge.release)
+		charge.finish()
 		synctest.Wait()
 		charge.err = nil
-		charge.release = make(chan struct{})
-		close(charge.release)
 		r = pipeline.Execute(t.Context(), other, "payments", charge.fn, key)
 		require.NoError(t, r.Err)
 		assert.False(t, r.Replayed)
@@ -154,7 +161,7 @@ func TestAbandonedCallFailingLateReleasesClaim(t *testing.T) {
 func TestCancelledAbandonedCallKeepsClaim(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, other := abandonStacks(t, false)
-		charge := newSlowCharge()
+		charge := newSlowCharge(t)
 		key := pipeline.IdempotencyKey("charge-42")
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
 		r := pipeline.Execute(ctx, s, "payments", charge.fn, key)
@@ -162,7 +169,7 @@ func TestCancelledAbandonedCallKeepsClaim(t *testing.T) {
 		require.ErrorIs(t, r.Err, context.DeadlineExceeded)
 		r = pipeline.Execute(t.Context(), other, "payments", charge.fn, key)
 		require.ErrorIs(t, r.Err, idempotency.ErrInProgress)
-		close(charge.release)
+		charge.finish()
 		synctest.Wait()
 		r = pipeline.Execute(t.Context(), other, "payments", charge.fn, key)
 		require.NoError(t, r.Err)
@@ -184,7 +191,7 @@ func TestAbandonedCallAnsweredFromCacheKeepsClaim(t *testing.T) {
 		r := pipeline.Execute(t.Context(), s, "payments", fresh, op, pipeline.IdempotencyKey("charge-41"))
 		require.NoError(t, r.Err)
 
-		charge := newSlowCharge()
+		charge := newSlowCharge(t)
 		key := pipeline.IdempotencyKey("charge-42")
 		r = pipeline.Execute(t.Context(), s, "payments", charge.fn, op, key)
 		require.NoError(t, r.Err)
@@ -195,7 +202,7 @@ func TestAbandonedCallAnsweredFromCacheKeepsClaim(t *testing.T) {
 		require.ErrorIs(t, r.Err, idempotency.ErrInProgress, "a fallback's answer released the claim of a call still running")
 		assert.EqualValues(t, 1, charge.runs.Load())
 
-		close(charge.release)
+		charge.finish()
 		synctest.Wait()
 		r = pipeline.Execute(t.Context(), other, "payments", charge.fn, op, key)
 		require.NoError(t, r.Err)
@@ -203,4 +210,51 @@ func TestAbandonedCallAnsweredFromCacheKeepsClaim(t *testing.T) {
 		assert.True(t, r.Replayed)
 		assert.EqualValues(t, 1, charge.runs.Load())
 	})
+}
+
+// A keyed call whose function makes a call that the breaker abandons, and
+// fails because of it, keeps its own key until the abandoned function
+// ends: that function's effect is part of the enclosing operation. (The
+// inner call's Report passed only FromCache up, and the key was freed.)
+func TestAbandonedNestedCallKeepsEnclosingKey(t *testing.T) {
+	for _, via := range []string{"Execute", "Middleware"} {
+		t.Run(via, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store, err := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+				require.NoError(t, err)
+				cfg := pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{Store: store}}
+				s, err := pipeline.New(cfg)
+				require.NoError(t, err)
+				other, err := pipeline.New(cfg)
+				require.NoError(t, err)
+				require.NoError(t, s.Configure("payments", pipeline.Config{
+					Breaker: &breaker.Config{RequestTimeout: time.Second, AbandonOnTimeout: true},
+				}))
+				charge := newSlowCharge(t)
+				pay := pipeline.Middleware[string](s, "payments")(charge.fn)
+				var orders atomic.Int32
+				order := func(ctx context.Context) (string, error) {
+					orders.Add(1)
+					if via == "Middleware" {
+						return pay(ctx)
+					}
+					r := pipeline.Execute(ctx, s, "payments", charge.fn)
+					return r.Value, r.Err
+				}
+				key := pipeline.IdempotencyKey("order-7")
+				r := pipeline.Execute(t.Context(), s, "orders", order, key)
+				require.ErrorIs(t, r.Err, breaker.ErrTimeout)
+				r = pipeline.Execute(t.Context(), other, "orders", order, key)
+				require.ErrorIs(t, r.Err, idempotency.ErrInProgress, "the order's key was freed while its charge still ran")
+				assert.EqualValues(t, 1, orders.Load())
+
+				charge.finish()
+				synctest.Wait()
+				r = pipeline.Execute(t.Context(), other, "orders", order, key)
+				require.NoError(t, r.Err)
+				assert.Equal(t, "charged", r.Value, "the late charge is the order's result")
+				assert.EqualValues(t, 1, charge.runs.Load())
+			})
+		})
+	}
 }
