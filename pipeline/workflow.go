@@ -154,7 +154,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			// A layer gave up on the call while it still runs (the
 			// breaker's AbandonOnTimeout): its effect may yet happen.
 			report.Abandon(wait) // still there for the layers above
-			first := true // once per key in a workflow, as below
+			first := true        // once per key in a workflow, as below
 			if st.key != "" && st.undo != nil {
 				if fst, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil {
 					first = fst
