@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/idempotency"
@@ -161,4 +162,25 @@ func TestAbandonedOperationLateErrors(t *testing.T) {
 		assert.ErrorIs(t, r.Err, declined)
 		assert.True(t, r.Replayed, "a late permanent error is recorded")
 	})
+}
+
+// The goroutine that holds an abandoned call's claim ends once the
+// operation has ended and its result is recorded (real time, goleak).
+func TestAbandonedOperationGoroutineEnds(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	m := newManager(t, nil, idempotency.Config{})
+	release := make(chan struct{})
+	op := func(context.Context) (string, error) {
+		<-release
+		return "charged", nil
+	}
+	r := idempotency.Execute(context.Background(), m, "k", "", abandoning(time.Millisecond, nil, op))
+	require.ErrorIs(t, r.Err, errGaveUp)
+	close(release)
+	// A duplicate in this process waits for the abandoned call, so its
+	// answer says the result was recorded.
+	r = idempotency.Execute(context.Background(), m, "k", "", op)
+	require.NoError(t, r.Err)
+	assert.True(t, r.Replayed)
+	assert.Equal(t, "charged", r.Value)
 }
