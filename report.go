@@ -2,6 +2,7 @@ package bulwark
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 )
 
@@ -16,12 +17,15 @@ import (
 // layer annotates with ReportFrom(ctx).SetReplayed() without checking
 // whether anyone is listening.
 type Report struct {
-	attempts atomic.Int64
-	flags    atomic.Uint32
+	// word holds the flags in its low 32 bits and the attempts in its
+	// high 32 bits: with the pointer below, a Report is two words, and
+	// WithReport's allocation stays in the 32-byte size class.
+	word      atomic.Uint64
+	abandoned atomic.Pointer[abandonment] // the newest; see Abandon
 }
 
 const (
-	flagFromCache uint32 = 1 << iota
+	flagFromCache uint64 = 1 << iota
 	flagReplayed
 	flagRejected
 	flagRolledBack
@@ -65,11 +69,22 @@ func ReportFrom(ctx context.Context) *Report {
 	return r
 }
 
+// attemptsShift places the attempts in Report.word.
+const attemptsShift = 32
+
 // SetAttempts records how many times the operation was attempted. The
-// retry layer sets it; without a retry layer it stays 0.
+// retry layer sets it; without a retry layer it stays 0. A negative n is
+// recorded as 0, one above math.MaxUint32 as math.MaxUint32.
 func (r *Report) SetAttempts(n int) {
-	if r != nil {
-		r.attempts.Store(int64(n))
+	if r == nil {
+		return
+	}
+	a := uint64(min(max(n, 0), math.MaxUint32)) << attemptsShift
+	for {
+		w := r.word.Load()
+		if r.word.CompareAndSwap(w, w&(1<<attemptsShift-1)|a) {
+			return
+		}
 	}
 }
 
@@ -78,7 +93,7 @@ func (r *Report) Attempts() int {
 	if r == nil {
 		return 0
 	}
-	return int(r.attempts.Load())
+	return int(r.word.Load() >> attemptsShift)
 }
 
 // SetFromCache records that the value was served by a fallback cache.
@@ -106,7 +121,7 @@ func (r *Report) Rejected() bool { return r.has(flagRejected) }
 // ran and failed (the call is then that failure, not a rejection).
 func (r *Report) ClearRejected() {
 	if r != nil {
-		r.flags.And(^flagRejected)
+		r.word.And(^flagRejected)
 	}
 }
 
@@ -116,12 +131,115 @@ func (r *Report) SetRolledBack() { r.set(flagRolledBack) }
 // RolledBack reports whether compensations ran for this call.
 func (r *Report) RolledBack() bool { return r.has(flagRolledBack) }
 
-func (r *Report) set(f uint32) {
+func (r *Report) set(f uint64) {
 	if r != nil {
-		r.flags.Or(f)
+		r.word.Or(f)
 	}
 }
 
-func (r *Report) has(f uint32) bool {
-	return r != nil && r.flags.Load()&f != 0
+func (r *Report) has(f uint64) bool {
+	return r != nil && r.word.Load()&f != 0
+}
+
+// abandonment is an operation recorded by Abandon: how to wait for it, and
+// the one recorded before it. seq counts the list's nodes, oldest first
+// (1, 2, ...), so that a mark taken by Abandoned is a number.
+type abandonment struct {
+	wait func() (any, error)
+	prev *abandonment
+	seq  int
+}
+
+// Abandon records that a layer returned to its caller while the operation
+// it wraps may still run and take effect: the breaker's AbandonOnTimeout
+// does so when a call's context ends before the function returns. wait
+// blocks until that operation ended and returns its outcome, the value (a
+// T of the call's chain, as any) and error the layer below returned; it
+// must be safe to call more than once and from any goroutine, and must
+// return once the operation ended.
+//
+// The layers above learn from it that the call's error (a timeout, the
+// caller's cancellation), or a fallback's answer to it, does not mean the
+// operation ended: the idempotency layer keeps its claim on the key until
+// wait returns, so that no duplicate runs the operation meanwhile. Each
+// call of Abandon is kept (nested layers, or a retry above an abandoning
+// layer, may abandon several); on a nil Report, or a nil wait, it does
+// nothing.
+func (r *Report) Abandon(wait func() (any, error)) {
+	if r == nil || wait == nil {
+		return
+	}
+	n := &abandonment{wait: wait}
+	for {
+		prev := r.abandoned.Load()
+		n.prev, n.seq = prev, 1
+		if prev != nil {
+			n.seq = prev.seq + 1
+		}
+		if r.abandoned.CompareAndSwap(prev, n) {
+			return
+		}
+	}
+}
+
+// Abandoned returns the number of operations recorded by [Report.Abandon]
+// and not yet taken by [Report.TakeAbandoned]: a mark to pass to
+// TakeAbandoned later, to take only those recorded after it. 0 on a nil
+// Report.
+func (r *Report) Abandoned() int {
+	if r == nil {
+		return 0
+	}
+	if n := r.abandoned.Load(); n != nil {
+		return n.seq
+	}
+	return 0
+}
+
+// TakeAbandoned removes the operations recorded by [Report.Abandon] after
+// the mark since (a number returned by [Report.Abandoned]; 0 for all of
+// them) and returns a function that waits for all of them to end; nil if
+// there are none. The function returns the outcome of the newest one,
+// unless it failed and an older one succeeded: then that one's (the
+// operation took effect). The caller that takes them answers for them: a
+// layer that cannot wait for them itself hands them on with Abandon. It is
+// safe for concurrent use; on a nil Report it returns nil.
+func (r *Report) TakeAbandoned(since int) func() (any, error) {
+	if r == nil {
+		return nil
+	}
+	for {
+		head := r.abandoned.Load()
+		if head == nil || head.seq <= since {
+			return nil
+		}
+		base := head
+		for base != nil && base.seq > since {
+			base = base.prev
+		}
+		if r.abandoned.CompareAndSwap(head, base) {
+			return waitAll(head, base)
+		}
+	}
+}
+
+// waitAll waits for the operations from head down to stop (excluded).
+func waitAll(head, stop *abandonment) func() (any, error) {
+	if head.prev == stop {
+		return head.wait
+	}
+	return func() (v any, err error) {
+		succeeded := false
+		for n := head; n != stop; n = n.prev {
+			nv, nerr := n.wait()
+			switch {
+			case succeeded:
+			case nerr == nil:
+				v, err, succeeded = nv, nil, true
+			case n == head:
+				v, err = nv, nerr
+			}
+		}
+		return v, err
+	}
 }

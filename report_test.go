@@ -3,10 +3,13 @@ package bulwark_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark"
 )
@@ -120,6 +123,99 @@ func TestReportKeyLetsOtherContextsCarryAReport(t *testing.T) {
 	bulwark.ReportFrom(c).SetFromCache()
 	assert.True(t, c.report.FromCache())
 	assert.Same(t, &c.report, bulwark.ReportFrom(c))
+}
+
+func TestReportAbandonNilSafe(t *testing.T) {
+	var r *bulwark.Report
+	r.Abandon(func() (any, error) { return nil, nil })
+	assert.Zero(t, r.Abandoned())
+	assert.Nil(t, r.TakeAbandoned(0))
+	_, r = bulwark.WithReport(t.Context())
+	r.Abandon(nil)
+	assert.Zero(t, r.Abandoned(), "a nil wait is not recorded")
+}
+
+func TestReportTakeAbandonedSinceMark(t *testing.T) {
+	_, r := bulwark.WithReport(t.Context())
+	r.Abandon(func() (any, error) { return "outer", nil })
+	mark := r.Abandoned()
+	assert.Equal(t, 1, mark)
+	assert.Nil(t, r.TakeAbandoned(mark), "nothing recorded after the mark")
+
+	r.Abandon(func() (any, error) { return "inner", nil })
+	wait := r.TakeAbandoned(mark)
+	require.NotNil(t, wait)
+	v, err := wait()
+	require.NoError(t, err)
+	assert.Equal(t, "inner", v)
+	assert.Equal(t, mark, r.Abandoned(), "the ones before the mark stay")
+
+	wait = r.TakeAbandoned(0)
+	require.NotNil(t, wait)
+	v, _ = wait()
+	assert.Equal(t, "outer", v)
+	assert.Zero(t, r.Abandoned())
+	assert.Nil(t, r.TakeAbandoned(0))
+}
+
+// TakeAbandoned waits for every operation taken, and answers with the
+// newest one's outcome unless an older one succeeded.
+func TestReportTakeAbandonedWaitsForAll(t *testing.T) {
+	_, r := bulwark.WithReport(t.Context())
+	late := errors.New("late failure")
+	var waited []string
+	r.Abandon(func() (any, error) { waited = append(waited, "first"); return "first", nil })
+	r.Abandon(func() (any, error) { waited = append(waited, "second"); return nil, late })
+	v, err := r.TakeAbandoned(0)()
+	require.NoError(t, err)
+	assert.Equal(t, "first", v, "an older success wins over a newer failure")
+	assert.ElementsMatch(t, []string{"first", "second"}, waited)
+
+	r.Abandon(func() (any, error) { return nil, errors.New("older failure") })
+	r.Abandon(func() (any, error) { return nil, late })
+	_, err = r.TakeAbandoned(0)()
+	assert.Same(t, late, err, "the newest failure when none succeeded")
+}
+
+func TestReportAbandonConcurrent(t *testing.T) {
+	_, r := bulwark.WithReport(t.Context())
+	var wg sync.WaitGroup
+	var calls [50]atomic.Int32
+	for i := range calls {
+		wg.Go(func() { r.Abandon(func() (any, error) { calls[i].Add(1); return i, nil }) })
+		if i%5 == 0 {
+			wg.Go(func() {
+				if w := r.TakeAbandoned(0); w != nil {
+					_, _ = w()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if w := r.TakeAbandoned(0); w != nil {
+		_, _ = w()
+	}
+	for i := range calls {
+		assert.EqualValues(t, 1, calls[i].Load(), "abandonment %d: taken exactly once", i)
+	}
+}
+
+// Attempts and flags share one word: setting one keeps the other, and
+// the attempts saturate instead of wrapping into the flags.
+func TestReportAttemptsKeepFlags(t *testing.T) {
+	_, r := bulwark.WithReport(t.Context())
+	r.SetFromCache()
+	r.SetAttempts(3)
+	r.SetRolledBack()
+	assert.Equal(t, 3, r.Attempts())
+	assert.True(t, r.FromCache())
+	assert.True(t, r.RolledBack())
+	assert.False(t, r.Replayed())
+	r.SetAttempts(math.MaxInt)
+	assert.Equal(t, math.MaxUint32, r.Attempts())
+	r.SetAttempts(-1)
+	assert.Zero(t, r.Attempts())
+	assert.True(t, r.FromCache() && r.RolledBack() && !r.Rejected(), "flags untouched")
 }
 
 func TestReportClearRejected(t *testing.T) {

@@ -586,7 +586,8 @@ func (b *Breaker) gone(ctx context.Context) error {
 }
 
 // doAbandon runs fn in its own goroutine so that the caller can return as
-// soon as callCtx ends (AbandonOnTimeout).
+// soon as callCtx ends (AbandonOnTimeout). A call it abandons is recorded
+// with bulwark.Report.Abandon, whose wait returns fn's late outcome.
 func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b *Breaker, t *ticket, fn bulwark.Func[T]) (T, error) {
 	type result struct {
 		v        T
@@ -602,11 +603,9 @@ func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b
 			if r.panicked {
 				r.p = recover()
 			}
-			if claimed.CompareAndSwap(false, true) {
-				ch <- r
-				return
-			}
-			if r.panicked {
+			won := claimed.CompareAndSwap(false, true)
+			ch <- r // the only send; for the caller, or for the Report's wait
+			if !won && r.panicked {
 				// The caller has gone: nobody can receive the panic.
 				// Re-raise it here, as any panic in a goroutine.
 				panic(r.p)
@@ -633,6 +632,14 @@ func doAbandon[T any](ctx, callCtx context.Context, cancel context.CancelFunc, b
 			return take(<-ch) // fn finished at the same moment
 		}
 	}
+	// fn still runs and may yet take effect: tell the layers above (an
+	// idempotency layer keeps its claim until fn returns).
+	bulwark.ReportFrom(ctx).Abandon(sync.OnceValues(func() (any, error) {
+		if r := <-ch; !r.panicked {
+			return r.v, r.err
+		}
+		return nil, errPanicked
+	}))
 	err := callCtx.Err()
 	if ctx.Err() != nil {
 		err = context.Cause(ctx)

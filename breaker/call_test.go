@@ -313,3 +313,45 @@ func TestDoneContextFirst(t *testing.T) {
 		assert.ErrorIs(t, err, ErrOpen, "the allocation-free OPEN rejection does not look at the context")
 	})
 }
+
+// A call the Middleware abandons is recorded in the call's Report, with a
+// wait that returns the function's late outcome once it ends; a call that
+// returned in time records nothing.
+func TestAbandonOnTimeoutRecordsTheAbandonedCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBreakerT(t, Config{RequestTimeout: time.Second, AbandonOnTimeout: true})
+		ctx, report := bulwark.WithReport(context.Background())
+		release := make(chan struct{})
+		late := errors.New("late failure")
+		fn := Middleware[int](b)(func(context.Context) (int, error) {
+			<-release // ignores its context
+			return 7, late
+		})
+		_, err := fn(ctx)
+		require.ErrorIs(t, err, ErrTimeout)
+		wait := report.TakeAbandoned(0)
+		require.NotNil(t, wait, "the abandoned call is recorded")
+		returned := make(chan struct{})
+		go func() {
+			defer close(returned)
+			v, err := wait()
+			assert.Equal(t, 7, v)
+			assert.Same(t, late, err)
+		}()
+		synctest.Wait()
+		select {
+		case <-returned:
+			t.Fatal("wait returned while the function still runs")
+		default:
+		}
+		close(release)
+		<-returned
+		v, err := wait() // again: the same outcome
+		assert.Equal(t, 7, v)
+		assert.Same(t, late, err)
+
+		_, err = Middleware[int](b)(func(context.Context) (int, error) { return 1, nil })(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, report.Abandoned(), "a call that returned in time is not abandoned")
+	})
+}

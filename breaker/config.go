@@ -119,9 +119,13 @@ type Config struct {
 	// [Middleware] return as soon as the call's context ends
 	// (RequestTimeout or the caller's own cancellation) even if the
 	// function ignores its context. The function then runs in its own
-	// goroutine, which may outlive the call; its late result is discarded
-	// and cannot change the circuit. Default false: the breaker calls the
-	// function on the caller's goroutine and waits for it.
+	// goroutine, which may outlive the call; its late result cannot change
+	// the circuit. The abandoned call is recorded in the call's
+	// bulwark.Report ([bulwark.Report.Abandon]) with a way to wait for its
+	// late outcome: an idempotency layer above keeps its claim until the
+	// function returns, and records its late value. Default false: the
+	// breaker calls the function on the caller's goroutine and waits for
+	// it.
 	//
 	// [Do] always waits: handing its function to a goroutine would force
 	// every function passed to Do onto the heap, an allocation per call

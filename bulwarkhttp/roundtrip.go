@@ -324,9 +324,12 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 		r.body.box = box
 	}
 
-	if !rt.handOver(r) {
-		return r.ans, errors.New("bulwarkhttp: attempt ended after the request returned")
-	}
+	// An attempt that ends after RoundTrip returned (the breaker abandoned
+	// it) hands its response to nobody, but still reports what the
+	// server answered: the idempotency layer, which kept the key while
+	// the attempt ran, records that answer rather than freeing the key
+	// for a second request. (A streamed body is not kept either way.)
+	rt.handOver(r)
 	if failure != nil {
 		return r.ans, &statusError{ans: r.ans, err: failure}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/internal/sat"
@@ -87,6 +88,17 @@ func DoPayload[T any](ctx context.Context, m *Manager, key, fingerprint string, 
 //     released so that the next call runs fn, waiters in this process
 //     start over, and the caller gets the value with Replayed false. A
 //     cached value is never replayed as the result of an operation.
+//   - If a layer inside gave up on fn while it still runs (the breaker's
+//     AbandonOnTimeout records it with bulwark.Report.Abandon), the caller
+//     gets its answer (the timeout, or a fallback's cached value) at once,
+//     but the claim is kept: a goroutine renews its lease, duplicates in
+//     this process wait and others get ErrInProgress, until the abandoned
+//     fn returns; its late value is then recorded (and shared with the
+//     waiters), and a late error releases the claim (the waiters start
+//     over) unless CacheErrors stores it. This comes before the fallback
+//     rule above. The goroutine ends once fn has ended and its result is
+//     written; it is recorded in ctx's Report in turn with Abandon, with
+//     a wait that returns fn's late outcome.
 //
 // A replay marks bulwark.ReportFrom(ctx) as replayed and emits
 // idempotency:replayed; a conflict emits idempotency:conflict. Events are
@@ -147,6 +159,9 @@ func replayRecord[T any](key, fingerprint string, rec *Record) (Result[T], bulwa
 	if rec.Fingerprint != fingerprint {
 		return conflictResult[T](key, ErrKeyReuse), bulwark.IdempotencyConflict
 	}
+	if rec.Err != nil { // a stored error: no value to decode
+		return Result[T]{Err: rec.Err, Replayed: true}, bulwark.IdempotencyReplayed
+	}
 	v, err := valueOf[T](rec)
 	if err != nil {
 		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, ""
@@ -199,9 +214,12 @@ func wait[T any](ctx context.Context, m *Manager, key string, f *flight, done <-
 		m.announce(ctx, bulwark.IdempotencyConflict, key, f.err)
 		return Result[T]{Err: f.err}, true
 	}
-	v, err := valueOf[T](&Record{Value: f.val})
-	if err != nil {
-		return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, true
+	var v T
+	if f.val != nil || f.err == nil { // a failure shares its error, and no value
+		var err error
+		if v, err = valueOf[T](&Record{Value: f.val}); err != nil {
+			return Result[T]{Err: fmt.Errorf("%w (key %q)", err, key)}, true
+		}
 	}
 	m.announce(ctx, bulwark.IdempotencyReplayed, key, f.err)
 	return Result[T]{Value: v, Err: f.err, Replayed: true}, true
@@ -216,7 +234,7 @@ func lead[T any](ctx context.Context, m *Manager, key, fingerprint string, f *fl
 		storeCtx = context.WithoutCancel(ctx)
 	}
 	defer func() {
-		if f.landed {
+		if f.outlived || f.landed {
 			return
 		}
 		// fn panicked or called runtime.Goexit (or so did the store, its
@@ -279,6 +297,7 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 		ctx, report = bulwark.WithReport(ctx)
 	}
 	cachedBefore := report.FromCache()
+	abandonedBefore := report.Abandoned()
 	f.Context = ctx
 	f.claimed.Store(true)
 	m.armRenewal()
@@ -286,6 +305,16 @@ func run[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight
 	// The lease is still renewed while the result is written: a write
 	// that waits (for a connection, for a slow store) must not find the
 	// claim gone.
+
+	if err != nil || report.FromCache() {
+		// A layer inside that gave up on the operation while it still
+		// runs (a timeout with the breaker's AbandonOnTimeout) takes
+		// precedence over a fallback's answer: the operation may yet
+		// take effect, so the claim is kept until it ends.
+		if wait := report.TakeAbandoned(abandonedBefore); wait != nil {
+			return outlive(ctx, storeCtx, m, key, f, v, err, wait)
+		}
+	}
 
 	if err == nil && !cachedBefore && report.FromCache() {
 		return answeredFromCache(ctx, storeCtx, m, key, f, v)
@@ -340,4 +369,75 @@ func answeredFromCache[T any](ctx, storeCtx context.Context, m *Manager, key str
 	f.settled()
 	m.land(f, nil, nil, abandoned)
 	return Result[T]{Value: v, Err: err}
+}
+
+// outlive settles a call that a layer inside abandoned while the
+// operation still runs: the caller gets v and err (a timeout, or a
+// fallback's answer) at once, and a goroutine keeps the claim, its lease
+// renewed and the flight's waiters waiting, until wait returns the
+// operation's outcome. It then records it as run does: a value is
+// completed and shared with the waiters; an error CacheErrors keeps is
+// completed; any other error releases the claim and the waiters start
+// over. The goroutine ends when the operation has ended and its outcome is
+// written (the writes retried while the lease holds, as for any call);
+// a panic in it (the store, its codec, IsPermanent) releases the claim,
+// frees the waiters and crashes the program, as a panic in any goroutine
+// does. The caller's Report records the goroutine with
+// bulwark.Report.Abandon in turn, for the layers above: its wait returns
+// the operation's late value and error once they are recorded.
+func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *flight, v T, err error, wait func() (any, error)) Result[T] {
+	done := make(chan struct{})
+	var lateVal any
+	lateErr := ErrPanicked // unless settleLate returns
+	f.outlived = true      // the leader no longer lands f: the goroutine does
+	go func() {
+		defer close(done)
+		landed := false
+		defer func() {
+			if !landed {
+				defer m.land(f, nil, ErrPanicked, panicked)
+				_ = m.store.Release(storeCtx, f.key, f.owner)
+				f.claimed.Store(false)
+			}
+		}()
+		val, err := wait()
+		lateVal, lateErr = val, err
+		landed = settleLate[T](storeCtx, m, key, f, val, err)
+	}()
+	bulwark.ReportFrom(ctx).Abandon(func() (any, error) {
+		<-done
+		return lateVal, lateErr
+	})
+	return Result[T]{Value: v, Err: err}
+}
+
+// settleLate records the outcome of an abandoned operation, val and err,
+// for f's claim; see outlive. It reports true once f landed.
+func settleLate[T any](storeCtx context.Context, m *Manager, key string, f *flight, val any, err error) bool {
+	if err == nil {
+		if _, ok := val.(T); !ok && val != nil {
+			err = fmt.Errorf("idempotency: the abandoned operation of key %q returned a %T, not a %s", key, val, reflect.TypeFor[T]())
+		}
+	}
+	switch {
+	case err == nil:
+		if serr := m.complete(storeCtx, f, Outcome{Value: val}); serr != nil {
+			err = fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr)
+		}
+		f.claimed.Store(false)
+		m.land(f, val, err, executed)
+	case m.cacheErrors && m.isPermanent(err):
+		if serr := m.complete(storeCtx, f, Outcome{Err: err}); serr != nil {
+			err = errors.Join(err, fmt.Errorf("%w: key %q: %w", ErrNotRecorded, key, serr))
+		}
+		f.claimed.Store(false)
+		m.land(f, nil, err, executed)
+	default:
+		// Nobody waits for this outcome but the duplicates, which start
+		// over: the release is retried while the lease holds.
+		_ = m.release(storeCtx, storeCtx, f)
+		f.claimed.Store(false)
+		m.land(f, nil, err, abandoned)
+	}
+	return true
 }

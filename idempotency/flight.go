@@ -53,6 +53,10 @@ type flight struct {
 	err     error
 	outcome outcome
 	landed  bool // read only by the leader
+	// outlived: the leader handed f to a goroutine that lands it once an
+	// abandoned operation ends (see outlive); written and read only by
+	// the leader.
+	outlived bool
 }
 
 // flightContextKey is the context key under which a flight finds itself.

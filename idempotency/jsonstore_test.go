@@ -113,8 +113,9 @@ func (s *jsonStore) record(r jsonRecord) idempotency.Record {
 		} else {
 			rec.Data = r.data
 			rec.Decode = func(data []byte, v any) error {
-				if t := reflect.TypeOf(v).Elem(); r.typ != nil && t.Kind() != reflect.Interface && t != r.typ {
-					return fmt.Errorf("stored value is of type %s", r.typ)
+				// A nil (r.typ nil) decodes only into an interface.
+				if t := reflect.TypeOf(v).Elem(); t.Kind() != reflect.Interface && t != r.typ {
+					return fmt.Errorf("stored value is of type %v", r.typ)
 				}
 				return json.Unmarshal(data, v)
 			}

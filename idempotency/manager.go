@@ -103,7 +103,9 @@ func (p DuplicatePolicy) String() string {
 // leases every Lease/3, in one round for all of them (see [BatchExtender]).
 // It re-arms itself only while operations run: its
 // last firing, at most Lease/3 after the last call returned, finds nothing
-// to do and stops. Between firings no goroutine runs. (In tests with
+// to do and stops. Between firings no goroutine runs, but for one per
+// call that a layer inside abandoned while its operation still runs (see
+// [Execute]), which holds the claim until the operation ends. (In tests with
 // testing/synctest, make the Manager inside the bubble that uses it, as
 // its timer lives in the bubble that started it.)
 type Manager struct {
@@ -116,9 +118,17 @@ type Manager struct {
 	isPermanent func(error) bool
 	onEvent     bulwark.Listener
 
-	id         string // random prefix of this Manager's owner tokens
+	*inFlight // shared with the Managers made by Reconfigure
+}
+
+// inFlight is a Manager's state of the calls running in this process: the
+// table of flights that duplicates wait on, the owner tokens of their
+// claims and the renewal of their leases. Managers over the same store
+// with the same lease share one (see [Manager.Reconfigure]).
+type inFlight struct {
+	id         string // random prefix of the owner tokens
 	seed       maphash.Seed
-	base       time.Time    // the Manager's clock: leases end at nanoseconds since base
+	base       time.Time    // the clock: leases end at nanoseconds since base
 	renewArmed atomic.Bool  // a renewal timer is pending or firing; rarely written
 	lastRound  atomic.Int64 // claims extended by the last renewal round
 
@@ -160,9 +170,7 @@ func New(store Store, cfg Config) (*Manager, error) {
 		cacheErrors: cfg.CacheErrors,
 		isPermanent: cfg.IsPermanent,
 		onEvent:     cfg.OnEvent,
-		id:          uuid.NewString(),
-		seed:        maphash.MakeSeed(),
-		base:        time.Now(),
+		inFlight:    &inFlight{id: uuid.NewString(), seed: maphash.MakeSeed(), base: time.Now()},
 	}
 	m.mem, _ = store.(*MemoryStore)
 	if m.ttl == 0 {
@@ -175,6 +183,41 @@ func New(store Store, cfg Config) (*Manager, error) {
 		m.isPermanent = DefaultIsPermanent
 	}
 	return m, nil
+}
+
+// Reconfigure returns a new Manager over store, configured by cfg, as
+// [New] does. When store is m's own store (the same value; a nil store
+// means m's) and the lease is unchanged, the new Manager shares m's calls
+// in flight: a duplicate on either Manager of a call running on the other
+// waits for it and shares its result (or gets ErrInProgress under
+// DuplicateReject), as on one Manager, and one renewal timer extends the
+// leases of both Managers' calls. Otherwise the new Manager has its own
+// table, and a duplicate of a call running on m meets it only in the
+// store (ErrInProgress, as from another process): never a second
+// execution. m is unchanged and may still be used. A nil m makes
+// Reconfigure New; the errors are New's.
+//
+// Reconfigure is what a pipeline's Configure uses, so that reconfiguring
+// an executor does not cut its running calls off from their duplicates.
+// It is safe for concurrent use with m's calls.
+func (m *Manager) Reconfigure(store Store, cfg Config) (*Manager, error) {
+	if m != nil && store == nil {
+		store = m.store
+	}
+	n, err := New(store, cfg)
+	if err != nil || m == nil {
+		return n, err
+	}
+	if n.lease == m.lease && sameStore(n.store, m.store) {
+		n.inFlight = m.inFlight
+	}
+	return n, nil
+}
+
+// sameStore reports whether a and b are the same store value (one whose
+// type cannot be compared never is).
+func sameStore(a, b Store) bool {
+	return reflect.TypeOf(a) == reflect.TypeOf(b) && reflect.ValueOf(a).Comparable() && a == b
 }
 
 // owner returns the owner token of the seq-th claim led from flight shard

@@ -186,8 +186,10 @@ var ErrDecode = errors.New("idempotency: cannot decode stored result")
 
 // ValueOf returns the value a completed record holds, as a T: rec.Value
 // asserted to T, or rec.Data decoded with rec.Decode into a new T. A nil
-// Value gives T's zero value. It returns an error wrapping [ErrDecode] if
-// the value is not a T or does not decode. ValueOf is what a Manager uses
+// Value (stored by an operation whose result type is an interface) gives
+// nil when T is an interface type. It returns an error wrapping
+// [ErrDecode] if the value is not a T (a nil Value and a T that is not an
+// interface included) or does not decode. ValueOf is what a Manager uses
 // to replay a result; store implementations can use it to test that
 // values survive a round trip.
 func ValueOf[T any](rec Record) (T, error) {
@@ -204,6 +206,12 @@ func valueOf[T any](rec *Record) (T, error) {
 	}
 	var v T
 	if rec.Value == nil {
+		// A nil interface value, stored by an operation whose result type
+		// is an interface: nil is a value of every interface type, and of
+		// no other.
+		if t := reflect.TypeFor[T](); t.Kind() != reflect.Interface {
+			return v, fmt.Errorf("%w: stored value is nil (of an interface type), not %s", ErrDecode, t)
+		}
 		return v, nil
 	}
 	v, ok := rec.Value.(T)

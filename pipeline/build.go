@@ -47,7 +47,10 @@ func (e *executor) buildLocked(cfg Config, rewire bool) error {
 
 // buildIdempotency makes the Manager, over the configured Store or the
 // executor's in-memory one. Its listener is always installed (its events
-// are rare), so a rewire keeps it.
+// are rare), so a rewire keeps it. A Configure that keeps the store and
+// the lease keeps the calls in flight (idempotency.Manager.Reconfigure):
+// with a new table, a duplicate of a call running got ErrInProgress
+// instead of waiting for it.
 func (e *executor) buildIdempotency(l, prev *layers, rewire bool) error {
 	if rewire && prev.idem != nil {
 		l.idem, l.forgetName, l.executor, l.forget = prev.idem, prev.forgetName, prev.executor, prev.forget
@@ -70,7 +73,7 @@ func (e *executor) buildIdempotency(l, prev *layers, rewire bool) error {
 	}
 	icfg := c.Config
 	icfg.OnEvent = e.listener(icfg.OnEvent, l.cfg.Logger)
-	m, err := idempotency.New(store, icfg)
+	m, err := prev.idem.Reconfigure(store, icfg)
 	if err != nil {
 		return e.configError("Idempotency", err)
 	}

@@ -99,10 +99,16 @@ func Do[T any](ctx context.Context, s *Stack, executor string, fn bulwark.Func[T
 // passOnFromCache marks the caller's Report (if ctx had one) FromCache
 // when the call's value came from a cache, as Middleware does: the
 // caller's own result is then made of a cached value, and must not be
-// recorded as an idempotent result, nor stored by a fallback as fresh.
+// recorded as an idempotent result, nor stored by a fallback as fresh. It
+// also hands on the calls a layer abandoned while they still run
+// (bulwark.Report.Abandon): their effect is part of the caller's, whose
+// idempotency layer holds its key until they end.
 func (c *call) passOnFromCache() {
 	if c.report.FromCache() {
 		bulwark.ReportFrom(c.Context).SetFromCache()
+	}
+	if wait := c.report.TakeAbandoned(0); wait != nil {
+		bulwark.ReportFrom(c.Context).Abandon(wait)
 	}
 }
 
@@ -215,9 +221,10 @@ func ofEnclosingCall(ctx context.Context, r *bulwark.Report) bool {
 
 // passOn records what r recorded in outer, the caller's Report (which may
 // be nil). When outer is an enclosing call's (enclosing), only FromCache
-// is passed on: that call ran its function, so it was not replayed,
-// rejected or rolled back because a call inside it was, but its value is
-// made of the cached one.
+// and the abandoned calls (bulwark.Report.Abandon) are passed on: that
+// call ran its function, so it was not replayed, rejected or rolled back
+// because a call inside it was, but its value is made of the cached one,
+// and its effect includes what an abandoned call may still do.
 func passOn(r, outer *bulwark.Report, enclosing bool) {
 	if outer == nil {
 		return
@@ -225,6 +232,10 @@ func passOn(r, outer *bulwark.Report, enclosing bool) {
 	if r.FromCache() {
 		outer.SetFromCache()
 	}
+	// A call abandoned while it runs may still take effect, as part of
+	// the enclosing call's operation too: its idempotency layer holds the
+	// key until it ends.
+	outer.Abandon(r.TakeAbandoned(0))
 	if enclosing {
 		return
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync/atomic"
@@ -149,7 +150,26 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	}
 	v, err := call()
 	if err != nil || report.FromCache() {
-		// Nothing happened that a rollback could undo.
+		if wait := report.TakeAbandoned(0); wait != nil {
+			// A layer gave up on the call while it still runs (the
+			// breaker's AbandonOnTimeout): its effect may yet happen.
+			report.Abandon(wait) // still there for the layers above
+			first := true        // once per key in a workflow, as below
+			if st.key != "" && st.undo != nil {
+				if fst, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil {
+					first = fst
+				}
+			}
+			if st.undo != nil && first {
+				if rerr := st.undoLate(wait); rerr != nil {
+					err = errors.Join(err, rerr)
+				} else if f != nil {
+					f.armed.Store(true) // forgotten only if the late undo did not fail
+				}
+			}
+		}
+		// Nothing happened that a rollback could undo (but an abandoned
+		// call, above).
 		if durable {
 			if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil && err == nil {
 				err = fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
@@ -197,6 +217,43 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 		f.armed.Store(true)
 	}
 	return v, nil
+}
+
+// undoLate registers the step's Undo for an abandoned call, whose late
+// outcome wait returns: if the workflow rolls back, the compensation waits
+// for the call to end (within the compensation's timeout; the wait goes on
+// in a goroutine of its own until the call ends) and undoes its effect
+// with the late value, or reports rollback.ErrNoEffect if it failed.
+// Without it the workflow rolled back while the step's effect happened
+// afterwards, never undone.
+func (st *step[T]) undoLate(wait func() (any, error)) error {
+	undo, name := st.undo, st.undoName // st stays off the heap: runCall's is on the stack
+	late := func(ctx context.Context) error {
+		type outcome struct {
+			v   any
+			err error
+		}
+		ch := make(chan outcome, 1)
+		go func() {
+			v, err := wait()
+			ch <- outcome{v, err}
+		}()
+		var o outcome
+		select {
+		case o = <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("pipeline: Undo %q: the abandoned call is still running: %w", name, context.Cause(ctx))
+		}
+		if o.err != nil {
+			return rollback.ErrNoEffect
+		}
+		v, _ := o.v.(T)
+		return undo(ctx, v)
+	}
+	if err := rollback.OnRollback(st.scope, st.undoName, late); err != nil {
+		return fmt.Errorf("pipeline: Undo %q not registered for the abandoned call: %w", st.undoName, err)
+	}
+	return nil
 }
 
 // onceToken marks a keyed step in its workflow (see rollback.Once): its

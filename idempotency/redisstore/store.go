@@ -288,8 +288,17 @@ func (s *Store) encode(ctx context.Context, key, owner string, out idempotency.O
 	}
 	data, err := s.codec.Marshal(out.Value)
 	done = true
-	return "value", string(data), typeName(reflect.TypeOf(out.Value)), err
+	typ = nilType // nil: no type to name, but not an unknown one
+	if out.Value != nil {
+		typ = typeName(reflect.TypeOf(out.Value))
+	}
+	return "value", string(data), typ, err
 }
+
+// nilType is the "type" of a nil value (the nil of an interface type):
+// it decodes only into an interface type. No typeName is "nil" (a type
+// named nil has a package path).
+const nilType = "nil"
 
 // Release implements [idempotency.Store.Release]. It returns an error if
 // Redis fails.
@@ -396,12 +405,18 @@ func (s *Store) record(reply []any, start time.Time) (idempotency.Record, error)
 const noMessage = "idempotency: stored error with no message"
 
 // decoder returns the Decode of a value stored as a typ ("" if unknown:
-// the value was nil, or an older version stored it): the codec's
-// Unmarshal, after checking that the caller's type is typ. A caller whose
-// result type is an interface gets what the codec decodes into it.
+// an older version stored it): the codec's Unmarshal, after checking that
+// the caller's type is typ. A caller whose result type is an interface
+// gets what the codec decodes into it. A nil value (typ nilType) decodes
+// as nil into an interface type and is an error for any other type,
+// whatever the codec would make of its encoding (JSON null leaves an int
+// at 0).
 func (s *Store) decoder(typ string) func(data []byte, v any) error {
-	if typ == "" {
+	switch typ {
+	case "":
 		return s.decode
+	case nilType:
+		return decodeNil
 	}
 	return func(data []byte, v any) error {
 		if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Interface {
@@ -411,6 +426,19 @@ func (s *Store) decoder(typ string) func(data []byte, v any) error {
 		}
 		return s.decode(data, v)
 	}
+}
+
+// decodeNil is the Decode of a nil value: v, a pointer to the caller's
+// result type, is left at nil if that type is an interface.
+func decodeNil(_ []byte, v any) error {
+	t := reflect.TypeOf(v)
+	if t != nil && t.Kind() == reflect.Pointer {
+		if t.Elem().Kind() == reflect.Interface {
+			return nil
+		}
+		t = t.Elem()
+	}
+	return fmt.Errorf("stored value is nil (of an interface type), not %v", t)
 }
 
 // settle turns the answer of an extend, complete or release script into

@@ -137,6 +137,7 @@ var cases = []testCase{
 	{"CompleteKeepsError", testCompleteKeepsError},
 	{"ErrorWithoutMessage", testErrorWithoutMessage},
 	{"ValueAsAnotherTypeIsErrDecode", testValueAsAnotherType},
+	{"NilValueAsAnotherTypeIsErrDecode", testNilValueAsAnotherType},
 	{"CompleteOnlyByOwner", testCompleteOnlyByOwner},
 	{"ClaimOfCompletedKeyReturnsResult", testClaimOfCompletedKey},
 	{"ReleaseOnlyByOwner", testReleaseOnlyByOwner},
@@ -703,6 +704,36 @@ func testValueAsAnotherType(t *testing.T, s *suite) {
 	got, err := idempotency.ValueOf[charge](rec)
 	if err != nil || got != (charge{ID: "ch_1"}) {
 		t.Fatalf("ValueOf[charge] = %+v, %v; want the stored charge", got, err)
+	}
+}
+
+// testNilValueAsAnotherType: a nil value (the result of an operation
+// whose result type is an interface) reads as nil into an interface type,
+// and is an error wrapping idempotency.ErrDecode for any other type, never
+// its zero value.
+func testNilValueAsAnotherType(t *testing.T, s *suite) {
+	s.mustClaim(t, "k", "owner", "", 3*s.unit)
+	s.complete(t, "k", "owner", idempotency.Outcome{Value: nil}, 10*s.unit)
+	rec, found := s.get(t, "k")
+	if !found || rec.State != idempotency.Completed || rec.Err != nil {
+		t.Fatalf("Get after Complete with nil = %v, error %v (found %v); want completed, no error", rec.State, rec.Err, found)
+	}
+	for as, valueOf := range map[string]func() (any, error){
+		"int":     func() (any, error) { return idempotency.ValueOf[int](rec) },
+		"string":  func() (any, error) { return idempotency.ValueOf[string](rec) },
+		"charge":  func() (any, error) { return idempotency.ValueOf[charge](rec) },
+		"*charge": func() (any, error) { return idempotency.ValueOf[*charge](rec) },
+		"[]int":   func() (any, error) { return idempotency.ValueOf[[]int](rec) },
+	} {
+		if v, err := valueOf(); !errors.Is(err, idempotency.ErrDecode) {
+			t.Fatalf("a nil read as a %s: %#v, %v; want an error wrapping idempotency.ErrDecode", as, v, err)
+		}
+	}
+	if v, err := idempotency.ValueOf[any](rec); err != nil || v != nil {
+		t.Fatalf("ValueOf[any] of a nil = %#v, %v; want nil", v, err)
+	}
+	if v, err := idempotency.ValueOf[error](rec); err != nil || v != nil {
+		t.Fatalf("ValueOf[error] of a nil = %#v, %v; want nil", v, err)
 	}
 }
 
