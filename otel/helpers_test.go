@@ -58,6 +58,18 @@ func ints(t *testing.T, m metricdata.Metrics) map[string]int64 {
 	return out
 }
 
+// floats returns the points of a float64 gauge, by attributes.
+func floats(t *testing.T, m metricdata.Metrics) map[string]float64 {
+	t.Helper()
+	d, ok := m.Data.(metricdata.Gauge[float64])
+	require.True(t, ok, "%s: %T", m.Name, m.Data)
+	out := map[string]float64{}
+	for _, p := range d.DataPoints {
+		out[label(p.Attributes)] = p.Value
+	}
+	return out
+}
+
 // hist is one histogram point, summarized.
 type hist struct {
 	Count uint64

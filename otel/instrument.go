@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
@@ -41,6 +42,7 @@ type Instrumentation struct {
 	compensation metric.Int64ObservableCounter
 	state        metric.Int64ObservableGauge
 	opens        metric.Int64ObservableCounter
+	load         loadInstruments
 
 	mu    sync.Mutex                       // serializes adding executors and Close
 	execs atomic.Pointer[map[string]*exec] // copy on write
@@ -149,11 +151,13 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 		metric.WithUnit("{transition}"),
 		metric.WithDescription("Times the executor's circuit opened since its breaker was made."))
 	errs = append(errs, err)
+	in.load, err = newLoadInstruments(m)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	in.reg, err = m.RegisterCallback(in.observe, in.calls, in.retries, in.exhausted, in.rejections,
-		in.fallback, in.replays, in.compensation, in.state, in.opens)
+	in.reg, err = m.RegisterCallback(in.observe, append([]metric.Observable{in.calls, in.retries, in.exhausted, in.rejections,
+		in.fallback, in.replays, in.compensation, in.state, in.opens}, in.load.observables()...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +212,9 @@ func StateValue(s breaker.State) int64 {
 }
 
 // observe reports the counters of every executor that has counted
-// something (a series appears with its first count), and the circuit
-// state and opens of every executor with a breaker. bulwark.calls and the
+// something (a series appears with its first count), the circuit state
+// and opens of every executor with a breaker, and the series of the load
+// layers (see loadInstruments) of every executor that has them. bulwark.calls and the
 // breaker's rejections are read from Stats, exact whatever the events
 // sampled; with NoEvents, so are the fallbacks and replays, and the
 // other counters are not reported.
@@ -240,8 +245,10 @@ func (in *Instrumentation) observe(_ context.Context, o metric.Observer) error {
 			)
 		}
 	}
+	now := time.Now()
 	for name, st := range in.stack.Stats() {
 		e := in.execOf(name)
+		in.load.observe(o, st, now, e.oExec)
 		if in.noEvents {
 			report(count{in.replays, st.Replays, e.oExec})
 			if f := st.Fallback; f != nil {
