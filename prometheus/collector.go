@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 
@@ -81,6 +82,7 @@ type Collector struct {
 	// breaker's rejections always (rejectionsDesc is the rejections
 	// vector's own), fallbacks and replays with NoEvents.
 	callsDesc, rejectionsDesc, fallbackDesc, replaysDesc *prom.Desc
+	load                                                 loadDescs // always read from Stats
 
 	mu    sync.Mutex                         // serializes adding executors and Close
 	execs atomic.Pointer[map[string]*series] // copy on write
@@ -165,6 +167,7 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 		opens:          prom.NewDesc("bulwark_circuit_opens_total", "Times the executor's circuit opened since its breaker was made.", []string{"executor"}, nil),
 		callsDesc:      prom.NewDesc("bulwark_calls_total", helpCalls, []string{"executor", "outcome"}, nil),
 		rejectionsDesc: prom.NewDesc("bulwark_rejections_total", helpRejections, []string{"executor", "layer"}, nil),
+		load:           newLoadDescs(),
 	}
 	empty := map[string]*series{}
 	c.execs.Store(&empty)
@@ -227,17 +230,22 @@ func (c *Collector) Describe(ch chan<- *prom.Desc) {
 	}
 	ch <- c.state
 	ch <- c.opens
+	c.load.describe(ch)
 }
 
-// Collect sends the counters and histograms recorded so far, and the
-// calls, breaker rejections, circuit state and opens of every executor
-// with a breaker, read from Stack.Stats() now.
+// Collect sends the counters and histograms recorded so far, the calls,
+// breaker rejections, circuit state and opens of every executor with a
+// breaker, and the state of the load layers (bulkhead, rate limiter,
+// retry budget) of every executor that has them, read from Stack.Stats()
+// now.
 func (c *Collector) Collect(ch chan<- prom.Metric) {
 	for _, v := range c.vecs() {
 		v.Collect(ch)
 	}
+	now := time.Now()
 	for name, st := range c.stack.Stats() {
 		c.collectStats(ch, name, st)
+		c.load.collect(ch, name, st, now)
 		if b := st.Breaker; b != nil {
 			ch <- prom.MustNewConstMetric(c.state, prom.GaugeValue, float64(stateValue(b.State)), name)
 			ch <- prom.MustNewConstMetric(c.opens, prom.CounterValue, float64(b.TimesOpened), name)

@@ -113,3 +113,50 @@ func gathered(t *testing.T, reg prom.Gatherer) map[string]float64 {
 	}
 	return out
 }
+
+// The same holds for the load layers' state: a stack with a bulkhead held
+// full, a rate limiter paused by a Retry-After and a retry budget that
+// refused retries gives the same series through the exporter as through
+// the Collector, under load and once drained.
+func TestSameLoadSeriesAsOTel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := loadStack(t)
+		coll, err := NewCollector(s, Config{})
+		require.NoError(t, err)
+		defer coll.Close()
+		ours := prom.NewPedanticRegistry()
+		require.NoError(t, ours.Register(coll))
+
+		theirs := prom.NewRegistry()
+		exp, err := otelprom.New(otelprom.WithRegisterer(theirs), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
+		require.NoError(t, err)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+		inst, err := bulwarkotel.Instrument(s, bulwarkotel.Config{MeterProvider: mp, NoSpanEvents: true})
+		require.NoError(t, err)
+		defer inst.Close()
+
+		release := make(chan struct{})
+		done := loadUp(t, s, release)
+		want := gathered(t, ours)
+		for key, v := range map[string]float64{
+			`bulwark_bulkhead_in_flight{executor=bh} GAUGE`:                2,
+			`bulwark_bulkhead_limit{executor=bh} GAUGE`:                    2,
+			`bulwark_bulkhead_waiting{executor=bh} GAUGE`:                  1,
+			`bulwark_ratelimit_pause_remaining_seconds{executor=rl} GAUGE`: 30,
+			`bulwark_ratelimit_delayed_total{executor=rl} COUNTER`:         2,
+			`bulwark_retry_budget_refused_total{executor=rb} COUNTER`:      2,
+		} {
+			assert.Equal(t, v, want[key], key)
+		}
+		got := gathered(t, theirs)
+		assert.Equal(t, slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got)), "series names and labels")
+		assert.Equal(t, want, got, "series values, under load")
+
+		time.Sleep(10 * time.Second)
+		close(release)
+		done()
+		want, got = gathered(t, ours), gathered(t, theirs)
+		assert.Equal(t, 20.0, want[`bulwark_ratelimit_pause_remaining_seconds{executor=rl} GAUGE`])
+		assert.Equal(t, want, got, "series values, drained")
+	})
+}
