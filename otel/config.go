@@ -56,12 +56,12 @@ type Config struct {
 	// the Stack: calls then cost nothing more than without metrics (the
 	// breaker keeps its fast path), but only the series Stats can give
 	// are reported — bulwark.calls, bulwark.rejections (layer "breaker"),
-	// bulwark.fallback.served, bulwark.idempotency.replays and the
-	// circuit series, counted since each executor's layers were made —
+	// bulwark.fallback.served, bulwark.idempotency.replays, the circuit
+	// series and the load layers' series, counted since each executor's layers were made —
 	// and there is no duration histogram, no retry or compensation
 	// counter and no span event. false (the default): every series;
-	// bulwark.calls, the breaker's rejections and the circuit series are
-	// read from Stats, the other counters and the histogram come from
+	// bulwark.calls, the breaker's rejections, the circuit series and
+	// the load layers' series are read from Stats, the other counters and the histogram come from
 	// the events.
 	NoEvents bool
 }

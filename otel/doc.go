@@ -17,6 +17,23 @@
 //	bulwark.fallback.served      counter     {call}          executor            fallback:used
 //	bulwark.idempotency.replays  counter     {call}          executor            idempotency:replayed
 //	bulwark.compensations        counter     {compensation}  executor, result    rollback:compensated, rollback:failed
+//	bulwark.bulkhead.in_flight   gauge       {call}          executor            Stack.Stats() (Bulkhead.InFlight), read at collection
+//	bulwark.bulkhead.limit       gauge       {call}          executor            Stack.Stats() (Bulkhead.MaxConcurrent), read at collection
+//	bulwark.bulkhead.waiting     gauge       {call}          executor            Stack.Stats() (Bulkhead.Waiting), read at collection
+//	bulwark.ratelimit.pause.remaining  gauge  s              executor            Stack.Stats() (RateLimit.PausedUntil - now, 0 when not paused), read at collection
+//	bulwark.ratelimit.delayed    counter     {call}          executor            Stack.Stats() (RateLimit.Delayed), read at collection
+//	bulwark.retry.budget.refused counter     {retry}         executor            Stack.Stats() (RetryBudget.Refused), read at collection
+//
+// The load layers' series (the last six) describe the state of an
+// executor's bulkhead, rate limiter and retry budget. They are read from
+// Stack.Stats() when the MeterProvider collects, with or without
+// Config.NoEvents, and cost the calls nothing. An executor has them only
+// when it has the layer (the retry budget: a Retry config with a Budget),
+// and then always, zeros included: a bulkhead filling up is
+// bulwark.bulkhead.in_flight reaching bulwark.bulkhead.limit, a paused
+// limiter is bulwark.ratelimit.pause.remaining > 0 (a Float64
+// ObservableGauge: the seconds left of the pause when collected). The
+// counters count since the layer was made.
 //
 // The histogram is a Float64Histogram, recorded with the call's context
 // (so an exemplar can point at its trace) for a sample of the calls: the
@@ -30,7 +47,7 @@
 // keeps the breaker's allocation-free fast path, so a CLOSED success
 // costs a few nanoseconds more than without metrics.
 //
-// The counters are Int64ObservableCounters and the gauge an
+// The counters are Int64ObservableCounters and the circuit gauge an
 // Int64ObservableGauge, reported by one callback when the MeterProvider
 // collects: bulwark.calls, the breaker's rejections and the circuit
 // series are read from Stack.Stats() then (exact, counted since the
@@ -88,8 +105,8 @@
 // bulwark.fallback.used event still carries the rejection's error).
 //
 // Config.NoEvents reports only what Stack.Stats() can give (calls,
-// breaker rejections, fallbacks, replays, the circuit), read at
-// collection, without subscribing: no cost per call, but no histogram,
+// breaker rejections, fallbacks, replays, the circuit, the load layers),
+// read at collection, without subscribing: no cost per call, but no histogram,
 // retry or compensation series and no span events.
 //
 // Cost. The default subscription leaves the breaker's fast path as it is;

@@ -52,11 +52,12 @@ type Config struct {
 	// more than without metrics (the breaker keeps its fast path), but
 	// only the series Stats can give are reported — bulwark_calls_total,
 	// bulwark_rejections_total (layer "breaker"),
-	// bulwark_fallback_served_total, bulwark_idempotency_replays_total and
-	// the circuit series, counted since each executor's layers were made
+	// bulwark_fallback_served_total, bulwark_idempotency_replays_total,
+	// the circuit series and the load layers' series, counted since each executor's layers were made
 	// — and there is no duration histogram and no retry or compensation
 	// counter. false (the default): every series; bulwark_calls_total,
-	// the breaker's rejections and the circuit series are read from Stats,
+	// the breaker's rejections, the circuit series and the load layers'
+	// series are read from Stats,
 	// the other counters and the histogram come from the events.
 	NoEvents bool
 }

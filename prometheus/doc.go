@@ -19,6 +19,21 @@
 //	bulwark_fallback_served_total        counter    executor            fallback:used
 //	bulwark_idempotency_replays_total    counter    executor            idempotency:replayed
 //	bulwark_compensations_total          counter    executor, result    rollback:compensated, rollback:failed
+//	bulwark_bulkhead_in_flight           gauge      executor            Stack.Stats() (Bulkhead.InFlight), read at scrape
+//	bulwark_bulkhead_limit               gauge      executor            Stack.Stats() (Bulkhead.MaxConcurrent), read at scrape
+//	bulwark_bulkhead_waiting             gauge      executor            Stack.Stats() (Bulkhead.Waiting), read at scrape
+//	bulwark_ratelimit_pause_remaining_seconds  gauge  executor          Stack.Stats() (RateLimit.PausedUntil - now, 0 when not paused), read at scrape
+//	bulwark_ratelimit_delayed_total      counter    executor            Stack.Stats() (RateLimit.Delayed), read at scrape
+//	bulwark_retry_budget_refused_total   counter    executor            Stack.Stats() (RetryBudget.Refused), read at scrape
+//
+// The load layers' series (the last six: bulkhead slots in use, its
+// limit and its queue, the seconds left of a rate limiter's pause, the
+// calls the limiter delayed, the retries the retry budget refused) are
+// read from Stack.Stats() at every scrape, with or without
+// Config.NoEvents, and cost the calls nothing. An executor has them only
+// when it has the layer (the retry budget: a Retry config with a Budget),
+// and then always, zeros included; the counters count since the layer
+// was made.
 //
 // Label values: outcome is "success", "failure" or "rejected" (the
 // histogram has no "rejected": a rejected call did not run); layer is
@@ -41,7 +56,8 @@
 // them; see the otel package for the details.
 //
 // Config.NoEvents reports only what Stack.Stats() can give (calls,
-// breaker rejections, fallbacks, replays, the circuit), read at scrape,
+// breaker rejections, fallbacks, replays, the circuit, the load layers),
+// read at scrape,
 // without subscribing: no cost per call, but no histogram and no retry or
 // compensation series.
 //
