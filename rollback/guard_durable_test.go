@@ -452,3 +452,31 @@ func TestDurableGuardUnarmedInterruptedRecovery(t *testing.T) {
 		assert.Equal(t, 0, g.j.Len())
 	})
 }
+
+// An armed guard runs at recovery although its group has nothing left
+// to run: arming says its step registered a compensation, here settled
+// by a recovery that died right after it (the journal as that recovery
+// left it: the compensation done, the guard armed before it ran).
+func TestDurableGuardArmedEmptyGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGuardFixture(t)
+		g.abandon(t, func(ctx context.Context) {
+			g.guarded(t, ctx, "k1", "c1", true)
+			_, err := g.forget.Before(ctx, "k2") // unarmed, empty group: dropped
+			require.NoError(t, err)
+		})
+		cl, ok, err := g.j.Claim(t.Context(), "dead-recoverer", time.Second)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Len(t, cl.Entries, 3)
+		require.NoError(t, g.j.Settle(t.Context(), "dead-recoverer", cl.ID, cl.Entries[1].Seq, rollback.StatusDone, time.Second))
+		time.Sleep(2 * time.Second) // the recoverer died
+
+		w := g.recoverOne(t, g.reg)
+		assert.Empty(t, w.Compensated)
+		assert.Equal(t, []string{"forget"}, w.NoEffect)
+		assert.True(t, w.Finished)
+		assert.Equal(t, []string{"k1"}, g.forgotten())
+		assert.Equal(t, 0, g.j.Len())
+	})
+}
