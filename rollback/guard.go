@@ -79,12 +79,17 @@ func RegisterGuard[A any](r *Registry, name string, fn func(ctx context.Context,
 //     listed in RecoveredWorkflow.Held, for the recovery that retries the
 //     failed compensation; this holds for a guard whose own run failed
 //     (and then stays armed);
-//   - otherwise an armed guard runs (its group's compensations may have
-//     run in process before the crash);
+//   - otherwise an armed guard runs, also when its group has nothing
+//     left to run: arming says that the step registered a compensation
+//     (the pipeline confirms its key's guard only then), which may have
+//     run in process before the crash or in an earlier recovery;
 //   - an unarmed one (the process died during the step, or between the
-//     step and Confirm) runs only if at least one compensation of its
-//     group ran in this recovery (and none failed): something of the step
-//     was undone; otherwise it is dropped;
+//     step and Confirm) is armed in the journal by the recovery right
+//     before it runs the first compensation of its group: something of
+//     the step is being undone. It then follows the rules above, also
+//     when that recovery stops before reaching it (context cancelled,
+//     process died, claim lost): the next recovery runs it. An unarmed
+//     guard whose group has no compensation left to run is dropped;
 //   - a guard whose group holds a compensation that is not durable (a
 //     closure registered with [OnRollback], a Saga step's Undo) never
 //     runs at recovery: that closure was lost with its process, so the

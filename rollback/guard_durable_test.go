@@ -412,3 +412,71 @@ func TestDurableGuardInSagaStep(t *testing.T) {
 		assert.Empty(t, charges)
 	})
 }
+
+// An unarmed guard whose group's compensation ran in a recovery that was
+// then stopped (its context cancelled before it reached the guard) runs
+// at the next recovery: the first armed it before running the
+// compensation. Before the fix the next recovery found the compensation
+// settled, nothing of the group run "in this recovery", and dropped the
+// guard: the charge was refunded but its key never forgotten.
+func TestDurableGuardUnarmedInterruptedRecovery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGuardFixture(t)
+		g.abandon(t, func(ctx context.Context) { g.guarded(t, ctx, "k1", "c1", false) }) // died before arming
+
+		rctx, stop := context.WithCancel(t.Context())
+		defer stop()
+		reg := rollback.NewRegistry()
+		_, err := rollback.Register(reg, "refund", func(ctx context.Context, a refundArgs) error {
+			stop() // the recoverer is shut down while the refund runs
+			return g.l.refund(ctx, a)
+		})
+		require.NoError(t, err)
+		_, err = rollback.RegisterGuard(reg, "forget", g.run)
+		require.NoError(t, err)
+		rep, err := rollback.Recover(rctx, g.j, reg, g.recoverer()...)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Len(t, rep.Workflows, 1)
+		assert.Equal(t, []string{"refund"}, rep.Workflows[0].Compensated)
+		assert.ErrorIs(t, rep.Workflows[0].Err, context.Canceled)
+		assert.Empty(t, g.forgotten(), "stopped before the guard")
+
+		w := g.recoverOne(t, g.reg)
+		assert.Empty(t, w.Compensated)
+		assert.Equal(t, []string{"forget"}, w.NoEffect)
+		assert.True(t, w.Finished)
+		assert.Equal(t, []string{"k1"}, g.forgotten())
+		charges, refunds := g.l.state()
+		assert.Empty(t, charges)
+		assert.Equal(t, []string{"c1"}, refunds, "refunded once")
+		assert.Equal(t, 0, g.j.Len())
+	})
+}
+
+// An armed guard runs at recovery although its group has nothing left
+// to run: arming says its step registered a compensation, here settled
+// by a recovery that died right after it (the journal as that recovery
+// left it: the compensation done, the guard armed before it ran).
+func TestDurableGuardArmedEmptyGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGuardFixture(t)
+		g.abandon(t, func(ctx context.Context) {
+			g.guarded(t, ctx, "k1", "c1", true)
+			_, err := g.forget.Before(ctx, "k2") // unarmed, empty group: dropped
+			require.NoError(t, err)
+		})
+		cl, ok, err := g.j.Claim(t.Context(), "dead-recoverer", time.Second)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Len(t, cl.Entries, 3)
+		require.NoError(t, g.j.Settle(t.Context(), "dead-recoverer", cl.ID, cl.Entries[1].Seq, rollback.StatusDone, time.Second))
+		time.Sleep(2 * time.Second) // the recoverer died
+
+		w := g.recoverOne(t, g.reg)
+		assert.Empty(t, w.Compensated)
+		assert.Equal(t, []string{"forget"}, w.NoEffect)
+		assert.True(t, w.Finished)
+		assert.Equal(t, []string{"k1"}, g.forgotten())
+		assert.Equal(t, 0, g.j.Len())
+	})
+}

@@ -376,3 +376,133 @@ func TestDurableNestedFailureLeftForRecovery(t *testing.T) {
 		assert.Equal(t, 0, f.j.Len())
 	})
 }
+
+// cut is one process's view of a shared journal: while down is set, its
+// lease renewals (Release) fail, as when its connection to the database
+// drops.
+type cut struct {
+	*journaltest.Memory
+	down atomic.Bool
+}
+
+func (c *cut) Release(ctx context.Context, owner, id string, after time.Duration) error {
+	if c.down.Load() {
+		return errUnreachable
+	}
+	return c.Memory.Release(ctx, owner, id, after)
+}
+
+// A recoverer checks its claim before every attempt of a compensation,
+// as an owner does, not only before the first: recoverer 1's first
+// refund fails, it loses the journal during the backoff (its renewals
+// fail, its lease runs out) and recoverer 2 claims the workflow and
+// refunds. When recoverer 1 reaches the journal again, its retry finds
+// the claim lost and does not run: before the fix it retried the bare
+// handler and ch_1 was refunded twice.
+func TestDurableRecovererRetryChecksClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := journaltest.NewMemory()
+		j1 := &cut{Memory: mem}
+		var runs atomic.Int32
+		reg := rollback.NewRegistry()
+		refund, err := rollback.Register(reg, "refund", func(_ context.Context, charge string) error {
+			if runs.Add(1) == 1 { // recoverer 1's first attempt
+				j1.down.Store(true)
+				return errors.New("payments: 503")
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		ctx, _, err := rollback.Begin(t.Context(), rollback.WithConfig(rollback.Config{Journal: mem, Registry: reg, Owner: "proc-A", Lease: time.Second}))
+		require.NoError(t, err)
+		require.NoError(t, refund.OnRollback(ctx, "ch_1"))
+		time.Sleep(2 * time.Second) // proc-A died
+
+		var wg sync.WaitGroup
+		var rep1 rollback.RecoveryReport
+		wg.Go(func() {
+			var err error
+			rep1, err = rollback.Recover(t.Context(), j1, reg, rollback.WithConfig(rollback.Config{
+				Owner: "rec-1", Lease: time.Second, Timeout: -1, Attempts: 2, InitialInterval: 10 * time.Second,
+			}))
+			assert.NoError(t, err)
+		})
+		time.Sleep(3 * time.Second) // recoverer 1 in its backoff, its lease ran out
+		rep2, err := rollback.Recover(t.Context(), mem, reg, rollback.WithConfig(rollback.Config{Owner: "rec-2", Lease: time.Minute}))
+		require.NoError(t, err)
+		require.Len(t, rep2.Workflows, 1)
+		assert.Equal(t, []string{"refund"}, rep2.Workflows[0].Compensated)
+		assert.True(t, rep2.Workflows[0].Finished)
+		j1.down.Store(false) // recoverer 1 reaches the journal again
+		wg.Wait()
+
+		assert.Equal(t, int32(2), runs.Load(), "one failed attempt, one refund: ch_1 refunded once")
+		require.Len(t, rep1.Workflows, 1)
+		w := rep1.Workflows[0]
+		assert.Empty(t, w.Compensated)
+		assert.Empty(t, w.Failures, "handed over, not failed")
+		assert.False(t, w.Finished)
+		assert.ErrorIs(t, w.Err, rollback.ErrLeaseLost)
+		assert.ErrorIs(t, w.Err, rollback.ErrJournal)
+		assert.Equal(t, 0, mem.Len())
+	})
+}
+
+// The same holds for a guard at recovery: recoverer 1 undoes the step,
+// its guard's first try fails and it loses the journal during the
+// backoff; recoverer 2 claims the workflow and runs the guard. Recoverer
+// 1's retry finds the claim lost and does not run the guard again
+// (before the fix the key was forgotten twice, the second time possibly
+// after a rerun had stored it anew).
+func TestDurableRecovererGuardRetryChecksClaim(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := journaltest.NewMemory()
+		j1 := &cut{Memory: mem}
+		reg := rollback.NewRegistry()
+		var refunds, forgets atomic.Int32
+		refund, err := rollback.Register(reg, "refund", func(context.Context, string) error { refunds.Add(1); return nil })
+		require.NoError(t, err)
+		forget, err := rollback.RegisterGuard(reg, "forget", func(context.Context, string) error {
+			if forgets.Add(1) == 1 { // recoverer 1's first try
+				j1.down.Store(true)
+				return errors.New("store: 503")
+			}
+			return rollback.ErrNoEffect
+		})
+		require.NoError(t, err)
+		ctx, _, err := rollback.Begin(t.Context(), rollback.WithConfig(rollback.Config{Journal: mem, Registry: reg, Owner: "proc-A", Lease: time.Second}))
+		require.NoError(t, err)
+		p, err := forget.Before(ctx, "k1")
+		require.NoError(t, err)
+		require.NoError(t, refund.OnRollback(ctx, "ch_1"))
+		require.NoError(t, p.Confirm(ctx))
+		time.Sleep(2 * time.Second) // proc-A died
+
+		var wg sync.WaitGroup
+		var rep1 rollback.RecoveryReport
+		wg.Go(func() {
+			var err error
+			rep1, err = rollback.Recover(t.Context(), j1, reg, rollback.WithConfig(rollback.Config{
+				Owner: "rec-1", Lease: time.Second, Timeout: -1, Attempts: 2, InitialInterval: 10 * time.Second,
+			}))
+			assert.NoError(t, err)
+		})
+		time.Sleep(3 * time.Second)
+		rep2, err := rollback.Recover(t.Context(), mem, reg, rollback.WithConfig(rollback.Config{Owner: "rec-2", Lease: time.Minute}))
+		require.NoError(t, err)
+		require.Len(t, rep2.Workflows, 1)
+		assert.Equal(t, []string{"forget"}, rep2.Workflows[0].NoEffect)
+		assert.True(t, rep2.Workflows[0].Finished)
+		j1.down.Store(false)
+		wg.Wait()
+
+		assert.Equal(t, int32(1), refunds.Load())
+		assert.Equal(t, int32(2), forgets.Load(), "one failed try, one forget")
+		require.Len(t, rep1.Workflows, 1)
+		assert.Equal(t, []string{"refund"}, rep1.Workflows[0].Compensated)
+		assert.Empty(t, rep1.Workflows[0].NoEffect)
+		assert.Empty(t, rep1.Workflows[0].Failures)
+		assert.ErrorIs(t, rep1.Workflows[0].Err, rollback.ErrLeaseLost)
+		assert.Equal(t, 0, mem.Len())
+	})
+}

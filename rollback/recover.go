@@ -96,7 +96,9 @@ type RecoveredWorkflow struct {
 // Durable guards ([Guard.Before]) run after the compensations of their
 // group, by the rules given there: held (RecoveredWorkflow.Held) when one
 // of those failed, dropped when never armed and nothing of their step was
-// undone.
+// undone. Recover arms an unarmed guard in the journal before it runs
+// the first compensation of its group, so that a recovery stopped in
+// between leaves the guard to run at the next one.
 //
 // Compensations of steps that never confirmed run too: a handler returns
 // [ErrNoEffect] when the effect never happened. A compensation that was
@@ -105,12 +107,15 @@ type RecoveredWorkflow struct {
 // failed compensation is released and claimable again one Lease later,
 // so a later Recover retries what failed.
 //
-// Before each compensation Recover checks that the workflow is still its
-// own with a fenced write that renews its lease, and it renews the lease
-// every Lease/3 while a compensation runs: a recoverer that is alive keeps
-// its claim however long a compensation takes; one whose check fails (it
-// stalled, and another recoverer claimed the workflow) stops that
-// workflow there (RecoveredWorkflow.Err).
+// Before each attempt of a compensation or guard (retries included)
+// Recover checks that the workflow is still its own with a fenced write
+// that renews its lease, and it renews the lease every Lease/3 while one
+// runs: a recoverer that is alive keeps its claim however long a
+// compensation takes; one whose check fails (ErrLeaseLost: it stalled or
+// lost the journal, and another recoverer claimed the workflow; or any
+// other journal error: it cannot prove its claim) runs nothing more of
+// that workflow and stops it there (RecoveredWorkflow.Err), leaving the
+// rest to the recoverer that holds it, as an owner does.
 //
 // Recover returns when no workflow is left to claim, having claimed each
 // at most once, after MaxRecoveredPerCall workflows, or when ctx is done (context.Cause(ctx), with what was
@@ -203,7 +208,8 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 		}
 	}()
 	// Guards follow their group, as in process (see Guard.Before).
-	groupFailed, groupRan := false, false
+	groupFailed := false
+	armed, guardOf := guardsOf(cl.Entries)
 	for i := len(cl.Entries) - 1; i >= 0; i-- {
 		if ctx.Err() != nil {
 			out.Err = context.Cause(ctx)
@@ -213,14 +219,15 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 		je := cl.Entries[i]
 		name, guard := strings.CutPrefix(je.Name, GuardPrefix)
 		if guard {
-			failed, ran := groupFailed, groupRan
-			groupFailed, groupRan = false, false
+			failed := groupFailed
+			groupFailed = false
 			if failed {
 				out.Held = append(out.Held, name) // left for the recovery that retries its group
 				continue
 			}
-			if !je.Confirmed && !ran {
-				// Never armed, and nothing of its step was undone here.
+			if !armed[i] {
+				// Never armed, and nothing of its step was undone (running
+				// a compensation of its group arms it first, below).
 				if serr := w.settle(c, je.Seq, StatusDone); serr != nil {
 					out.Err = serr
 					return out
@@ -228,43 +235,53 @@ func recoverOne(ctx context.Context, cfg *settings, cl Claimed) (out RecoveredWo
 				continue
 			}
 		}
+		if gi := guardOf[i]; !guard && gi >= 0 && !armed[gi] {
+			// About to undo something of the guard's step: arm it first,
+			// in the journal, so that a recovery stopped after this
+			// compensation leaves the guard to the next one, which runs
+			// it (an armed guard is still held if its group fails).
+			ge := cl.Entries[gi]
+			if serr := cfg.durable.journal.Confirm(c, w.cfg.owner, w.id, ge.Seq, w.cfg.lease); serr != nil {
+				out.Err = fmt.Errorf("%w: arming guard %d of workflow %s: %w", ErrJournal, ge.Seq, w.id, serr)
+				return out
+			}
+			armed[gi] = true
+		}
 		detail := Recovered{Workflow: cl.ID, PreviousOwner: cl.PreviousOwner, Seq: je.Seq, Confirmed: je.Confirmed}
 		h := cfg.durable.registry.lookup(je.Name)
 		undo := func(ctx context.Context) error {
+			// As an owner does: prove the claim still holds before each
+			// attempt, retries included (a recoverer that lost it while
+			// backing off must not run the handler again).
+			if herr := w.hold(ctx); herr != nil {
+				return &handedOver{herr}
+			}
 			if h == nil {
 				return Permanent(fmt.Errorf("%w: %q", ErrNotRegistered, je.Name))
 			}
 			return h(ctx, je.Args)
 		}
-		// As an owner does: prove the claim still holds before acting,
-		// and keep it while the compensation runs.
-		if herr := w.hold(c); herr != nil {
-			out.Err = herr
-			return out
-		}
-		stop := w.keepAlive(c)
+		stop := w.keepAlive(c) // keep the claim while the compensation runs
 		err := s.runOne(unscoped{c}, entry{name: name, undo: undo}, &lp, detail)
 		stop()
+		if isHandedOver(err) {
+			// The claim is lost or unprovable: the rest is the next
+			// recoverer's.
+			var h *handedOver
+			errors.As(err, &h)
+			out.Err = h.err
+			return out
+		}
 		st := StatusDone
 		switch {
 		case err == nil:
 			out.Compensated = append(out.Compensated, name)
-			groupRan = true
 		case errors.Is(err, ErrNoEffect):
 			out.NoEffect = append(out.NoEffect, name)
-			groupRan = true
 		default:
 			st = StatusFailed
 			groupFailed = true
 			out.Failures = append(out.Failures, StepError{Step: name, Err: err})
-		}
-		if guard && st == StatusFailed && !je.Confirmed {
-			// Decided to run: arm it, so that the recovery that retries
-			// it runs it whatever its group left in the journal.
-			if serr := cfg.durable.journal.Confirm(c, w.cfg.owner, w.id, je.Seq, w.cfg.lease); serr != nil {
-				out.Err = fmt.Errorf("%w: confirming guard %d of workflow %s: %w", ErrJournal, je.Seq, w.id, serr)
-				return out
-			}
 		}
 		if serr := w.settle(c, je.Seq, st); serr != nil {
 			out.Err = serr
@@ -305,4 +322,19 @@ func KeepAlive(ctx context.Context, j Journal, owner string, lease time.Duration
 			onError(err)
 		}
 	}
+}
+
+// guardsOf returns, by index in entries, whether each is a guard armed
+// (confirmed) in the journal, and the index of the guard whose group
+// holds it (the nearest guard before it; -1 if none).
+func guardsOf(entries []Entry) (armed []bool, guardOf []int) {
+	armed, guardOf = make([]bool, len(entries)), make([]int, len(entries))
+	g := -1
+	for i, e := range entries {
+		guardOf[i] = g
+		if strings.HasPrefix(e.Name, GuardPrefix) {
+			armed[i], g = e.Confirmed, i
+		}
+	}
+	return armed, guardOf
 }
