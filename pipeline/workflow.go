@@ -148,22 +148,28 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			}
 		}
 	}
+	before := rollback.Registered(st.scope) // compensations the call's function registers, see below
 	v, err := call()
 	if err != nil || report.FromCache() {
 		if wait := report.TakeAbandoned(0); wait != nil {
 			// A layer gave up on the call while it still runs (the
 			// breaker's AbandonOnTimeout): its effect may yet happen.
 			report.Abandon(wait) // still there for the layers above
-			first := true        // once per key in a workflow, as below
-			if st.key != "" && st.undo != nil {
-				if fst, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil {
-					first = fst
+			if st.undo != nil {
+				late := func() error { return st.undoLate(wait) }
+				var rerr error
+				ran := false
+				if st.key != "" { // once per key in a workflow, as below
+					ran, rerr = rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, late)
+					if !ran && rerr != nil {
+						ran, rerr = true, late()
+					}
+				} else {
+					ran, rerr = true, late()
 				}
-			}
-			if st.undo != nil && first {
-				if rerr := st.undoLate(wait); rerr != nil {
+				if rerr != nil {
 					err = errors.Join(err, rerr)
-				} else if f != nil {
+				} else if ran && f != nil {
 					f.armed.Store(true) // forgotten only if the late undo did not fail
 				}
 			}
@@ -177,31 +183,72 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 		}
 		return v, err
 	}
-	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
-	if st.key != "" && (undone || st.undo != nil) {
-		// Within one workflow, the same key is one effect, undone once:
-		// a second success that would register something (a retry loop
-		// of the workflow replaying the step) registers nothing more.
-		if first, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil && !first {
+	// The step's key is forgotten at rollback only if something undoes the
+	// step: the enclosing saga step's Undo, its Undo option (below), or a
+	// compensation its function registered while it executed (directly, or
+	// handed over by a nested scope or by the call's attempts). A step that
+	// nothing undoes keeps its key, executed or replayed: its effect still
+	// exists, and a rerun must replay it instead of repeating it.
+	replayed := report.Replayed()
+	undone := rollback.StepHasUndo(st.scope) || (!replayed && rollback.Registered(st.scope) != before)
+	var register func() error // registers the Undo option, if any
+	if st.undo != nil {
+		undo := st.undo
+		register = func() error {
+			if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
+				return fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
+			}
+			return nil
+		}
+	}
+	var rerr error
+	switch {
+	case st.key != "" && replayed && (undone || register != nil):
+		// Within one workflow, a replayed success of a key is the effect
+		// of an earlier success of the workflow, undone once: a retry
+		// loop of the workflow calling the step again registers nothing
+		// more. The mark is made only once the registration succeeded.
+		reg := register
+		if reg == nil {
+			reg = func() error { return nil } // the forgetting only
+		}
+		ran, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, reg)
+		switch {
+		case !ran && oerr == nil: // registered already
 			if durable {
 				if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
 					return v, fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
 				}
 			}
 			return v, nil // an in-memory guard stays unarmed: it does nothing
+		case !ran:
+			rerr = reg() // Once refused (the scope ended...): the registration says why
+		default:
+			rerr = oerr
 		}
+	case register != nil && st.key != "":
+		// An executed success is a new effect (the stored result of an
+		// earlier one expired, or was evicted): its Undo is registered
+		// whatever the marks say, and marks the key, so that a replay of
+		// it later in the workflow registers nothing more.
+		ran, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, register)
+		if !ran {
+			oerr = register()
+		}
+		rerr = oerr
+	case register != nil:
+		rerr = register()
 	}
-	if st.undo != nil {
-		undo := st.undo
-		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
-			// The step's effect cannot be undone by this workflow: say so,
-			// so that the caller fails the step and the scope rolls back
-			// what it holds.
-			if durable {
-				_ = p.Discard(context.WithoutCancel(st.scope)) // the step fails: its key is kept
-			}
-			return v, fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
+	if rerr != nil {
+		// The step's effect cannot be undone by this workflow: say so,
+		// so that the caller fails the step and the scope rolls back
+		// what it holds.
+		if durable {
+			_ = p.Discard(context.WithoutCancel(st.scope)) // the step fails: its key is kept
 		}
+		return v, rerr
+	}
+	if register != nil {
 		undone = true
 	}
 	switch {
