@@ -28,12 +28,15 @@ import (
 // its result was replayed by the idempotency layer: a workflow rerun after
 // a crash replays its completed steps without running them, and still
 // undoes them when a later step fails. Within one workflow (the
-// top-level scope and the scopes nested in it) a keyed step is one
-// effect: undo (and the forgetting of the key) is registered by the
-// first success of its executor and key only, not again when the
-// workflow calls the step once more and it replays (see rollback.Once);
-// once the scope that registered it rolled back, the key was forgotten,
-// and the next success registers anew. Use Undo for keyed steps of a
+// top-level scope and the scopes nested in it) a replayed success of a
+// keyed step is the effect of an earlier one: undo (and the forgetting of
+// the key) is not registered again when the workflow calls the step once
+// more and it replays (see rollback.Once). An executed success is a new
+// effect (the stored result of an earlier one expired or was evicted)
+// and always registers undo. Once the scope that registered it rolled
+// back, the key was forgotten, and the next success registers anew. If
+// undo cannot be registered (the scope ended or is full), the call fails
+// with an error saying so, and so does the same call made again. Use Undo for keyed steps of a
 // workflow; keep OnRollback inside the function for partial effects of an
 // attempt that must be undone before a retry. A call answered from the
 // fallback cache, a failed call, and a call outside any rollback scope
@@ -91,11 +94,12 @@ func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 // option's compensation (registered once the call succeeded) and after
 // the compensations the call's attempts registered with
 // rollback.OnRollback (handed to the scope when the call succeeded). The
-// forgetting is armed only if the step's effects are undone: the call
-// executed, or it was replayed and an Undo option or the enclosing saga
-// step's Undo (rollback.StepHasUndo) compensates it. A replayed step that
-// nothing compensates keeps its key, so a rerun replays the effect that
-// still exists instead of repeating it. In a journaled workflow
+// forgetting is armed only if something undoes the step: an Undo option,
+// the enclosing saga step's Undo (rollback.StepHasUndo), or, for a call
+// that executed, a compensation registered with the scope during the call
+// (rollback.Registered changed). A step that nothing undoes keeps its
+// key, executed or replayed, so a rerun replays the effect that still
+// exists instead of repeating it. In a journaled workflow
 // (rollback.Journaled) the forgetting is a durable rollback.Guard, armed
 // with Confirm or dropped with Discard, so that a recoverer in another
 // process forgets the key too (see Stack.RegisterForgetting).
