@@ -207,7 +207,10 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 	}
 	var rerr error
 	switch {
-	case st.key != "" && replayed && (undone || register != nil):
+	case st.key != "" && replayed && (register != nil || undone && (f != nil || durable)):
+		// (A replay that would register only the forgetting, whose guard
+		// the scope refused, registers nothing: it marks nothing either,
+		// so that a later replay whose guard is registered arms it.)
 		// Within one workflow, a replayed success of a key is the effect
 		// of an earlier success of the workflow, undone once: a retry
 		// loop of the workflow calling the step again registers nothing

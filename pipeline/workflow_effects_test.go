@@ -187,3 +187,46 @@ func TestDurableStepNothingUndoesKeepsKey(t *testing.T) {
 		assert.False(t, w.rerun(t).Replayed, "the undone page's key was forgotten")
 	})
 }
+
+// A replay whose forgetting the scope refused (a nested scope that was
+// full) marks nothing: the next replay of the key in the saga step, whose
+// forgetting is registered, arms it, so the key is forgotten once the
+// step's Undo ran and the rerun charges anew.
+func TestWorkflowReplayWithoutForgettingMarksNothing(t *testing.T) {
+	s := newStack(t, pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{}})
+	p := &payments{}
+	key := pipeline.IdempotencyKey("order-7/charge")
+	require.NoError(t, pipeline.Execute(t.Context(), s, "payments", p.charge, key).Err) // an earlier run
+	nop := func(context.Context) error { return nil }
+	g, err := rollback.NewSaga([]rollback.Step[struct{}]{
+		{Name: "charge", Do: func(ctx context.Context, _ *struct{}) error {
+			nctx, sc, err := rollback.Begin(ctx, rollback.WithConfig(rollback.Config{MaxCompensations: 1}))
+			if err != nil {
+				return err
+			}
+			if err := rollback.OnRollback(nctx, "release hold", nop); err != nil {
+				return err
+			}
+			r := pipeline.Execute(nctx, s, "payments", p.charge, key) // the scope is full: no forgetting
+			if r.Err != nil || !r.Replayed {
+				return fmt.Errorf("first replay: %v %v", r.Err, r.Replayed)
+			}
+			if err := sc.Commit(); err != nil {
+				return err
+			}
+			r = pipeline.Execute(ctx, s, "payments", p.charge, key)
+			if r.Err != nil || !r.Replayed {
+				return fmt.Errorf("second replay: %v %v", r.Err, r.Replayed)
+			}
+			return nil
+		}, Undo: func(ctx context.Context, _ *struct{}) error { return p.refund(ctx, "ch_1") }},
+		{Name: "reserve", Do: func(context.Context, *struct{}) error { return errStep3 }},
+	})
+	require.NoError(t, err)
+	require.ErrorIs(t, g.Run(t.Context(), &struct{}{}), errStep3)
+	assert.Equal(t, int32(1), p.refunds.Load())
+	r := pipeline.Execute(t.Context(), s, "payments", p.charge, key)
+	require.NoError(t, r.Err)
+	assert.False(t, r.Replayed, "the refunded charge's key was forgotten")
+	assert.Equal(t, int32(2), p.charges.Load())
+}
