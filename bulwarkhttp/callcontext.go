@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 )
 
 // The context of a call through the layers, and of its attempts.
@@ -79,12 +80,20 @@ func keepCallContext() {}
 
 // attemptContext returns the context of an attempt's request: the call's
 // deadline context if the breaker made one, and otherwise the request's
-// own (the layers then have no cancellation of their own).
+// own (the layers then have no cancellation of their own), without the
+// per-call values attached for the request (see internal/callvalue): they
+// applied to this call, so a Base that is itself a Transport, or makes a
+// pipeline call, must not retry or key its own call by them. Hiding them
+// costs an allocation, and only when there are some.
 func (rt *roundTrip) attemptContext() context.Context {
+	ctx := rt.Context
 	if rt.callMade {
-		return rt.call.deadline
+		ctx = rt.call.deadline
 	}
-	return rt.Context
+	if rt.perCall {
+		return callvalue.Hide(ctx)
+	}
+	return ctx
 }
 
 // releaseLocked marks the call's context released, when RoundTrip ends,

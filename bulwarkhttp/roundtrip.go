@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/cache"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -38,6 +39,9 @@ type roundTrip struct {
 	base  http.RoundTripper
 	limit int64
 	isGet bool
+	// perCall: the request's context carries per-call values
+	// (WithAttempts, idempotency.WithKey...), which Base must not see.
+	perCall bool
 	// fallback: a GET to an executor with a Fallback layer, whose 200s
 	// are kept.
 	fallback bool
@@ -119,6 +123,7 @@ func newRoundTrip(t *Transport, req *http.Request) *roundTrip {
 		limit:   t.maxBodyBytes(),
 		isGet:   req.Method == http.MethodGet || req.Method == "",
 		first:   req.Body,
+		perCall: req.Context().Value(callvalue.Marker{}) != nil,
 	}
 	rt.skip.Store(!rt.isGet)
 	return rt
@@ -237,12 +242,13 @@ func (rt *roundTrip) attempt(ctx context.Context) (*answer, error) {
 	if err != nil {
 		return nil, retry.Permanent(err)
 	}
-	// Without a call context of the breaker's and a body of its own, the
-	// attempt's request is the request itself (Base must not change it,
-	// as RoundTrip must not): one allocation less. (Compared by flags:
-	// contexts and bodies may be of types that cannot be compared.)
+	// Without a call context of the breaker's, per-call values to hide
+	// and a body of its own, the attempt's request is the request itself
+	// (Base must not change it, as RoundTrip must not): one allocation
+	// less. (Compared by flags: contexts and bodies may be of types that
+	// cannot be compared.)
 	areq := rt.req
-	if rt.callMade || rt.hasBody() {
+	if rt.callMade || rt.hasBody() || rt.perCall {
 		areq = rt.req.WithContext(rt.attemptContext())
 		areq.Body = body
 	}

@@ -52,9 +52,11 @@ func newForgetGuard(s *Stack) rollback.Guard[forgetArgs] {
 // forgotten at recovery when the step completed (or, if the process died
 // before it could say so, when a durable compensation of the step ran)
 // and its compensations, all durable, succeeded. A step whose compensation
-// failed keeps its key until a recovery undoes it; a step that replayed
-// with nothing to undo, or whose undo includes a closure (an [Undo]
-// option, rollback.OnRollback: lost with the process), keeps it.
+// failed keeps its key until a recovery undoes it; a step that nothing
+// undoes (it replayed with no Undo, or executed and registered no
+// compensation: its guard is discarded), or whose undo includes a
+// closure (an [Undo] option, rollback.OnRollback: lost with the
+// process), keeps it.
 //
 // Only one Stack can register in a Registry: RegisterForgetting returns an
 // error wrapping [ErrInvalid] if reg is nil or already holds the guard. At

@@ -28,12 +28,15 @@ import (
 // its result was replayed by the idempotency layer: a workflow rerun after
 // a crash replays its completed steps without running them, and still
 // undoes them when a later step fails. Within one workflow (the
-// top-level scope and the scopes nested in it) a keyed step is one
-// effect: undo (and the forgetting of the key) is registered by the
-// first success of its executor and key only, not again when the
-// workflow calls the step once more and it replays (see rollback.Once);
-// once the scope that registered it rolled back, the key was forgotten,
-// and the next success registers anew. Use Undo for keyed steps of a
+// top-level scope and the scopes nested in it) a replayed success of a
+// keyed step is the effect of an earlier one: undo (and the forgetting of
+// the key) is not registered again when the workflow calls the step once
+// more and it replays (see rollback.Once). An executed success is a new
+// effect (the stored result of an earlier one expired or was evicted)
+// and always registers undo. Once the scope that registered it rolled
+// back, the key was forgotten, and the next success registers anew. If
+// undo cannot be registered (the scope ended or is full), the call fails
+// with an error saying so, and so does the same call made again. Use Undo for keyed steps of a
 // workflow; keep OnRollback inside the function for partial effects of an
 // attempt that must be undone before a retry. A call answered from the
 // fallback cache, a failed call, and a call outside any rollback scope
@@ -91,11 +94,12 @@ func runCall[T any](c *call, l *layers, run bulwark.Func[T]) (T, error) {
 // option's compensation (registered once the call succeeded) and after
 // the compensations the call's attempts registered with
 // rollback.OnRollback (handed to the scope when the call succeeded). The
-// forgetting is armed only if the step's effects are undone: the call
-// executed, or it was replayed and an Undo option or the enclosing saga
-// step's Undo (rollback.StepHasUndo) compensates it. A replayed step that
-// nothing compensates keeps its key, so a rerun replays the effect that
-// still exists instead of repeating it. In a journaled workflow
+// forgetting is armed only if something undoes the step: an Undo option,
+// the enclosing saga step's Undo (rollback.StepHasUndo), or, for a call
+// that executed, a compensation registered with the scope during the call
+// (rollback.Registered changed). A step that nothing undoes keeps its
+// key, executed or replayed, so a rerun replays the effect that still
+// exists instead of repeating it. In a journaled workflow
 // (rollback.Journaled) the forgetting is a durable rollback.Guard, armed
 // with Confirm or dropped with Discard, so that a recoverer in another
 // process forgets the key too (see Stack.RegisterForgetting).
@@ -148,22 +152,28 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 			}
 		}
 	}
+	before := rollback.Registered(st.scope) // compensations the call's function registers, see below
 	v, err := call()
 	if err != nil || report.FromCache() {
 		if wait := report.TakeAbandoned(0); wait != nil {
 			// A layer gave up on the call while it still runs (the
 			// breaker's AbandonOnTimeout): its effect may yet happen.
 			report.Abandon(wait) // still there for the layers above
-			first := true        // once per key in a workflow, as below
-			if st.key != "" && st.undo != nil {
-				if fst, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil {
-					first = fst
+			if st.undo != nil {
+				late := func() error { return st.undoLate(wait) }
+				var rerr error
+				ran := false
+				if st.key != "" { // once per key in a workflow, as below
+					ran, rerr = rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, late)
+					if !ran && rerr != nil {
+						ran, rerr = true, late()
+					}
+				} else {
+					ran, rerr = true, late()
 				}
-			}
-			if st.undo != nil && first {
-				if rerr := st.undoLate(wait); rerr != nil {
+				if rerr != nil {
 					err = errors.Join(err, rerr)
-				} else if f != nil {
+				} else if ran && f != nil {
 					f.armed.Store(true) // forgotten only if the late undo did not fail
 				}
 			}
@@ -177,31 +187,75 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 		}
 		return v, err
 	}
-	undone := !report.Replayed() || rollback.StepHasUndo(st.scope)
-	if st.key != "" && (undone || st.undo != nil) {
-		// Within one workflow, the same key is one effect, undone once:
-		// a second success that would register something (a retry loop
-		// of the workflow replaying the step) registers nothing more.
-		if first, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}); oerr == nil && !first {
+	// The step's key is forgotten at rollback only if something undoes the
+	// step: the enclosing saga step's Undo, its Undo option (below), or a
+	// compensation its function registered while it executed (directly, or
+	// handed over by a nested scope or by the call's attempts). A step that
+	// nothing undoes keeps its key, executed or replayed: its effect still
+	// exists, and a rerun must replay it instead of repeating it.
+	replayed := report.Replayed()
+	undone := rollback.StepHasUndo(st.scope) || (!replayed && rollback.Registered(st.scope) != before)
+	var register func() error // registers the Undo option, if any
+	if st.undo != nil {
+		undo := st.undo
+		register = func() error {
+			if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
+				return fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
+			}
+			return nil
+		}
+	}
+	var rerr error
+	switch {
+	case st.key != "" && replayed && (register != nil || undone && (f != nil || durable)):
+		// (A replay that would register only the forgetting, whose guard
+		// the scope refused, registers nothing: it marks nothing either,
+		// so that a later replay whose guard is registered arms it.)
+		// Within one workflow, a replayed success of a key is the effect
+		// of an earlier success of the workflow, undone once: a retry
+		// loop of the workflow calling the step again registers nothing
+		// more. The mark is made only once the registration succeeded.
+		reg := register
+		if reg == nil {
+			reg = func() error { return nil } // the forgetting only
+		}
+		ran, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, reg)
+		switch {
+		case !ran && oerr == nil: // registered already
 			if durable {
 				if derr := p.Discard(context.WithoutCancel(st.scope)); derr != nil {
 					return v, fmt.Errorf("pipeline: executor %q: %w", st.l.executor, derr)
 				}
 			}
 			return v, nil // an in-memory guard stays unarmed: it does nothing
+		case !ran:
+			rerr = reg() // Once refused (the scope ended...): the registration says why
+		default:
+			rerr = oerr
 		}
+	case register != nil && st.key != "":
+		// An executed success is a new effect (the stored result of an
+		// earlier one expired, or was evicted): its Undo is registered
+		// whatever the marks say, and marks the key, so that a replay of
+		// it later in the workflow registers nothing more.
+		ran, oerr := rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, register)
+		if !ran {
+			oerr = register()
+		}
+		rerr = oerr
+	case register != nil:
+		rerr = register()
 	}
-	if st.undo != nil {
-		undo := st.undo
-		if rerr := rollback.OnRollback(st.scope, st.undoName, func(ctx context.Context) error { return undo(ctx, v) }); rerr != nil {
-			// The step's effect cannot be undone by this workflow: say so,
-			// so that the caller fails the step and the scope rolls back
-			// what it holds.
-			if durable {
-				_ = p.Discard(context.WithoutCancel(st.scope)) // the step fails: its key is kept
-			}
-			return v, fmt.Errorf("pipeline: Undo %q not registered: %w", st.undoName, rerr)
+	if rerr != nil {
+		// The step's effect cannot be undone by this workflow: say so,
+		// so that the caller fails the step and the scope rolls back
+		// what it holds.
+		if durable {
+			_ = p.Discard(context.WithoutCancel(st.scope)) // the step fails: its key is kept
 		}
+		return v, rerr
+	}
+	if register != nil {
 		undone = true
 	}
 	switch {

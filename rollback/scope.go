@@ -59,6 +59,7 @@ type Scope struct {
 
 	mu      sync.Mutex
 	state   uint8
+	gained  uint32  // compensations ever added (not guards), see Registered; in state's padding
 	entries []entry // in registration order; starts on inline
 	inline  [inlineEntries]entry
 }
@@ -218,6 +219,9 @@ func (s *Scope) append(e entry, force bool) error {
 		return ErrTooManyCompensations
 	}
 	s.entries = append(s.entries, e)
+	if e.guard == nil {
+		s.gained++
+	}
 	return nil
 }
 
@@ -233,6 +237,11 @@ func (s *Scope) adopt(es []entry) error {
 		return ErrTooManyCompensations
 	}
 	s.entries = append(s.entries, es...)
+	for i := range es {
+		if es[i].guard == nil {
+			s.gained++
+		}
+	}
 	return nil
 }
 
