@@ -7,12 +7,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bulwark-go/bulwark"
+	"github.com/bulwark-go/bulwark/breaker"
 	"github.com/bulwark-go/bulwark/bulwarkhttp"
+	"github.com/bulwark-go/bulwark/idempotency"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 )
@@ -126,4 +130,69 @@ func TestRequestInsideAPipelineCallDoesNotMarkItReplayedOrRejected(t *testing.T)
 	require.NoError(t, err)
 	assert.True(t, report.Replayed(), "the request's own Report says it was replayed")
 	assert.Equal(t, 1, srv.count())
+}
+
+// lateServer answers every request with 201 "charged" once released,
+// ignoring the request's context (a server that is slow and does not
+// notice the client gave up).
+type lateServer struct {
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (b *lateServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	b.calls.Add(1)
+	<-b.release
+	return &http.Response{StatusCode: http.StatusCreated, Status: "201 Created", Header: http.Header{},
+		Body: io.NopCloser(strings.NewReader("charged")), ContentLength: 7, Request: req}, nil
+}
+
+// A keyed pipeline call whose function sends a request that the
+// Transport's breaker abandons (AbandonOnTimeout) keeps its own key while
+// the request still runs — a duplicate gets ErrInProgress instead of
+// sending the charge again — and releases it once the request ended,
+// without recording the request's late answer as its own result.
+func TestAbandonedRequestInsideAKeyedCallKeepsItsKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, err := idempotency.NewMemoryStore(idempotency.MemoryConfig{})
+		require.NoError(t, err)
+		cfg := pipeline.Config{Idempotency: &pipeline.IdempotencyConfig{Store: store}}
+		s, err := pipeline.New(cfg)
+		require.NoError(t, err)
+		other, err := pipeline.New(cfg)
+		require.NoError(t, err)
+		httpStack, err := pipeline.New(pipeline.Config{
+			Breaker: &breaker.Config{RequestTimeout: time.Second, AbandonOnTimeout: true},
+		})
+		require.NoError(t, err)
+		base := &lateServer{release: make(chan struct{})}
+		client := (&bulwarkhttp.Transport{Base: base, Stack: httpStack}).Client()
+		var orders atomic.Int32
+		order := func(ctx context.Context) (string, error) {
+			orders.Add(1)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://payments.test/charges", strings.NewReader(`{"amount":42}`))
+			if err != nil {
+				return "", err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return "", err
+			}
+			return readAll(t, resp), nil
+		}
+		key := pipeline.IdempotencyKey("order-7")
+		r := pipeline.Execute(t.Context(), s, "orders", order, key)
+		require.ErrorIs(t, r.Err, breaker.ErrTimeout)
+		r = pipeline.Execute(t.Context(), other, "orders", order, key)
+		require.ErrorIs(t, r.Err, idempotency.ErrInProgress, "the order's key was freed while its charge still ran")
+		assert.EqualValues(t, 1, orders.Load())
+		assert.EqualValues(t, 1, base.calls.Load())
+
+		close(base.release)
+		synctest.Wait()
+		r = pipeline.Execute(t.Context(), other, "orders", order, key)
+		require.NoError(t, r.Err)
+		assert.False(t, r.Replayed, "the late answer is not the order's result")
+		assert.EqualValues(t, 2, orders.Load())
+	})
 }

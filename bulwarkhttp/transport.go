@@ -1,6 +1,7 @@
 package bulwarkhttp
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -263,6 +264,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if res.FromCache {
 			r.SetFromCache()
 		}
+		if wait := rt.report.TakeAbandoned(0); wait != nil {
+			// An attempt abandoned while it runs may still reach the
+			// server: the caller's idempotency layer holds its key until
+			// it ends, then releases it (the caller has no value for it).
+			r.Abandon(func() (any, error) {
+				if _, err := wait(); err != nil {
+					return nil, err
+				}
+				return nil, errAbandonedLate
+			})
+		}
 		if enclosing, _ := req.Context().Value(callvalue.CallReport{}).(*bulwark.Report); enclosing == r {
 			// The Report of a pipeline call whose function sent req: that
 			// call ran; only its value's coming from a cache is its too.
@@ -280,6 +292,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// errAbandonedLate is the late outcome a request's caller learns of for an
+// attempt that was abandoned and then answered.
+var errAbandonedLate = errors.New("bulwarkhttp: an abandoned attempt was answered late")
 
 // check reports what makes req impossible to run, and whether its
 // context sets the number of attempts (WithAttempts).

@@ -401,6 +401,9 @@ func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *fl
 			}
 		}()
 		val, err := wait()
+		if _, ok := val.(T); err == nil && !ok && val != nil {
+			err = fmt.Errorf("idempotency: the abandoned operation of key %q returned a %T, not a %s", key, val, reflect.TypeFor[T]())
+		}
 		lateVal, lateErr = val, err
 		landed = settleLate[T](storeCtx, m, key, f, val, err)
 	}()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -108,8 +109,43 @@ func (c *call) passOnFromCache() {
 		bulwark.ReportFrom(c.Context).SetFromCache()
 	}
 	if wait := c.report.TakeAbandoned(0); wait != nil {
-		bulwark.ReportFrom(c.Context).Abandon(wait)
+		outer := bulwark.ReportFrom(c.Context)
+		handUp(outer, wait, ofEnclosingReport(c.Context, outer))
 	}
+}
+
+// errAbandonedInside is the late outcome an enclosing call's Report gets
+// for a call abandoned inside its function that then succeeded: its
+// effect happened, but the enclosing function has no value for it.
+var errAbandonedInside = errors.New("pipeline: a call made inside the operation was abandoned, and succeeded late")
+
+// handUp passes the wait of a call abandoned while it runs to outer. To
+// the Report of an enclosing call (one whose function made the call) it
+// passes it without its value: that function did not return the
+// abandoned call's value (it failed, or went on without it), so its
+// idempotency layer must hold its key until the abandoned call ends and
+// then release it, never record the inner value as its own.
+func handUp(outer *bulwark.Report, wait func() (any, error), enclosing bool) {
+	if outer == nil || wait == nil {
+		return
+	}
+	if enclosing {
+		inner := wait
+		wait = func() (any, error) {
+			if _, err := inner(); err != nil {
+				return nil, err // it failed late: nothing happened
+			}
+			return nil, errAbandonedInside
+		}
+	}
+	outer.Abandon(wait)
+}
+
+// ofEnclosingReport reports whether r, the Report found in ctx, is that
+// of a pipeline call whose function is running.
+func ofEnclosingReport(ctx context.Context, r *bulwark.Report) bool {
+	encl, _ := ctx.Value(callvalue.CallReport{}).(*bulwark.Report)
+	return r != nil && encl == r
 }
 
 // Middleware returns a middleware that runs every call of the wrapped
@@ -234,8 +270,8 @@ func passOn(r, outer *bulwark.Report, enclosing bool) {
 	}
 	// A call abandoned while it runs may still take effect, as part of
 	// the enclosing call's operation too: its idempotency layer holds the
-	// key until it ends.
-	outer.Abandon(r.TakeAbandoned(0))
+	// key until it ends (without the inner value: see handUp).
+	handUp(outer, r.TakeAbandoned(0), enclosing)
 	if enclosing {
 		return
 	}

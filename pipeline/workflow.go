@@ -298,10 +298,21 @@ func (st *step[T]) undoLate(wait func() (any, error)) error {
 		case <-ctx.Done():
 			return fmt.Errorf("pipeline: Undo %q: the abandoned call is still running: %w", name, context.Cause(ctx))
 		}
+		if errors.Is(o.err, errAbandonedInside) {
+			// A call inside the step took effect late, and the step has
+			// no value for its Undo: the effect cannot be undone here.
+			return fmt.Errorf("pipeline: Undo %q: %w", name, o.err)
+		}
 		if o.err != nil {
 			return rollback.ErrNoEffect
 		}
-		v, _ := o.v.(T)
+		var v T
+		if o.v != nil {
+			var ok bool
+			if v, ok = o.v.(T); !ok {
+				return fmt.Errorf("pipeline: Undo %q: the abandoned call's late value is a %T, not the step's %s", name, o.v, reflect.TypeFor[T]())
+			}
+		}
 		return undo(ctx, v)
 	}
 	if err := rollback.OnRollback(st.scope, st.undoName, late); err != nil {

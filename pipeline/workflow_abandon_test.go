@@ -105,3 +105,55 @@ func TestWorkflowAbandonedStepFailingLate(t *testing.T) {
 }
 
 var errDeclined = errors.New("declined")
+
+// order is the value of a workflow step whose function makes a nested call.
+type order struct{ ID string }
+
+// A workflow step whose FUNCTION makes a call that the breaker abandons
+// has no value for its Undo: the late value is the nested call's (a
+// string here), not the step's. The rollback reports the compensation as
+// failed (the nested effect happened and cannot be undone by the step's
+// Undo) instead of calling the Undo with a made-up zero order.
+func TestWorkflowNestedAbandonDoesNotUndoAZeroValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := pipeline.New(pipeline.Config{})
+		require.NoError(t, err)
+		require.NoError(t, s.Configure("payments", pipeline.Config{
+			Breaker: &breaker.Config{RequestTimeout: time.Second, AbandonOnTimeout: true},
+		}))
+		release := make(chan struct{})
+		charge := func(context.Context) (string, error) { <-release; return "ch_1", nil }
+		step := func(ctx context.Context) (order, error) {
+			id, err := pipeline.Do(ctx, s, "payments", charge)
+			if err != nil {
+				return order{}, err
+			}
+			return order{ID: "order-for-" + id}, nil
+		}
+		var mu sync.Mutex
+		var undone []order
+		undo := pipeline.Undo("cancel order", func(_ context.Context, o order) error {
+			mu.Lock()
+			defer mu.Unlock()
+			undone = append(undone, o)
+			return nil
+		})
+		done := make(chan error, 1)
+		go func() {
+			_, err := rollback.Do(t.Context(), func(ctx context.Context) (int, error) {
+				_, err := pipeline.Do(ctx, s, "orders", step, undo)
+				return 0, err
+			})
+			done <- err
+		}()
+		time.Sleep(1500 * time.Millisecond) // the step timed out; the rollback waits for the late call
+		close(release)
+		err = <-done
+		require.Error(t, err)
+		var rerr *rollback.Error
+		require.ErrorAs(t, err, &rerr, "the compensation is reported as failed")
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Empty(t, undone, "the Undo was called with a value the step never produced")
+	})
+}
