@@ -165,7 +165,7 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 				ran := false
 				if st.key != "" { // once per key in a workflow, as below
 					ran, rerr = rollback.Once(st.scope, onceToken{executor: st.l.executor, key: st.key}, late)
-					if !ran && rerr != nil {
+					if !ran && onceRefused(rerr) {
 						ran, rerr = true, late()
 					}
 				} else {
@@ -228,8 +228,13 @@ func (st *step[T]) run(call func() (T, error), report *bulwark.Report) (T, error
 				}
 			}
 			return v, nil // an in-memory guard stays unarmed: it does nothing
-		case !ran:
+		case !ran && onceRefused(oerr):
 			rerr = reg() // Once refused (the scope ended...): the registration says why
+		case !ran:
+			// The wait for a registration of the same key by another
+			// goroutine of the workflow ended with the caller's context:
+			// registering here too could register the Undo twice.
+			rerr = fmt.Errorf("pipeline: executor %q: key %q: compensation not registered: %w", st.l.executor, st.key, oerr)
 		default:
 			rerr = oerr
 		}
@@ -319,6 +324,14 @@ func (st *step[T]) undoLate(wait func() (any, error)) error {
 		return fmt.Errorf("pipeline: Undo %q not registered for the abandoned call: %w", st.undoName, err)
 	}
 	return nil
+}
+
+// onceRefused reports whether err is rollback.Once refusing to run at all
+// (no scope, an ended scope, bad input) — the registration itself then
+// says why — rather than a wait for a pending mark that the caller's
+// context ended.
+func onceRefused(err error) bool {
+	return errors.Is(err, rollback.ErrNoScope) || errors.Is(err, rollback.ErrScopeEnded) || errors.Is(err, rollback.ErrInvalid)
 }
 
 // onceToken marks a keyed step in its workflow (see rollback.Once): its
