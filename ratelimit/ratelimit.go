@@ -47,7 +47,11 @@ type rejection struct {
 func (e *rejection) Error() string { return e.msg }
 func (e *rejection) Unwrap() error { return bulwark.ErrRejected }
 func (e *rejection) Is(target error) bool {
-	return e.kind != nil && (target == e.kind || e.kind == ErrPaused && target == ErrLimited)
+	kind := e.kind
+	if kind == nil {
+		kind = error(e) // a sentinel: its own kind (an unnamed limiter returns it as it is)
+	}
+	return target == kind || kind == ErrPaused && target == ErrLimited
 }
 
 var (

@@ -468,3 +468,19 @@ func TestPausePassesToBackend(t *testing.T) {
 		assert.Zero(t, l.Stats().Rate, "not the local bucket")
 	})
 }
+
+// A pause refusal matches ErrPaused, ErrLimited and bulwark.ErrRejected
+// whether the limiter has a name or not (an unnamed limiter returns the
+// ErrPaused sentinel itself, which did not match ErrLimited).
+func TestPauseRefusalMatchesErrLimitedUnnamed(t *testing.T) {
+	for _, name := range []string{"notion", ""} {
+		l := newLimiter(t, name, ratelimit.Config{Rate: 100, MaxWait: -1})
+		l.PauseFor(time.Minute)
+		err := l.Wait(context.Background())
+		assert.ErrorIs(t, err, ratelimit.ErrPaused, "name %q", name)
+		assert.ErrorIs(t, err, ratelimit.ErrLimited, "name %q", name)
+		assert.ErrorIs(t, err, bulwark.ErrRejected, "name %q", name)
+	}
+	assert.ErrorIs(t, ratelimit.ErrPaused, ratelimit.ErrLimited)
+	assert.NotErrorIs(t, ratelimit.ErrLimited, ratelimit.ErrPaused)
+}
