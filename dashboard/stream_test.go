@@ -92,11 +92,14 @@ func TestStreamEndsOnClose(t *testing.T) {
 		synctest.Wait()
 		w.next(t)
 
-		d.Close() // waits for the stream
+		d.Close() // waits for the stream's handler to return
+		// The handler has returned; its goroutine here still has to run
+		// the deferred close(done) (checking at once raced with that).
+		synctest.Wait()
 		select {
 		case <-done:
 		default:
-			t.Fatal("Close returned before the stream ended")
+			t.Fatal("the stream did not end with Close")
 		}
 		w2, done2 := stream(t.Context(), d)
 		<-done2
