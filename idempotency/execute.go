@@ -405,7 +405,7 @@ func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *fl
 			err = fmt.Errorf("idempotency: the abandoned operation of key %q returned a %T, not a %s", key, val, reflect.TypeFor[T]())
 		}
 		lateVal, lateErr = val, err
-		landed = settleLate[T](storeCtx, m, key, f, val, err)
+		landed = settleLate(storeCtx, m, key, f, val, err)
 	}()
 	bulwark.ReportFrom(ctx).Abandon(func() (any, error) {
 		<-done
@@ -415,13 +415,9 @@ func outlive[T any](ctx, storeCtx context.Context, m *Manager, key string, f *fl
 }
 
 // settleLate records the outcome of an abandoned operation, val and err,
-// for f's claim; see outlive. It reports true once f landed.
-func settleLate[T any](storeCtx context.Context, m *Manager, key string, f *flight, val any, err error) bool {
-	if err == nil {
-		if _, ok := val.(T); !ok && val != nil {
-			err = fmt.Errorf("idempotency: the abandoned operation of key %q returned a %T, not a %s", key, val, reflect.TypeFor[T]())
-		}
-	}
+// for f's claim; see outlive, which checked that val is of the
+// operation's type. It reports true once f landed.
+func settleLate(storeCtx context.Context, m *Manager, key string, f *flight, val any, err error) bool {
 	switch {
 	case err == nil:
 		if serr := m.complete(storeCtx, f, Outcome{Value: val}); serr != nil {
