@@ -1,7 +1,6 @@
 package bulwarkhttp
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -268,14 +267,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			// An attempt abandoned while it runs may still reach the
 			// server: the caller's idempotency layer holds its key until
 			// it ends, then releases it (the caller has no value for it).
-			r.Abandon(func() (any, error) {
-				if _, err := wait(); err != nil {
-					return nil, err
-				}
-				return nil, errAbandonedLate
-			})
+			r.Abandon(callvalue.WithoutValue(wait))
 		}
-		if enclosing, _ := req.Context().Value(callvalue.CallReport{}).(*bulwark.Report); enclosing == r {
+		if callvalue.Enclosing(req.Context(), r) {
 			// The Report of a pipeline call whose function sent req: that
 			// call ran; only its value's coming from a cache is its too.
 			return resp, err
@@ -292,10 +286,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
-
-// errAbandonedLate is the late outcome a request's caller learns of for an
-// attempt that was abandoned and then answered.
-var errAbandonedLate = errors.New("bulwarkhttp: an abandoned attempt was answered late")
 
 // check reports what makes req impossible to run, and whether its
 // context sets the number of attempts (WithAttempts).

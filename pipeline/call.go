@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -110,42 +109,21 @@ func (c *call) passOnFromCache() {
 	}
 	if wait := c.report.TakeAbandoned(0); wait != nil {
 		outer := bulwark.ReportFrom(c.Context)
-		handUp(outer, wait, ofEnclosingReport(c.Context, outer))
+		handUp(outer, wait, callvalue.Enclosing(c.Context, outer))
 	}
 }
 
-// errAbandonedInside is the late outcome an enclosing call's Report gets
-// for a call abandoned inside its function that then succeeded: its
-// effect happened, but the enclosing function has no value for it.
-var errAbandonedInside = errors.New("pipeline: a call made inside the operation was abandoned, and succeeded late")
-
-// handUp passes the wait of a call abandoned while it runs to outer. To
-// the Report of an enclosing call (one whose function made the call) it
-// passes it without its value: that function did not return the
-// abandoned call's value (it failed, or went on without it), so its
-// idempotency layer must hold its key until the abandoned call ends and
-// then release it, never record the inner value as its own.
+// handUp passes the wait of a call abandoned while it runs to outer; to
+// the Report of an enclosing call without its value (callvalue.WithoutValue:
+// that call's function did not return it).
 func handUp(outer *bulwark.Report, wait func() (any, error), enclosing bool) {
 	if outer == nil || wait == nil {
 		return
 	}
 	if enclosing {
-		inner := wait
-		wait = func() (any, error) {
-			if _, err := inner(); err != nil {
-				return nil, err // it failed late: nothing happened
-			}
-			return nil, errAbandonedInside
-		}
+		wait = callvalue.WithoutValue(wait)
 	}
 	outer.Abandon(wait)
-}
-
-// ofEnclosingReport reports whether r, the Report found in ctx, is that
-// of a pipeline call whose function is running.
-func ofEnclosingReport(ctx context.Context, r *bulwark.Report) bool {
-	encl, _ := ctx.Value(callvalue.CallReport{}).(*bulwark.Report)
-	return r != nil && encl == r
 }
 
 // Middleware returns a middleware that runs every call of the wrapped
@@ -227,7 +205,7 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 	chained := build[T](l, o.idempotencyKey, o.fallbackKeyOf, inner)
 	run := func(ctx context.Context) (T, error) {
 		outer := bulwark.ReportFrom(ctx)
-		enclosing := outer != nil && ofEnclosingCall(ctx, outer)
+		enclosing := callvalue.Enclosing(ctx, outer)
 		if l.idem == nil && undo == nil && !enclosing {
 			return chained(ctx) // the layers annotate the caller's Report
 		}
@@ -245,14 +223,6 @@ func bind[T any](s *Stack, executor string, next bulwark.Func[T], o *callOptions
 		return st.run(func() (T, error) { return chained(rctx) }, report)
 	}
 	return &boundChain[T]{exec: e, layers: l, run: run}, nil
-}
-
-// ofEnclosingCall reports whether r, the Report of ctx, is that of a
-// pipeline call that ctx was made inside of (a Do or Execute whose
-// function is running): a call made with ctx is then nested in it.
-func ofEnclosingCall(ctx context.Context, r *bulwark.Report) bool {
-	c := callFrom(ctx)
-	return c != nil && &c.report == r
 }
 
 // passOn records what r recorded in outer, the caller's Report (which may

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/idempotency"
+	"github.com/bulwark-go/bulwark/internal/callvalue"
 	"github.com/bulwark-go/bulwark/rollback"
 )
 
@@ -303,7 +304,7 @@ func (st *step[T]) undoLate(wait func() (any, error)) error {
 		case <-ctx.Done():
 			return fmt.Errorf("pipeline: Undo %q: the abandoned call is still running: %w", name, context.Cause(ctx))
 		}
-		if errors.Is(o.err, errAbandonedInside) {
+		if errors.Is(o.err, callvalue.ErrSucceededLate) {
 			// A call inside the step took effect late, and the step has
 			// no value for its Undo: the effect cannot be undone here.
 			return fmt.Errorf("pipeline: Undo %q: %w", name, o.err)

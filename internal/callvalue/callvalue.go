@@ -8,7 +8,12 @@
 // itself.
 package callvalue
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	"github.com/bulwark-go/bulwark"
+)
 
 // Marker is the context key that every context node holding a per-call
 // value answers with a non-nil value, so that one lookup tells whether a
@@ -45,6 +50,34 @@ func (h *hidden) Value(key any) any {
 // pipeline call whose function is running: that call ran, so only
 // FromCache may be passed up to it, never Replayed, Rejected or Attempts.
 type CallReport struct{}
+
+// Enclosing reports whether r, the Report found in ctx, is that of a
+// pipeline call whose function is running (see CallReport).
+func Enclosing(ctx context.Context, r *bulwark.Report) bool {
+	encl, _ := ctx.Value(CallReport{}).(*bulwark.Report)
+	return r != nil && encl == r
+}
+
+// ErrSucceededLate is the late outcome that WithoutValue gives for an
+// abandoned call that succeeded: its effect happened, but the caller it
+// is handed to has no value for it.
+var ErrSucceededLate = errors.New("bulwark: a call abandoned inside the operation succeeded late")
+
+// WithoutValue is wait, the late outcome of a call abandoned while it
+// runs (bulwark.Report.Abandon), without its value: for the Report of a
+// caller whose function did not return that value (an enclosing pipeline
+// call, or the caller of an HTTP request), so that its idempotency layer
+// holds its key until the call ends and then releases it, never records
+// the inner value as its own. A late error is passed on as it is (nothing
+// happened); a late success becomes ErrSucceededLate.
+func WithoutValue(wait func() (any, error)) func() (any, error) {
+	return func() (any, error) {
+		if _, err := wait(); err != nil {
+			return nil, err
+		}
+		return nil, ErrSucceededLate
+	}
+}
 
 // Hide returns the context a call's function runs with: ctx, without the
 // per-call values attached for the call. It returns ctx itself, and
