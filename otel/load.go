@@ -72,21 +72,10 @@ func (l *loadInstruments) observe(o metric.Observer, st pipeline.Stats, now time
 		o.ObserveInt64(l.waiting, int64(b.Waiting), opts...)
 	}
 	if r := st.RateLimit; r != nil {
-		o.ObserveFloat64(l.pauseLeft, pauseRemaining(r.PausedUntil, now).Seconds(), opts...)
+		o.ObserveFloat64(l.pauseLeft, r.PauseLeft(now).Seconds(), opts...)
 		o.ObserveInt64(l.delayed, r.Delayed, opts...)
 	}
 	if b := st.RetryBudget; b != nil {
 		o.ObserveInt64(l.budgetRefused, b.Refused, opts...)
 	}
-}
-
-// pauseRemaining is what bulwark.ratelimit.pause.remaining reports for a
-// rate limiter whose Stats.PausedUntil is until, at now: the time left
-// until then, and 0 for the zero time (not paused) or a pause that has
-// ended. The prometheus module reports the same.
-func pauseRemaining(until, now time.Time) time.Duration {
-	if until.IsZero() || !until.After(now) {
-		return 0
-	}
-	return until.Sub(now)
 }

@@ -55,21 +55,10 @@ func (d *loadDescs) collect(ch chan<- prom.Metric, name string, st pipeline.Stat
 		send(d.waiting, prom.GaugeValue, float64(b.Waiting))
 	}
 	if r := st.RateLimit; r != nil {
-		send(d.pauseLeft, prom.GaugeValue, pauseRemaining(r.PausedUntil, now).Seconds())
+		send(d.pauseLeft, prom.GaugeValue, r.PauseLeft(now).Seconds())
 		send(d.delayed, prom.CounterValue, float64(r.Delayed))
 	}
 	if b := st.RetryBudget; b != nil {
 		send(d.budgetRefused, prom.CounterValue, float64(b.Refused))
 	}
-}
-
-// pauseRemaining is what bulwark_ratelimit_pause_remaining_seconds
-// reports for a rate limiter whose Stats.PausedUntil is until, at now:
-// the time left until then, and 0 for the zero time (not paused) or a
-// pause that has ended. The otel module reports the same.
-func pauseRemaining(until, now time.Time) time.Duration {
-	if until.IsZero() || !until.After(now) {
-		return 0
-	}
-	return until.Sub(now)
 }

@@ -484,3 +484,11 @@ func TestPauseRefusalMatchesErrLimitedUnnamed(t *testing.T) {
 	assert.ErrorIs(t, ratelimit.ErrPaused, ratelimit.ErrLimited)
 	assert.NotErrorIs(t, ratelimit.ErrLimited, ratelimit.ErrPaused)
 }
+
+func TestStatsPauseLeft(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Zero(t, ratelimit.Stats{}.PauseLeft(now), "never paused")
+	assert.Zero(t, ratelimit.Stats{PausedUntil: now}.PauseLeft(now), "ends now")
+	assert.Zero(t, ratelimit.Stats{PausedUntil: now.Add(-time.Second)}.PauseLeft(now), "ended")
+	assert.Equal(t, 2500*time.Millisecond, ratelimit.Stats{PausedUntil: now.Add(2500 * time.Millisecond)}.PauseLeft(now))
+}

@@ -49,3 +49,12 @@ func (l *Limiter) Stats() Stats {
 		PausedUntil: l.PausedUntil(),
 	}
 }
+
+// PauseLeft is how long the pause still holds at now: PausedUntil − now,
+// or 0 when no pause holds (PausedUntil is zero or not after now).
+func (s Stats) PauseLeft(now time.Time) time.Duration {
+	if !s.PausedUntil.After(now) {
+		return 0
+	}
+	return s.PausedUntil.Sub(now)
+}
