@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/bulwark-go/bulwark/internal/metricdef"
 )
 
 // ErrInvalid is wrapped by the error of [Instrument] for an argument it
@@ -18,9 +20,7 @@ const ScopeName = "github.com/bulwark-go/bulwark/otel"
 // those the OpenTelemetry semantic conventions advise for
 // http.client.request.duration. A View in the MeterProvider overrides
 // them.
-func DefaultDurationBuckets() []float64 {
-	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
-}
+func DefaultDurationBuckets() []float64 { return metricdef.DefaultDurationBuckets() }
 
 // Config configures [Instrument]. The zero Config records metrics with the
 // global MeterProvider and adds span events.

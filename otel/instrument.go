@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/internal/metricdef"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -103,17 +103,9 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	if stack == nil {
 		return nil, fmt.Errorf("%w: stack is nil", ErrInvalid)
 	}
-	buckets := cfg.DurationBuckets
-	if buckets == nil {
-		buckets = DefaultDurationBuckets()
-	}
-	for i, b := range buckets {
-		if math.IsNaN(b) || math.IsInf(b, 0) {
-			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be a finite number of seconds", ErrInvalid, i, b)
-		}
-		if i > 0 && !(b > buckets[i-1]) {
-			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, b, i-1, buckets[i-1])
-		}
+	buckets, why := metricdef.Buckets(cfg.DurationBuckets)
+	if why != "" {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, why)
 	}
 	mp := cfg.MeterProvider
 	if mp == nil {
@@ -140,7 +132,7 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	var err error
 	in.duration, err = m.Float64Histogram("bulwark.call.duration",
 		metric.WithUnit("s"),
-		metric.WithDescription(durationDescription(cfg.AllDurations)),
+		metric.WithDescription(metricdef.DurationHelp(cfg.AllDurations)),
 		metric.WithExplicitBucketBoundaries(buckets...))
 	errs = append(errs, err)
 	in.state, err = m.Int64ObservableGauge("bulwark.circuit.state",
@@ -161,26 +153,8 @@ func Instrument(stack *pipeline.Stack, cfg Config) (*Instrumentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.NoEvents:
-		in.stop = func() {}
-	case cfg.AllDurations:
-		in.stop = stack.Subscribe(in.handle)
-	default:
-		in.stop = stack.SubscribeSampled(in.handle)
-	}
+	in.stop = metricdef.Subscribe(stack, cfg.NoEvents, cfg.AllDurations, in.handle)
 	return in, nil
-}
-
-// durationDescription is the description of bulwark.call.duration: of
-// the breaker's sample of the calls, or of every call (all, for
-// Config.AllDurations). The prometheus module's histogram has the same
-// help.
-func durationDescription(all bool) string {
-	if all {
-		return "Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure)."
-	}
-	return "Duration of a sample of the calls through an executor's circuit breaker (about 1 call in 64), retries included, by outcome (success, failure); its count is not the call count: use bulwark.calls for rates."
 }
 
 // Close cancels the subscription and unregisters the callback: from then

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/internal/metricdef"
 	"github.com/bulwark-go/bulwark/pipeline"
 	"github.com/bulwark-go/bulwark/retry"
 	"github.com/bulwark-go/bulwark/rollback"
@@ -118,7 +119,7 @@ func testOutageMetrics(t *testing.T, all bool) {
 			d := m["bulwark.call.duration"].Data.(metricdata.Histogram[float64])
 			assert.Equal(t, DefaultDurationBuckets(), d.DataPoints[0].Bounds, "advised buckets")
 			assert.Equal(t, "s", m["bulwark.call.duration"].Unit)
-			assert.Equal(t, durationDescription(true), m["bulwark.call.duration"].Description)
+			assert.Equal(t, metricdef.DurationHelp(true), m["bulwark.call.duration"].Description)
 		}
 		assert.Equal(t, "{call}", m["bulwark.calls"].Unit)
 	})
@@ -150,7 +151,7 @@ func TestSampledDurations(t *testing.T) {
 		assert.GreaterOrEqual(t, got.Count, uint64(150))
 		assert.LessOrEqual(t, got.Count, uint64(10_000/64))
 		assert.InDelta(t, float64(got.Count)*0.010, got.Sum, 1e-6, "each sample is a call's 10ms")
-		assert.Equal(t, durationDescription(false), m["bulwark.call.duration"].Description)
+		assert.Equal(t, metricdef.DurationHelp(false), m["bulwark.call.duration"].Description)
 		assert.Contains(t, m["bulwark.call.duration"].Description, "about 1 call in 64")
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bulwark-go/bulwark"
 	"github.com/bulwark-go/bulwark/breaker"
+	"github.com/bulwark-go/bulwark/internal/metricdef"
 	"github.com/bulwark-go/bulwark/pipeline"
 )
 
@@ -23,9 +23,7 @@ var ErrInvalid = errors.New("prometheus: invalid")
 // DefaultDurationBuckets are the buckets, in seconds, of
 // bulwark_call_duration_seconds when Config.DurationBuckets is nil: the
 // same as the otel module's.
-func DefaultDurationBuckets() []float64 {
-	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
-}
+func DefaultDurationBuckets() []float64 { return metricdef.DefaultDurationBuckets() }
 
 // Config configures [NewCollector]. The zero Config is ready to use.
 type Config struct {
@@ -136,17 +134,9 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	if stack == nil {
 		return nil, fmt.Errorf("%w: stack is nil", ErrInvalid)
 	}
-	buckets := cfg.DurationBuckets
-	if buckets == nil {
-		buckets = DefaultDurationBuckets()
-	}
-	for i, b := range buckets {
-		if math.IsNaN(b) || math.IsInf(b, 0) {
-			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be a finite number of seconds", ErrInvalid, i, b)
-		}
-		if i > 0 && !(b > buckets[i-1]) {
-			return nil, fmt.Errorf("%w: DurationBuckets[%d] is %v, must be greater than DurationBuckets[%d] (%v)", ErrInvalid, i, b, i-1, buckets[i-1])
-		}
+	buckets, why := metricdef.Buckets(cfg.DurationBuckets)
+	if why != "" {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, why)
 	}
 	counter := func(name, help string, labels ...string) *prom.CounterVec {
 		return prom.NewCounterVec(prom.CounterOpts{Name: name, Help: help}, append([]string{"executor"}, labels...))
@@ -161,7 +151,7 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 		compensation: counter("bulwark_compensations_total", "Compensations (undo actions) run, by result (compensated, failed).", "result"),
 		duration: prom.NewHistogramVec(prom.HistogramOpts{
 			Name:    "bulwark_call_duration_seconds",
-			Help:    durationHelp(cfg.AllDurations),
+			Help:    metricdef.DurationHelp(cfg.AllDurations),
 			Buckets: buckets,
 		}, []string{"executor", "outcome"}),
 		state:          prom.NewDesc("bulwark_circuit_state", "State of the executor's circuit: 0 closed, 1 half-open, 2 open.", []string{"executor"}, nil),
@@ -172,28 +162,13 @@ func NewCollector(stack *pipeline.Stack, cfg Config) (*Collector, error) {
 	}
 	empty := map[string]*series{}
 	c.execs.Store(&empty)
-	switch {
-	case cfg.NoEvents:
+	if cfg.NoEvents {
 		c.noEvents = true
 		c.fallbackDesc = prom.NewDesc("bulwark_fallback_served_total", helpFallback, []string{"executor"}, nil)
 		c.replaysDesc = prom.NewDesc("bulwark_idempotency_replays_total", helpReplays, []string{"executor"}, nil)
-		c.stop = func() {}
-	case cfg.AllDurations:
-		c.stop = stack.Subscribe(c.handle)
-	default:
-		c.stop = stack.SubscribeSampled(c.handle)
 	}
+	c.stop = metricdef.Subscribe(stack, cfg.NoEvents, cfg.AllDurations, c.handle)
 	return c, nil
-}
-
-// durationHelp is the help of bulwark_call_duration_seconds: of the
-// breaker's sample of the calls, or of every call (all, for
-// Config.AllDurations); the otel module's description.
-func durationHelp(all bool) string {
-	if all {
-		return "Duration of calls through an executor's circuit breaker, retries included, by outcome (success, failure)."
-	}
-	return "Duration of a sample of the calls through an executor's circuit breaker (about 1 call in 64), retries included, by outcome (success, failure); its count is not the call count: use bulwark.calls for rates."
 }
 
 // Close cancels the Collector's subscription to the Stack: the counters
